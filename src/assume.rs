@@ -1,0 +1,315 @@
+//! The role-assumption stage: an IAM client for each account to scan.
+//!
+//! Takes the caller's base SDK configuration and an account ID, and returns an IAM client that
+//! acts in that account: with the caller's own credentials for the caller's own account, and
+//! through the audit role (`arn:<partition>:iam::<id>:role/<name>`) for any other. The partition
+//! comes from the caller's identity, so `aws-cn` and `aws-us-gov` work unchanged.
+//!
+//! AssumeRole is called here, explicitly, so that a missing role or AccessDenied marks the account
+//! failed with the AWS error code. The credentials then live in the client's own identity cache,
+//! which calls AssumeRole again shortly before they expire: a scan that outlasts the one-hour
+//! session (the longest that role chaining allows) goes on with fresh credentials.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, future};
+use aws_sdk_iam::config::IdentityCache;
+use aws_sdk_iam::config::retry::RetryPartition;
+
+use crate::aws::{AwsError, Pace};
+
+/// The session length asked for: one hour, the most that role chaining allows (a Lambda
+/// function or an SSO session assuming the audit role is role chaining).
+pub const SESSION_LENGTH: Duration = Duration::from_secs(3600);
+
+/// Who is running the scan, from GetCallerIdentity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The caller's own account ID.
+    pub account_id: String,
+    /// The caller's ARN.
+    pub arn: String,
+    /// The caller's partition (`aws`, `aws-cn`, `aws-us-gov`, …).
+    pub partition: String,
+}
+
+/// How to reach an account that is not the caller's own.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RoleChain {
+    /// The role ARNs to assume in turn; the last one acts in the account.
+    pub role_arns: Vec<String>,
+    /// The ExternalId given when assuming the last role.
+    pub external_id: Option<String>,
+    /// The role session name: it identifies stalecreds in the account's CloudTrail.
+    pub session_name: String,
+}
+
+impl fmt::Debug for RoleChain {
+    /// The external ID is a shared secret of sorts: it is never printed.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("RoleChain")
+            .field("role_arns", &self.role_arns)
+            .field(
+                "external_id",
+                &self.external_id.as_ref().map(|_| "** redacted **"),
+            )
+            .field("session_name", &self.session_name)
+            .finish()
+    }
+}
+
+/// The ARN of role `role_name` (which may carry a path, `path/Name`) in `account_id`.
+pub fn role_arn(partition: &str, account_id: &str, role_name: &str) -> String {
+    format!("arn:{partition}:iam::{account_id}:role/{role_name}")
+}
+
+/// Asks STS who the caller is.
+pub async fn caller(sts: &aws_sdk_sts::Client) -> Result<Caller, AwsError> {
+    let identity = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|error| AwsError::from_sdk("GetCallerIdentity", &error))?;
+    let (Some(account_id), Some(arn)) = (identity.account(), identity.arn()) else {
+        return Err(AwsError::invalid_answer(
+            "GetCallerIdentity",
+            "no Account or Arn",
+        ));
+    };
+    let partition = arn
+        .split(':')
+        .nth(1)
+        .filter(|partition| arn.starts_with("arn:") && !partition.is_empty())
+        .ok_or_else(|| {
+            AwsError::invalid_answer("GetCallerIdentity", format!("not an ARN: {arn}"))
+        })?;
+    Ok(Caller {
+        account_id: account_id.to_owned(),
+        arn: arn.to_owned(),
+        partition: partition.to_owned(),
+    })
+}
+
+/// An IAM client that acts in `account_id`: the caller's own credentials when `chain` is `None`,
+/// otherwise the chain's last role. Every request is paced and counted by `pace`, and retried in
+/// a retry partition of this account's own.
+pub async fn iam_client(
+    base: &SdkConfig,
+    sts: &aws_sdk_sts::Client,
+    account_id: &str,
+    chain: Option<&RoleChain>,
+    pace: &Arc<Pace>,
+) -> Result<aws_sdk_iam::Client, AwsError> {
+    let mut config = aws_sdk_iam::config::Builder::from(base)
+        .retry_partition(RetryPartition::new(format!("stalecreds-iam-{account_id}")))
+        .interceptor(pace.counter());
+    if let Some(chain) = chain {
+        let credentials = assume_chain(base, sts, chain, pace).await?;
+        let provider = RoleCredentials {
+            base: base.clone(),
+            sts: sts.clone(),
+            chain: chain.clone(),
+            pace: Arc::clone(pace),
+            first: Mutex::new(Some(credentials)),
+        };
+        // An identity cache of this client's own: it dies with the client, so finished accounts
+        // never crowd out the credentials of accounts still being scanned.
+        config = config
+            .credentials_provider(provider)
+            .identity_cache(IdentityCache::lazy().build());
+    }
+    Ok(aws_sdk_iam::Client::from_conf(config.build()))
+}
+
+/// Assumes each role of the chain in turn and returns the last role's credentials.
+async fn assume_chain(
+    base: &SdkConfig,
+    sts: &aws_sdk_sts::Client,
+    chain: &RoleChain,
+    pace: &Pace,
+) -> Result<Credentials, AwsError> {
+    let mut credentials: Option<Credentials> = None;
+    let last = chain.role_arns.len().saturating_sub(1);
+    for (index, role_arn) in chain.role_arns.iter().enumerate() {
+        let client = match &credentials {
+            None => sts.clone(),
+            Some(previous) => aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(base)
+                    .credentials_provider(previous.clone())
+                    .build(),
+            ),
+        };
+        let external_id = if index == last {
+            chain.external_id.clone()
+        } else {
+            None
+        };
+        pace.ready().await;
+        pace.count();
+        let output = client
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(&chain.session_name)
+            .set_external_id(external_id)
+            .duration_seconds(SESSION_LENGTH.as_secs() as i32)
+            .send()
+            .await
+            .map_err(|error| AwsError::from_sdk("AssumeRole", &error))?;
+        let Some(issued) = output.credentials() else {
+            return Err(AwsError::invalid_answer(
+                "AssumeRole",
+                "no Credentials in the answer",
+            ));
+        };
+        let expiry = SystemTime::try_from(*issued.expiration())
+            .map_err(|_| AwsError::invalid_answer("AssumeRole", "an Expiration out of range"))?;
+        credentials = Some(Credentials::new(
+            issued.access_key_id(),
+            issued.secret_access_key(),
+            Some(issued.session_token().to_owned()),
+            Some(expiry),
+            "stalecreds-audit-role",
+        ));
+    }
+    credentials.ok_or_else(|| AwsError::invalid_answer("AssumeRole", "an empty role chain"))
+}
+
+/// The credentials provider behind an account's IAM client: it hands out the credentials that
+/// [`iam_client`] obtained first, then assumes the chain again whenever the identity cache asks
+/// for fresh ones.
+#[derive(Debug)]
+struct RoleCredentials {
+    base: SdkConfig,
+    sts: aws_sdk_sts::Client,
+    chain: RoleChain,
+    pace: Arc<Pace>,
+    first: Mutex<Option<Credentials>>,
+}
+
+impl ProvideCredentials for RoleCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        // The lock is held only to take the value, never across an await.
+        let first = self
+            .first
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match first {
+            Some(credentials) => future::ProvideCredentials::ready(Ok(credentials)),
+            None => future::ProvideCredentials::new(async move {
+                assume_chain(&self.base, &self.sts, &self.chain, &self.pace)
+                    .await
+                    .map_err(CredentialsError::provider_error)
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use aws_sdk_sts::operation::assume_role::{AssumeRoleError, AssumeRoleOutput};
+    use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_types::DateTime;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_partition_comes_from_the_callers_arn() {
+        let identity = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
+            GetCallerIdentityOutput::builder()
+                .account("210987654321")
+                .arn("arn:aws-cn:sts::210987654321:assumed-role/scanner/session")
+                .build()
+        });
+        let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&identity]);
+        let caller = caller(&sts).await.expect("identifies");
+        assert_eq!(caller.partition, "aws-cn");
+        assert_eq!(caller.account_id, "210987654321");
+        assert_eq!(
+            role_arn(&caller.partition, "123456789012", "audit/StaleCredsAudit"),
+            "arn:aws-cn:iam::123456789012:role/audit/StaleCredsAudit"
+        );
+    }
+
+    #[tokio::test]
+    async fn assume_role_sends_the_session_name_external_id_and_one_hour() {
+        let assume = mock!(aws_sdk_sts::Client::assume_role)
+            .match_requests(|request| {
+                request.role_arn() == Some("arn:aws:iam::123456789012:role/Audit")
+                    && request.role_session_name() == Some("stalecreds-1")
+                    && request.external_id() == Some("ext-123")
+                    && request.duration_seconds() == Some(3600)
+            })
+            .then_output(|| {
+                AssumeRoleOutput::builder()
+                    .credentials(
+                        aws_sdk_sts::types::Credentials::builder()
+                            .access_key_id("ASIAEXAMPLE")
+                            .secret_access_key("secret")
+                            .session_token("token")
+                            .expiration(DateTime::from_secs(4_000_000_000))
+                            .build()
+                            .expect("complete"),
+                    )
+                    .build()
+            });
+        let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&assume]);
+        let chain = RoleChain {
+            role_arns: vec!["arn:aws:iam::123456789012:role/Audit".to_owned()],
+            external_id: Some("ext-123".to_owned()),
+            session_name: "stalecreds-1".to_owned(),
+        };
+        let pace = Pace::new(NonZeroU32::new(100).expect("non-zero"));
+        let base = SdkConfig::builder().build();
+        let credentials = assume_chain(&base, &sts, &chain, &pace)
+            .await
+            .expect("assumes");
+        assert_eq!(credentials.access_key_id(), "ASIAEXAMPLE");
+        assert_eq!(assume.num_calls(), 1);
+        assert_eq!(pace.requests(), 1);
+        // The external ID never appears in debug output.
+        assert!(!format!("{chain:?}").contains("ext-123"));
+    }
+
+    #[tokio::test]
+    async fn access_denied_keeps_the_code_and_message() {
+        let denied = mock!(aws_sdk_sts::Client::assume_role).then_error(|| {
+            AssumeRoleError::generic(
+                aws_smithy_types::error::ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message("User is not authorized to perform: sts:AssumeRole")
+                    .build(),
+            )
+        });
+        let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&denied]);
+        let chain = RoleChain {
+            role_arns: vec!["arn:aws:iam::123456789012:role/Missing".to_owned()],
+            external_id: None,
+            session_name: "stalecreds".to_owned(),
+        };
+        let pace = Pace::new(NonZeroU32::new(100).expect("non-zero"));
+        let error = assume_chain(&SdkConfig::builder().build(), &sts, &chain, &pace)
+            .await
+            .expect_err("denied");
+        assert_eq!(
+            (error.operation, error.code.as_str(), error.message.as_str()),
+            (
+                "AssumeRole",
+                "AccessDenied",
+                "User is not authorized to perform: sts:AssumeRole"
+            )
+        );
+    }
+}

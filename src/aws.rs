@@ -1,0 +1,206 @@
+//! SDK plumbing shared by the adapters (`org`, `assume`, `scan`, `notify`): the retry and
+//! timeout settings, the per-account [`Pace`] limiter, request counting, and [`AwsError`], the
+//! one shape in which an AWS failure reaches a report.
+//!
+//! Nothing here decides anything about credentials; it only makes AWS calls safe to repeat and
+//! their failures readable.
+
+use std::error::Error;
+use std::fmt::Debug;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+/// Attempts per AWS call, the first included. At a 20 % throttling rate the chance that all ten
+/// are throttled is 0.2^10 ≈ 1e-7, so throttling never fails a call in practice.
+pub const MAX_ATTEMPTS: u32 = 10;
+
+/// The retry settings every client uses: standard mode (exponential backoff with jitter on
+/// throttling and transient errors), [`MAX_ATTEMPTS`] attempts, backoff capped at 20 s.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(Duration::from_millis(500))
+        .with_max_backoff(Duration::from_secs(20))
+}
+
+/// The timeouts every client uses: no call, retries included, outlives five minutes, and no
+/// single attempt outlives thirty seconds.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .read_timeout(Duration::from_secs(30))
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .operation_timeout(Duration::from_secs(300))
+        .build()
+}
+
+/// The caller's SDK configuration, from the SDK's own chain (environment, profiles, SSO,
+/// container and instance roles, `AWS_ENDPOINT_URL`), with our retries and timeouts. The region
+/// falls back to `us-east-1` when none is configured: IAM and Organizations are global.
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    let region =
+        aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1");
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(region)
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
+        .load()
+        .await
+}
+
+/// An AWS call that failed, with the AWS error code and message kept apart so that a reader
+/// (and the exit status) can tell AccessDenied from throttling.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation}: {code}: {message}")]
+pub struct AwsError {
+    /// The API operation, such as `AssumeRole`.
+    pub operation: &'static str,
+    /// The AWS error code (`AccessDenied`, `Throttling`, …) or, for failures without a response,
+    /// the kind of failure (`TimeoutError`, `DispatchFailure`, …).
+    pub code: String,
+    /// The error message.
+    pub message: String,
+}
+
+impl AwsError {
+    /// Describes an SDK error; the typed error is only read, never kept, so no request detail
+    /// (and no credential) travels further than this.
+    pub fn from_sdk<E>(operation: &'static str, error: &SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + Error + Send + Sync + 'static,
+    {
+        let (code, message) = match error {
+            SdkError::ServiceError(service) => {
+                let inner = service.err();
+                (
+                    inner.code().unwrap_or("Unknown").to_owned(),
+                    inner
+                        .message()
+                        .map_or_else(|| inner.to_string(), str::to_owned),
+                )
+            }
+            SdkError::TimeoutError(_) => (
+                "TimeoutError".to_owned(),
+                DisplayErrorContext(error).to_string(),
+            ),
+            SdkError::DispatchFailure(_) => (
+                "DispatchFailure".to_owned(),
+                DisplayErrorContext(error).to_string(),
+            ),
+            SdkError::ResponseError(_) => (
+                "ResponseError".to_owned(),
+                DisplayErrorContext(error).to_string(),
+            ),
+            _ => (
+                "ConstructionFailure".to_owned(),
+                DisplayErrorContext(error).to_string(),
+            ),
+        };
+        AwsError {
+            operation,
+            code,
+            message,
+        }
+    }
+
+    /// An error this program found in an AWS answer (not one AWS returned).
+    pub fn invalid_answer(operation: &'static str, message: impl Into<String>) -> Self {
+        AwsError {
+            operation,
+            code: "InvalidAnswer".to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Converts an SDK timestamp; `None` for one outside jiff's range (years -9999..=9999), which
+/// no AWS answer holds.
+pub fn timestamp(date: &aws_smithy_types::DateTime) -> Option<jiff::Timestamp> {
+    let nanos = i32::try_from(date.subsec_nanos()).ok()?;
+    jiff::Timestamp::new(date.secs(), nanos).ok()
+}
+
+/// Whether `error` is the service error with `code`.
+pub fn has_code<E>(error: &SdkError<E, HttpResponse>, code: &str) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        == Some(code)
+}
+
+/// The request pace for one account: every AWS call into the account waits here first, and each
+/// call is counted. One `Pace` per account, never shared, so one account's pace never slows
+/// another's.
+#[derive(Debug)]
+pub struct Pace {
+    limiter: DefaultDirectRateLimiter,
+    requests: Arc<AtomicU64>,
+}
+
+impl Pace {
+    /// A pace of `per_second` requests per second, with bursts of the same size.
+    pub fn new(per_second: NonZeroU32) -> Self {
+        Pace {
+            limiter: RateLimiter::direct(Quota::per_second(per_second)),
+            requests: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Waits until the next request may go.
+    pub async fn ready(&self) {
+        self.limiter.until_ready().await;
+    }
+
+    /// Counts one request made outside an SDK client of this account (AssumeRole).
+    pub fn count(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests made so far, retries included.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// An interceptor that counts every attempt a client makes, retries included.
+    pub fn counter(&self) -> RequestCounter {
+        RequestCounter(Arc::clone(&self.requests))
+    }
+}
+
+/// Counts the HTTP attempts of one client; see [`Pace::counter`].
+#[derive(Debug, Clone)]
+pub struct RequestCounter(Arc<AtomicU64>);
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "stalecreds::RequestCounter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}

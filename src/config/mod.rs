@@ -1,0 +1,363 @@
+//! The configuration stage: the validated [`Settings`] a run obeys.
+//!
+//! Takes the layers a front end gathered (built-in defaults, then the configuration file, the
+//! environment and the command line, each overriding the one before) and returns `Settings`, or
+//! every problem found at once. Nothing here calls AWS: a configuration error is reported before
+//! the first request.
+
+use std::collections::BTreeMap;
+use std::num::{NonZeroU32, NonZeroUsize};
+
+use crate::assume::{Caller, RoleChain, role_arn};
+use crate::rules::Policy;
+use crate::scan::Mode;
+
+/// The audit role's name in member accounts when none is configured.
+pub const DEFAULT_ROLE_NAME: &str = "stalecreds-audit";
+/// The role session name when none is configured: it shows stalecreds in CloudTrail.
+pub const DEFAULT_SESSION_NAME: &str = "stalecreds";
+/// CIS AWS Foundations 1.12: 45 days or more.
+pub const DEFAULT_MAX_IDLE_DAYS: u32 = 45;
+/// Accounts scanned at once.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// AWS requests per second per account.
+pub const DEFAULT_RATE: u32 = 10;
+
+/// Everything a run needs to know, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Which accounts to scan.
+    pub selection: Selection,
+    /// How to reach an account, and the policy, unless an override says otherwise.
+    pub defaults: AccountDefaults,
+    /// Per-account overrides, by account ID.
+    pub overrides: BTreeMap<String, AccountOverride>,
+    /// How IAM is read.
+    pub mode: Mode,
+    /// Accounts scanned at once.
+    pub concurrency: NonZeroUsize,
+    /// AWS requests per second per account.
+    pub rate: NonZeroU32,
+    /// Where the digest goes.
+    pub topic_arn: Option<String>,
+}
+
+/// Which accounts a run scans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Every ACTIVE account of the organization (ListAccounts).
+    Organization,
+    /// Exactly these accounts; no Organizations call.
+    Accounts(Vec<AccountSpec>),
+}
+
+/// One explicitly listed account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSpec {
+    /// The 12-digit account ID.
+    pub id: String,
+    /// A name for reports.
+    pub name: Option<String>,
+}
+
+/// How to reach accounts, and the policy, by default.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccountDefaults {
+    /// The audit role.
+    pub role: RoleSpec,
+    /// The ExternalId the audit role's trust policy requires, if any.
+    pub external_id: Option<String>,
+    /// The role session name.
+    pub session_name: String,
+    /// The rules' policy.
+    pub policy: Policy,
+}
+
+impl std::fmt::Debug for AccountDefaults {
+    /// The external ID is never printed.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("AccountDefaults")
+            .field("role", &self.role)
+            .field(
+                "external_id",
+                &self.external_id.as_ref().map(|_| "** redacted **"),
+            )
+            .field("session_name", &self.session_name)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+/// Which role to assume in an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleSpec {
+    /// A role name (optionally with a path), the same in every account.
+    Name(String),
+    /// Role ARNs assumed in turn (a c7n-org `role` list); the last one acts in the account.
+    Arns(Vec<String>),
+}
+
+/// Settings that differ for one account.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct AccountOverride {
+    /// A different role.
+    pub role: Option<RoleSpec>,
+    /// A different ExternalId.
+    pub external_id: Option<String>,
+    /// A different policy.
+    pub policy: Option<Policy>,
+}
+
+impl std::fmt::Debug for AccountOverride {
+    /// The external ID is never printed.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("AccountOverride")
+            .field("role", &self.role)
+            .field(
+                "external_id",
+                &self.external_id.as_ref().map(|_| "** redacted **"),
+            )
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+/// How one account is scanned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountPlan {
+    /// The account's ID.
+    pub id: String,
+    /// The account's name, when known.
+    pub name: Option<String>,
+    /// The roles to assume; `None` for the caller's own account (its own credentials).
+    pub chain: Option<RoleChain>,
+    /// The policy applied.
+    pub policy: Policy,
+}
+
+impl Settings {
+    /// Settings with every default and this selection.
+    pub fn with_defaults(selection: Selection) -> Settings {
+        Settings {
+            selection,
+            defaults: AccountDefaults {
+                role: RoleSpec::Name(DEFAULT_ROLE_NAME.to_owned()),
+                external_id: None,
+                session_name: DEFAULT_SESSION_NAME.to_owned(),
+                policy: Policy {
+                    max_idle_days: DEFAULT_MAX_IDLE_DAYS,
+                    exemptions: Vec::new(),
+                },
+            },
+            overrides: BTreeMap::new(),
+            mode: Mode::default(),
+            concurrency: NonZeroUsize::new(DEFAULT_CONCURRENCY).unwrap_or(NonZeroUsize::MIN),
+            rate: NonZeroU32::new(DEFAULT_RATE).unwrap_or(NonZeroU32::MIN),
+            topic_arn: None,
+        }
+    }
+
+    /// How to scan `account_id`: the caller's own account with the caller's credentials, any
+    /// other through its (possibly overridden) role.
+    pub fn plan(&self, account_id: &str, name: Option<String>, caller: &Caller) -> AccountPlan {
+        let overrides = self.overrides.get(account_id);
+        let policy = overrides
+            .and_then(|o| o.policy.clone())
+            .unwrap_or_else(|| self.defaults.policy.clone());
+        let chain = (account_id != caller.account_id).then(|| {
+            let role = overrides
+                .and_then(|o| o.role.as_ref())
+                .unwrap_or(&self.defaults.role);
+            RoleChain {
+                role_arns: match role {
+                    RoleSpec::Name(name) => vec![role_arn(&caller.partition, account_id, name)],
+                    RoleSpec::Arns(arns) => arns.clone(),
+                },
+                external_id: overrides
+                    .and_then(|o| o.external_id.clone())
+                    .or_else(|| self.defaults.external_id.clone()),
+                session_name: self.defaults.session_name.clone(),
+            }
+        });
+        AccountPlan {
+            id: account_id.to_owned(),
+            name,
+            chain,
+            policy,
+        }
+    }
+}
+
+/// Whether `text` is an AWS account ID: exactly twelve ASCII digits (leading zeros matter).
+pub fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|byte| byte.is_ascii_digit())
+}
+
+/// Whether `name` is an IAM role name, optionally behind a path (`path/to/Name`): 1–64
+/// characters of letters, digits and `+=,.@_-` for the name.
+pub fn is_role_name(name: &str) -> bool {
+    let valid = |text: &str| {
+        !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+    };
+    let mut segments: Vec<&str> = name.split('/').collect();
+    let role = segments.pop().unwrap_or_default();
+    role.len() <= 64 && valid(role) && segments.into_iter().all(valid) && name.len() <= 576
+}
+
+/// Whether `id` is a valid STS ExternalId: 2–1224 characters of letters, digits and `+=,.@:/-_`.
+pub fn is_external_id(id: &str) -> bool {
+    (2..=1224).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c))
+}
+
+/// Whether `session` is a valid role session name: 2–64 characters of `[\w+=,.@-]`.
+pub fn is_session_name(session: &str) -> bool {
+    (2..=64).contains(&session.len())
+        && session
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+/// Checks an ARN's shape, `arn:<partition>:<service>:<region>:<account>:<resource>`, for
+/// `service`; returns what is wrong.
+pub fn check_arn(arn: &str, service: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, found_service, region, account, resource] = parts.as_slice() else {
+        return Err(format!(
+            "`{arn}` is not an ARN (arn:partition:service:region:account:resource)"
+        ));
+    };
+    if *prefix != "arn" || !partition.starts_with("aws") {
+        return Err(format!(
+            "`{arn}` is not an ARN: it must start with `arn:aws`"
+        ));
+    }
+    if *found_service != service {
+        return Err(format!("`{arn}` is not an {service} ARN"));
+    }
+    let global = service == "iam";
+    if global != region.is_empty() {
+        return Err(if global {
+            format!("`{arn}`: IAM ARNs have no region")
+        } else {
+            format!("`{arn}` has no region")
+        });
+    }
+    if !is_account_id(account) {
+        return Err(format!("`{arn}`: `{account}` is not a 12-digit account ID"));
+    }
+    if resource.is_empty() {
+        return Err(format!("`{arn}` names no resource"));
+    }
+    if service == "iam" && !resource.strip_prefix("role/").is_some_and(is_role_name) {
+        return Err(format!("`{arn}` is not a role ARN (…:role/NAME)"));
+    }
+    if service == "sns"
+        && !(resource.len() <= 256
+            && resource
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
+    {
+        return Err(format!("`{arn}`: `{resource}` is not a topic name"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller() -> Caller {
+        Caller {
+            account_id: "000000000001".to_owned(),
+            arn: "arn:aws-us-gov:iam::000000000001:user/scanner".to_owned(),
+            partition: "aws-us-gov".to_owned(),
+        }
+    }
+
+    #[test]
+    fn account_ids_are_exactly_twelve_digits() {
+        assert!(is_account_id("012345678901"));
+        assert!(!is_account_id("12345678901"));
+        assert!(!is_account_id("1234567890123"));
+        assert!(!is_account_id("12345678901a"));
+        assert!(!is_account_id("１２３４５６７８９０１２"));
+    }
+
+    #[test]
+    fn names_and_arns_are_checked() {
+        assert!(is_role_name("stalecreds-audit"));
+        assert!(is_role_name("security/audit/stalecreds"));
+        assert!(!is_role_name(""));
+        assert!(!is_role_name("has space"));
+        assert!(!is_role_name("/leading"));
+        assert!(!is_role_name(&"x".repeat(65)));
+        assert!(is_external_id("a1:b2/c3"));
+        assert!(!is_external_id("x"));
+        assert!(is_session_name("stalecreds"));
+        assert!(!is_session_name("stale creds"));
+        assert_eq!(
+            check_arn("arn:aws:sns:eu-west-1:123456789012:digest", "sns"),
+            Ok(())
+        );
+        assert_eq!(
+            check_arn("arn:aws-cn:iam::123456789012:role/path/audit", "iam"),
+            Ok(())
+        );
+        assert!(check_arn("arn:aws:sns:eu-west-1:12345:digest", "sns").is_err());
+        assert!(check_arn("arn:aws:sqs:eu-west-1:123456789012:digest", "sns").is_err());
+        assert!(check_arn("arn:aws:sns::123456789012:digest", "sns").is_err());
+        assert!(check_arn("arn:aws:iam::123456789012:user/bob", "iam").is_err());
+        assert!(check_arn("not-an-arn", "sns").is_err());
+    }
+
+    #[test]
+    fn the_callers_own_account_uses_its_own_credentials() {
+        let settings = Settings::with_defaults(Selection::Organization);
+        assert_eq!(settings.plan("000000000001", None, &caller()).chain, None);
+        let member = settings.plan("000000000002", None, &caller());
+        assert_eq!(
+            member.chain.expect("a role").role_arns,
+            ["arn:aws-us-gov:iam::000000000002:role/stalecreds-audit"]
+        );
+    }
+
+    #[test]
+    fn overrides_replace_role_and_policy_for_one_account() {
+        let mut settings = Settings::with_defaults(Selection::Organization);
+        settings.overrides.insert(
+            "000000000003".to_owned(),
+            AccountOverride {
+                role: Some(RoleSpec::Arns(vec![
+                    "arn:aws:iam::000000000009:role/hop".to_owned(),
+                    "arn:aws:iam::000000000003:role/audit".to_owned(),
+                ])),
+                external_id: Some("x-123".to_owned()),
+                policy: Some(Policy {
+                    max_idle_days: 90,
+                    exemptions: Vec::new(),
+                }),
+            },
+        );
+        let plan = settings.plan("000000000003", None, &caller());
+        assert_eq!(plan.policy.max_idle_days, 90);
+        let chain = plan.chain.expect("a role");
+        assert_eq!(chain.role_arns.len(), 2);
+        assert_eq!(chain.external_id.as_deref(), Some("x-123"));
+        assert!(!format!("{settings:?}").contains("x-123"));
+        assert_eq!(
+            settings
+                .plan("000000000002", None, &caller())
+                .policy
+                .max_idle_days,
+            45
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! stalecreds finds IAM credentials nobody uses any more, across an AWS Organization, and says
+//! in one report (and one digest) what to remove.
+//!
+//! # Layout
+//!
+//! One pipeline, one module per stage, in order:
+//!
+//! - [`config`]: the validated [`config::Settings`] of a run.
+//! - [`org`]: the organization's accounts and which of them to scan.
+//! - [`assume`]: an IAM client in each account, through the audit role.
+//! - [`scan`]: one account's credentials, read into an [`inventory::Inventory`].
+//! - [`rules`]: pure verdicts on each credential (CIS AWS Foundations 1.12).
+//! - [`report`]: the versioned JSON report, and its table and CSV renderings.
+//!
+//! [`pipeline::run`] drives the stages; [`aws`] holds the SDK plumbing the adapters share
+//! (retries, timeouts, pacing, error shape). The front ends (`src/bin/`) parse their input,
+//! build the clients, call `run` and turn the outcome into an exit status.
+
+#![deny(missing_docs)]
+
+pub mod assume;
+pub mod aws;
+pub mod config;
+pub mod inventory;
+pub mod org;
+pub mod pipeline;
+pub mod report;
+pub mod rules;
+pub mod scan;
+
+pub use pipeline::{Clients, Event, RunError, run};

@@ -1,0 +1,238 @@
+//! The pipeline: `org → assume → scan → rules → report` for a whole run.
+//!
+//! Takes validated [`Settings`], the SDK clients the front end built, and the run's single
+//! `now`; returns the [`Report`]. Accounts are scanned concurrently, at most
+//! `settings.concurrency` at once, each with its own [`Pace`] and retry partition. One account's
+//! failure is recorded in the report and never stops the others.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use aws_config::SdkConfig;
+use futures::StreamExt;
+use jiff::Timestamp;
+
+use crate::assume::{self, Caller};
+use crate::aws::{AwsError, Pace};
+use crate::config::{AccountPlan, Selection, Settings};
+use crate::org;
+use crate::report::{self, AccountOutcome, AccountResult, Report, RunFacts};
+use crate::rules::{self, CredentialKind, Outcome};
+use crate::scan::{self, Mode};
+
+/// The SDK clients a run uses, built once by the front end from one SDK configuration.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// The caller's configuration: region, endpoint, credentials, retries, timeouts.
+    pub base: SdkConfig,
+    /// STS, for GetCallerIdentity and AssumeRole.
+    pub sts: aws_sdk_sts::Client,
+    /// Organizations, for ListAccounts.
+    pub organizations: aws_sdk_organizations::Client,
+}
+
+impl Clients {
+    /// Builds every client from `base`.
+    pub fn new(base: SdkConfig) -> Clients {
+        Clients {
+            sts: aws_sdk_sts::Client::new(&base),
+            organizations: aws_sdk_organizations::Client::new(&base),
+            base,
+        }
+    }
+}
+
+/// A run that could not scan anything.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// GetCallerIdentity failed: no credentials, or they do not work.
+    #[error("cannot tell who is calling AWS (check the credentials and region): {0}")]
+    Caller(#[source] AwsError),
+    /// ListAccounts failed: not the management account or a delegated administrator?
+    #[error("cannot list the organization's accounts: {0}")]
+    Organization(#[source] AwsError),
+}
+
+/// What the pipeline tells the front end as it goes, for a progress display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The accounts to scan are known.
+    Planned {
+        /// How many accounts will be scanned.
+        accounts: usize,
+    },
+    /// One account is done (scanned or failed).
+    AccountDone {
+        /// Its ID.
+        account_id: String,
+    },
+}
+
+/// Runs the whole scan. `stop` is a signal (Ctrl-C, a Lambda deadline): once it resolves, no
+/// new account is started, the accounts in flight finish, and the ones never reached are
+/// reported as failed with code `NotReached`.
+pub async fn run(
+    settings: &Settings,
+    clients: &Clients,
+    now: Timestamp,
+    events: &(dyn Fn(Event) + Sync),
+    stop: impl Future<Output = ()>,
+) -> Result<Report, RunError> {
+    let caller = assume::caller(&clients.sts)
+        .await
+        .map_err(RunError::Caller)?;
+    let mut outcomes = Vec::new();
+    let mut plans = Vec::new();
+    match &settings.selection {
+        Selection::Accounts(accounts) => {
+            for account in accounts {
+                plans.push((
+                    settings.plan(&account.id, account.name.clone(), &caller),
+                    None,
+                ));
+            }
+        }
+        Selection::Organization => {
+            let pace = Pace::new(settings.rate);
+            let accounts = org::accounts(&clients.organizations, &pace)
+                .await
+                .map_err(RunError::Organization)?;
+            for account in accounts {
+                let plan = settings.plan(&account.id, account.name.clone(), &caller);
+                if account.is_active() {
+                    plans.push((plan, Some(account.state)));
+                } else {
+                    outcomes.push(AccountOutcome {
+                        account_id: plan.id,
+                        name: plan.name,
+                        state: Some(account.state),
+                        max_idle_days: plan.policy.max_idle_days,
+                        result: AccountResult::Skipped,
+                        aws_requests: 0,
+                    });
+                }
+            }
+        }
+    }
+    events(Event::Planned {
+        accounts: plans.len(),
+    });
+
+    let stopped = AtomicBool::new(false);
+    let scans = futures::stream::iter(plans)
+        .map(|(plan, state)| {
+            let stopped = &stopped;
+            let caller = &caller;
+            async move {
+                let outcome = if stopped.load(Ordering::Relaxed) {
+                    not_reached(plan, state)
+                } else {
+                    account(settings, clients, caller, now, plan, state).await
+                };
+                events(Event::AccountDone {
+                    account_id: outcome.account_id.clone(),
+                });
+                outcome
+            }
+        })
+        .buffer_unordered(settings.concurrency.get())
+        .collect::<Vec<_>>();
+    let stop = async {
+        stop.await;
+        stopped.store(true, Ordering::Relaxed);
+    };
+    tokio::pin!(scans);
+    let scanned = tokio::select! {
+        scanned = &mut scans => scanned,
+        () = stop => scans.await,
+    };
+    outcomes.extend(scanned);
+
+    let facts = RunFacts {
+        generated_at: now,
+        max_idle_days: settings.defaults.policy.max_idle_days,
+        mode: settings.mode.as_str().to_owned(),
+        caller_account_id: Some(caller.account_id.clone()),
+    };
+    Ok(report::build(facts, outcomes))
+}
+
+/// Scans one account: assume, scan, judge, and (report mode) resolve the key IDs of findings.
+async fn account(
+    settings: &Settings,
+    clients: &Clients,
+    caller: &Caller,
+    now: Timestamp,
+    plan: AccountPlan,
+    state: Option<String>,
+) -> AccountOutcome {
+    let pace = Arc::new(Pace::new(settings.rate));
+    let result = scan_account(settings, clients, caller, now, &plan, &pace).await;
+    AccountOutcome {
+        account_id: plan.id,
+        name: plan.name,
+        state,
+        max_idle_days: plan.policy.max_idle_days,
+        result: result.unwrap_or_else(AccountResult::Failed),
+        aws_requests: pace.requests(),
+    }
+}
+
+async fn scan_account(
+    settings: &Settings,
+    clients: &Clients,
+    caller: &Caller,
+    now: Timestamp,
+    plan: &AccountPlan,
+    pace: &Arc<Pace>,
+) -> Result<AccountResult, AwsError> {
+    let iam = assume::iam_client(
+        &clients.base,
+        &clients.sts,
+        &plan.id,
+        plan.chain.as_ref(),
+        pace,
+    )
+    .await?;
+    let root_arn = format!("arn:{}:iam::{}:root", caller.partition, plan.id);
+    let scan::Scanned {
+        mut inventory,
+        mut errors,
+    } = scan::account(&iam, pace, settings.mode, &root_arn).await?;
+    let mut verdicts = rules::evaluate(&inventory, &plan.policy, now);
+
+    if settings.mode == Mode::Report {
+        let users = verdicts
+            .iter()
+            .filter(|verdict| {
+                verdict.credential == CredentialKind::AccessKey
+                    && verdict.outcome == Outcome::Unused
+            })
+            .map(|verdict| verdict.user_name.clone())
+            .collect();
+        errors.extend(scan::resolve_key_ids(&iam, pace, &mut inventory, &users).await);
+        verdicts = rules::evaluate(&inventory, &plan.policy, now);
+    }
+    Ok(AccountResult::Scanned {
+        users: inventory.users.len(),
+        verdicts,
+        errors,
+        credential_report_generated_at: inventory.credential_report_generated_at,
+    })
+}
+
+fn not_reached(plan: AccountPlan, state: Option<String>) -> AccountOutcome {
+    AccountOutcome {
+        account_id: plan.id,
+        name: plan.name,
+        state,
+        max_idle_days: plan.policy.max_idle_days,
+        result: AccountResult::Failed(AwsError {
+            operation: "Scan",
+            code: "NotReached".to_owned(),
+            message: "the run was stopped before this account was started".to_owned(),
+        }),
+        aws_requests: 0,
+    }
+}

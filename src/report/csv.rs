@@ -1,0 +1,62 @@
+//! The `csv` format: one row per finding (and per information line), for spreadsheets.
+
+use std::io::{self, Write};
+
+use super::Report;
+
+const HEADER: [&str; 16] = [
+    "account_id",
+    "account_name",
+    "user_name",
+    "user_arn",
+    "credential",
+    "access_key_id",
+    "credential_status",
+    "created",
+    "last_used",
+    "last_used_service",
+    "idle_since",
+    "idle_days",
+    "rule",
+    "severity",
+    "outcome",
+    "exempt_reason",
+];
+
+/// Writes findings, then information lines, as CSV with a header row. Names that a spreadsheet
+/// would run as a formula (starting with `=`, `+`, `-` or `@`) are prefixed with `'`.
+pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let mut writer = ::csv::Writer::from_writer(out);
+    writer.write_record(HEADER)?;
+    let text = |value: Option<String>| value.unwrap_or_default();
+    for finding in report.findings.iter().chain(&report.information) {
+        writer.write_record([
+            finding.account_id.clone(),
+            inert(&text(finding.account_name.clone())),
+            inert(&finding.user_name),
+            inert(&finding.user_arn),
+            finding.credential.clone(),
+            text(finding.access_key_id.clone()),
+            text(finding.credential_status.clone()),
+            text(finding.created.map(|at| at.to_string())),
+            text(finding.last_used.map(|at| at.to_string())),
+            text(finding.last_used_service.clone()),
+            text(finding.idle_since.map(|at| at.to_string())),
+            text(finding.idle_days.map(|days| days.to_string())),
+            finding.rule.clone(),
+            finding.severity.clone(),
+            finding.outcome.clone(),
+            text(finding.exempt_reason.clone()),
+        ])?;
+    }
+    writer.flush()
+}
+
+/// A cell that spreadsheets show as text, never evaluate.
+fn inert(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
+}

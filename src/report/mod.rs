@@ -1,0 +1,438 @@
+//! The report stage: the run's results as a versioned, machine-readable document, and its
+//! renderings for people (`table`) and spreadsheets (`csv`).
+//!
+//! Takes the per-account outcomes of the pipeline and returns a [`Report`]. These are the only
+//! serializable types of the crate: the schema is a contract, documented in
+//! `docs/report-schema.md` and versioned by [`SCHEMA_VERSION`]. No secret, session token or
+//! external ID ever reaches a report.
+
+pub mod csv;
+pub mod table;
+
+use std::io::Write;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::aws::AwsError;
+use crate::rules::{Outcome, Verdict};
+use crate::scan::UserError;
+
+/// The version of the report schema; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole run, as written by `--output` and `--format json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// The schema version ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// The program that wrote the report.
+    pub tool: Tool,
+    /// The run's single `now`: every idle age is measured to this instant.
+    pub generated_at: Timestamp,
+    /// The default threshold, in days (an account may override it).
+    pub max_idle_days: u32,
+    /// How IAM was read: `report` or `api`.
+    pub mode: String,
+    /// The account the scan ran from.
+    pub caller_account_id: Option<String>,
+    /// Every account considered, sorted by ID.
+    pub accounts: Vec<AccountEntry>,
+    /// Unused credentials, not exempt: what to act on.
+    pub findings: Vec<Finding>,
+    /// Inactive keys and exempt credentials: reported, never counted as findings.
+    pub information: Vec<Finding>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+/// The program that wrote a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    /// Always `stalecreds`.
+    pub name: String,
+    /// The program's version.
+    pub version: String,
+}
+
+/// What happened to one account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    /// Scanned (see `user_errors` for users that could not be read).
+    Scanned,
+    /// Could not be scanned; `error` says why.
+    Failed,
+    /// Deliberately not scanned (not ACTIVE); `state` says why.
+    Skipped,
+}
+
+/// One account in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountEntry {
+    /// The 12-digit account ID.
+    pub account_id: String,
+    /// The account's name, when known.
+    pub name: Option<String>,
+    /// Scanned, failed or skipped.
+    pub status: AccountStatus,
+    /// The Organizations state, when the account came from Organizations.
+    pub state: Option<String>,
+    /// Why the account failed.
+    pub error: Option<ErrorEntry>,
+    /// Users that could not be read in a scanned account.
+    pub user_errors: Vec<UserErrorEntry>,
+    /// When the credential report used was generated (report mode).
+    pub credential_report_generated_at: Option<Timestamp>,
+    /// The threshold applied to this account, in days.
+    pub max_idle_days: u32,
+    /// Users read.
+    pub users: usize,
+    /// Credentials judged.
+    pub credentials: usize,
+    /// Findings in this account.
+    pub findings: usize,
+    /// AWS requests made for this account, retries included.
+    pub aws_requests: u64,
+}
+
+/// An AWS failure, as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorEntry {
+    /// The API operation that failed.
+    pub operation: String,
+    /// The AWS error code.
+    pub code: String,
+    /// The AWS error message.
+    pub message: String,
+}
+
+/// A user that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserErrorEntry {
+    /// The user's name.
+    pub user_name: String,
+    /// What failed.
+    pub error: ErrorEntry,
+}
+
+/// One credential in `findings` or `information`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The rule code (`access-key-unused`, `password-unused`, `root-access-key`).
+    pub rule: String,
+    /// `medium`, `high` or `critical`.
+    pub severity: String,
+    /// The account's ID.
+    pub account_id: String,
+    /// The account's name, when known.
+    pub account_name: Option<String>,
+    /// The IAM user name (`<root_account>` for root).
+    pub user_name: String,
+    /// The user's ARN.
+    pub user_arn: String,
+    /// `access_key`, `password` or `root_access_key`.
+    pub credential: String,
+    /// The access key ID; null for passwords and root keys.
+    pub access_key_id: Option<String>,
+    /// The key's IAM status (`Active`, `Inactive`); null for passwords.
+    pub credential_status: Option<String>,
+    /// When the credential was created (a password: when it was last set).
+    pub created: Option<Timestamp>,
+    /// The last use; null if never used (or not recorded).
+    pub last_used: Option<Timestamp>,
+    /// The service of the last use, when AWS names one.
+    pub last_used_service: Option<String>,
+    /// The later of `created` and `last_used`.
+    pub idle_since: Option<Timestamp>,
+    /// Whole days from `idle_since` to `generated_at`; null when unknown.
+    pub idle_days: Option<i64>,
+    /// `unused`, `inactive` or `exempt`.
+    pub outcome: String,
+    /// Why the credential is exempt.
+    pub exempt_reason: Option<String>,
+}
+
+/// Counts over the whole run.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// Accounts considered.
+    pub accounts: usize,
+    /// Accounts scanned.
+    pub accounts_scanned: usize,
+    /// Accounts that failed.
+    pub accounts_failed: usize,
+    /// Accounts skipped.
+    pub accounts_skipped: usize,
+    /// Scanned accounts in which some users could not be read.
+    pub accounts_incomplete: usize,
+    /// Users read.
+    pub users: usize,
+    /// Credentials judged.
+    pub credentials: usize,
+    /// Findings (unused, not exempt).
+    pub findings: usize,
+    /// Findings on access keys.
+    pub unused_access_keys: usize,
+    /// Findings on passwords.
+    pub unused_passwords: usize,
+    /// Root access keys.
+    pub root_access_keys: usize,
+    /// Inactive keys (information).
+    pub inactive_keys: usize,
+    /// Unused but exempt credentials.
+    pub exempt: usize,
+    /// Accounts with at least one finding.
+    pub accounts_with_findings: usize,
+}
+
+impl Report {
+    /// Whether every account that was to be scanned was scanned completely.
+    pub fn is_complete(&self) -> bool {
+        self.summary.accounts_failed == 0 && self.summary.accounts_incomplete == 0
+    }
+
+    /// Writes the report to `path` as JSON, atomically: a crash never leaves half a report, and
+    /// an existing file is replaced only by a complete one.
+    pub fn write_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let file_name = path.file_name().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path")
+        })?;
+        let mut temporary_name = std::ffi::OsString::from(".");
+        temporary_name.push(file_name);
+        temporary_name.push(format!(".{}.tmp", std::process::id()));
+        let temporary = path.with_file_name(temporary_name);
+        let written = (|| {
+            let mut file = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
+            self.write_json(&mut file)?;
+            file.into_inner()
+                .map_err(std::io::IntoInnerError::into_error)?
+                .sync_all()?;
+            std::fs::rename(&temporary, path)
+        })();
+        if written.is_err() {
+            // Best effort: the original error is the one worth reporting.
+            let _ = std::fs::remove_file(&temporary);
+        }
+        written
+    }
+
+    /// Writes the report as pretty JSON with a final newline.
+    pub fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        writeln!(out)
+    }
+}
+
+/// The outcome of one account, as the pipeline hands it to [`build`].
+#[derive(Debug, Clone)]
+pub struct AccountOutcome {
+    /// The account's ID.
+    pub account_id: String,
+    /// The account's name, when known.
+    pub name: Option<String>,
+    /// The Organizations state, when known.
+    pub state: Option<String>,
+    /// The threshold applied.
+    pub max_idle_days: u32,
+    /// What happened.
+    pub result: AccountResult,
+    /// AWS requests made for the account.
+    pub aws_requests: u64,
+}
+
+/// What happened to one account.
+#[derive(Debug, Clone)]
+pub enum AccountResult {
+    /// Scanned: a verdict for every credential, and the users that could not be read.
+    Scanned {
+        /// Users read.
+        users: usize,
+        /// The verdicts.
+        verdicts: Vec<Verdict>,
+        /// Users that could not be read.
+        errors: Vec<UserError>,
+        /// When the credential report was generated (report mode).
+        credential_report_generated_at: Option<Timestamp>,
+    },
+    /// Not scanned because of this error.
+    Failed(AwsError),
+    /// Not scanned on purpose (the state says why).
+    Skipped,
+}
+
+/// What the report says about the run as a whole.
+#[derive(Debug, Clone)]
+pub struct RunFacts {
+    /// The run's `now`.
+    pub generated_at: Timestamp,
+    /// The default threshold.
+    pub max_idle_days: u32,
+    /// `report` or `api`.
+    pub mode: String,
+    /// The caller's account, when known.
+    pub caller_account_id: Option<String>,
+}
+
+/// Assembles the report; accounts are sorted by ID, and findings by account, user, kind and key.
+pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
+    outcomes.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    let mut summary = Summary::default();
+    let mut accounts = Vec::with_capacity(outcomes.len());
+    let mut findings = Vec::new();
+    let mut information = Vec::new();
+
+    for outcome in outcomes {
+        let mut entry = AccountEntry {
+            account_id: outcome.account_id.clone(),
+            name: outcome.name.clone(),
+            status: AccountStatus::Skipped,
+            state: outcome.state.clone(),
+            error: None,
+            user_errors: Vec::new(),
+            credential_report_generated_at: None,
+            max_idle_days: outcome.max_idle_days,
+            users: 0,
+            credentials: 0,
+            findings: 0,
+            aws_requests: outcome.aws_requests,
+        };
+        summary.accounts += 1;
+        match outcome.result {
+            AccountResult::Skipped => summary.accounts_skipped += 1,
+            AccountResult::Failed(error) => {
+                summary.accounts_failed += 1;
+                entry.status = AccountStatus::Failed;
+                entry.error = Some(error_entry(&error));
+            }
+            AccountResult::Scanned {
+                users,
+                verdicts,
+                errors,
+                credential_report_generated_at,
+            } => {
+                summary.accounts_scanned += 1;
+                entry.status = AccountStatus::Scanned;
+                entry.credential_report_generated_at = credential_report_generated_at;
+                entry.users = users;
+                entry.credentials = verdicts.len();
+                entry.user_errors = errors
+                    .iter()
+                    .map(|error| UserErrorEntry {
+                        user_name: error.user_name.clone(),
+                        error: error_entry(&error.error),
+                    })
+                    .collect();
+                if !errors.is_empty() {
+                    summary.accounts_incomplete += 1;
+                }
+                summary.users += users;
+                summary.credentials += verdicts.len();
+                for verdict in &verdicts {
+                    let item = finding(&outcome.account_id, outcome.name.as_deref(), verdict);
+                    match &verdict.outcome {
+                        Outcome::InUse => {}
+                        Outcome::Unused => {
+                            entry.findings += 1;
+                            match verdict.credential {
+                                crate::rules::CredentialKind::AccessKey => {
+                                    summary.unused_access_keys += 1
+                                }
+                                crate::rules::CredentialKind::Password => {
+                                    summary.unused_passwords += 1
+                                }
+                                crate::rules::CredentialKind::RootAccessKey => {
+                                    summary.root_access_keys += 1
+                                }
+                            }
+                            findings.push(item);
+                        }
+                        Outcome::Inactive => {
+                            summary.inactive_keys += 1;
+                            information.push(item);
+                        }
+                        Outcome::Exempt(_) => {
+                            summary.exempt += 1;
+                            information.push(item);
+                        }
+                    }
+                }
+                summary.findings += entry.findings;
+                if entry.findings > 0 {
+                    summary.accounts_with_findings += 1;
+                }
+            }
+        }
+        accounts.push(entry);
+    }
+    findings.sort_by(finding_order);
+    information.sort_by(finding_order);
+
+    Report {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool {
+            name: "stalecreds".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+        generated_at: facts.generated_at,
+        max_idle_days: facts.max_idle_days,
+        mode: facts.mode,
+        caller_account_id: facts.caller_account_id,
+        accounts,
+        findings,
+        information,
+        summary,
+    }
+}
+
+fn finding_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    (
+        &a.account_id,
+        &a.user_name,
+        &a.credential,
+        &a.access_key_id,
+        &a.created,
+    )
+        .cmp(&(
+            &b.account_id,
+            &b.user_name,
+            &b.credential,
+            &b.access_key_id,
+            &b.created,
+        ))
+}
+
+fn error_entry(error: &AwsError) -> ErrorEntry {
+    ErrorEntry {
+        operation: error.operation.to_owned(),
+        code: error.code.clone(),
+        message: error.message.clone(),
+    }
+}
+
+fn finding(account_id: &str, account_name: Option<&str>, verdict: &Verdict) -> Finding {
+    let (outcome, exempt_reason) = match &verdict.outcome {
+        Outcome::Unused => ("unused", None),
+        Outcome::InUse => ("in_use", None),
+        Outcome::Inactive => ("inactive", None),
+        Outcome::Exempt(reason) => ("exempt", Some(reason.clone())),
+    };
+    Finding {
+        rule: verdict.rule.code().to_owned(),
+        severity: verdict.rule.severity().as_str().to_owned(),
+        account_id: account_id.to_owned(),
+        account_name: account_name.map(str::to_owned),
+        user_name: verdict.user_name.clone(),
+        user_arn: verdict.user_arn.clone(),
+        credential: verdict.credential.as_str().to_owned(),
+        access_key_id: verdict.access_key_id.clone(),
+        credential_status: verdict.key_status.map(|status| status.as_str().to_owned()),
+        created: verdict.created,
+        last_used: verdict.last_used,
+        last_used_service: verdict.last_used_service.clone(),
+        idle_since: verdict.idle_since,
+        idle_days: verdict.idle_days,
+        outcome: outcome.to_owned(),
+        exempt_reason,
+    }
+}

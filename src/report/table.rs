@@ -1,0 +1,143 @@
+//! The `table` format: the report for people, grouped by account.
+
+use std::io::{self, Write};
+
+use jiff::Timestamp;
+
+use super::{AccountStatus, Finding, Report};
+
+/// Writes the report as text: a summary line, then each account with its findings.
+pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let summary = &report.summary;
+    writeln!(
+        out,
+        "stalecreds: {} unused credential{} in {} of {} account{} scanned (threshold {} days, as of {})",
+        summary.findings,
+        plural(summary.findings),
+        summary.accounts_with_findings,
+        summary.accounts_scanned,
+        plural(summary.accounts_scanned),
+        report.max_idle_days,
+        report.generated_at,
+    )?;
+    if summary.accounts_failed > 0 || summary.accounts_incomplete > 0 {
+        writeln!(
+            out,
+            "INCOMPLETE: {} account{} not scanned, {} scanned with unread users",
+            summary.accounts_failed,
+            plural(summary.accounts_failed),
+            summary.accounts_incomplete
+        )?;
+    }
+    for account in &report.accounts {
+        writeln!(out)?;
+        let name = account
+            .name
+            .as_deref()
+            .map(|name| format!(" ({name})"))
+            .unwrap_or_default();
+        let status = match (account.status, &account.error) {
+            (AccountStatus::Scanned, _) => format!(
+                "scanned: {} user{}, {} finding{}",
+                account.users,
+                plural(account.users),
+                account.findings,
+                plural(account.findings)
+            ),
+            (AccountStatus::Failed, Some(error)) => {
+                format!(
+                    "FAILED: {} {}: {}",
+                    error.operation, error.code, error.message
+                )
+            }
+            (AccountStatus::Failed, None) => "FAILED".to_owned(),
+            (AccountStatus::Skipped, _) => {
+                format!(
+                    "skipped: state {}",
+                    account.state.as_deref().unwrap_or("unknown")
+                )
+            }
+        };
+        writeln!(out, "Account {}{name}: {status}", account.account_id)?;
+        for user_error in &account.user_errors {
+            writeln!(
+                out,
+                "  could not read {}: {} {}: {}",
+                user_error.user_name,
+                user_error.error.operation,
+                user_error.error.code,
+                user_error.error.message
+            )?;
+        }
+        let rows: Vec<[String; 6]> = report
+            .findings
+            .iter()
+            .chain(&report.information)
+            .filter(|finding| finding.account_id == account.account_id)
+            .map(row)
+            .collect();
+        write_rows(out, &rows)?;
+    }
+    Ok(())
+}
+
+const HEADER: [&str; 6] = [
+    "USER",
+    "CREDENTIAL",
+    "ACCESS KEY ID",
+    "LAST USED",
+    "IDLE DAYS",
+    "VERDICT",
+];
+
+fn row(finding: &Finding) -> [String; 6] {
+    let verdict = match (&finding.exempt_reason, &finding.credential_status) {
+        (Some(reason), _) => format!("exempt: {reason}"),
+        (None, Some(status)) if finding.outcome == "inactive" => format!("{status} (information)"),
+        _ => finding.outcome.clone(),
+    };
+    [
+        finding.user_name.clone(),
+        finding.credential.clone(),
+        finding
+            .access_key_id
+            .clone()
+            .unwrap_or_else(|| "-".to_owned()),
+        finding.last_used.map_or_else(|| "never".to_owned(), day),
+        finding
+            .idle_days
+            .map_or_else(|| "?".to_owned(), |days| days.to_string()),
+        verdict,
+    ]
+}
+
+fn write_rows(out: &mut dyn Write, rows: &[[String; 6]]) -> io::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut widths = HEADER.map(str::len);
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let header = HEADER.map(str::to_owned);
+    for cells in std::iter::once(&header).chain(rows) {
+        let line: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        writeln!(out, "  {}", line.join("  ").trim_end())?;
+    }
+    Ok(())
+}
+
+/// The calendar day (UTC) of an instant.
+pub(crate) fn day(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%d").to_string()
+}
+
+pub(crate) fn plural(count: usize) -> &'static str {
+    if count == 1 { "" } else { "s" }
+}

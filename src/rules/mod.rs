@@ -1,0 +1,263 @@
+//! The rules: which credentials are unused. Pure functions of an [`Inventory`], a [`Policy`] and
+//! the run's `now`.
+//!
+//! Takes one account's inventory and returns a [`Verdict`] for every credential in it, unused or
+//! not, so that reports can show coverage. This module does no I/O, never reads the clock and
+//! never logs: the clock is the `now` parameter, read once by the caller when the run starts.
+//!
+//! The semantics follow CIS AWS Foundations 1.12 ("credentials unused for 45 days or greater"):
+//! a credential is idle since the later of its last use and its creation (for a password, when
+//! the current password was set), idle days are whole 24-hour periods, and the threshold is
+//! inclusive. `docs/rules.md` has one section per [`Rule`].
+
+mod access_key_unused;
+mod password_unused;
+mod root_access_key;
+
+pub use root_access_key::ROOT_USER;
+
+use jiff::Timestamp;
+
+use crate::inventory::{Inventory, KeyStatus, User};
+
+/// The closed set of rules. Each has a stable kebab-case code, documented in `docs/rules.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    /// An active access key unused for the threshold or longer.
+    AccessKeyUnused,
+    /// A console password unused for the threshold or longer.
+    PasswordUnused,
+    /// The root user has an access key.
+    RootAccessKey,
+}
+
+/// How urgent a finding is; ordered from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    /// Should be fixed in the normal course of work.
+    Medium,
+    /// Should be fixed soon.
+    High,
+    /// Should be fixed now.
+    Critical,
+}
+
+impl Severity {
+    /// The lower-case name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl Rule {
+    /// Every rule, in documentation order.
+    pub const ALL: [Rule; 3] = [
+        Rule::AccessKeyUnused,
+        Rule::PasswordUnused,
+        Rule::RootAccessKey,
+    ];
+
+    /// The stable code used in reports and in `docs/rules.md`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Rule::AccessKeyUnused => "access-key-unused",
+            Rule::PasswordUnused => "password-unused",
+            Rule::RootAccessKey => "root-access-key",
+        }
+    }
+
+    /// The rule's severity.
+    pub fn severity(self) -> Severity {
+        match self {
+            Rule::AccessKeyUnused | Rule::PasswordUnused => Severity::Medium,
+            Rule::RootAccessKey => Severity::Critical,
+        }
+    }
+
+    /// Where a person reads how to fix it.
+    pub fn remediation_url(self) -> &'static str {
+        match self {
+            Rule::AccessKeyUnused => {
+                "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html#Using_ManagingAccessKeys"
+            }
+            Rule::PasswordUnused => {
+                "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_passwords_admin-change-user.html"
+            }
+            Rule::RootAccessKey => {
+                "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user_manage_delete-key.html"
+            }
+        }
+    }
+}
+
+/// The policy the rules apply to one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// A credential idle for this many days or more is unused (CIS: 45).
+    pub max_idle_days: u32,
+    /// Users whose credentials are reported but never counted as findings.
+    pub exemptions: Vec<Exemption>,
+}
+
+/// One way to exempt break-glass users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exemption {
+    /// A user-name pattern: `*` matches any run of characters; everything else is literal.
+    UserName(String),
+}
+
+impl Policy {
+    /// The reason a user is exempt, if one applies.
+    pub fn exemption_for(&self, user: &User) -> Option<String> {
+        self.exemptions
+            .iter()
+            .find_map(|exemption| match exemption {
+                Exemption::UserName(pattern) if glob_match(pattern, &user.name) => {
+                    Some(format!("user name matches `{pattern}`"))
+                }
+                Exemption::UserName(_) => None,
+            })
+    }
+}
+
+/// The kind of credential a verdict is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CredentialKind {
+    /// An IAM user's access key.
+    AccessKey,
+    /// An IAM user's console password.
+    Password,
+    /// The root user's access key.
+    RootAccessKey,
+}
+
+impl CredentialKind {
+    /// The name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::AccessKey => "access_key",
+            CredentialKind::Password => "password",
+            CredentialKind::RootAccessKey => "root_access_key",
+        }
+    }
+}
+
+/// What the rules concluded about one credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Idle for the threshold or longer (or, for root keys, present): a finding.
+    Unused,
+    /// Used recently enough.
+    InUse,
+    /// An inactive access key: information, not a finding.
+    Inactive,
+    /// Would be a finding, but the user is exempt; the reason says why.
+    Exempt(String),
+}
+
+/// The verdict on one credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The rule that judged it.
+    pub rule: Rule,
+    /// The IAM user name (`<root_account>` for root).
+    pub user_name: String,
+    /// The user's ARN.
+    pub user_arn: String,
+    /// The kind of credential.
+    pub credential: CredentialKind,
+    /// The access key ID, when known (never for passwords).
+    pub access_key_id: Option<String>,
+    /// The key's slot in the credential report, when it came from there.
+    pub key_slot: Option<u8>,
+    /// The key's IAM status (none for passwords).
+    pub key_status: Option<KeyStatus>,
+    /// When the credential was created (for a password: when it was last set).
+    pub created: Option<Timestamp>,
+    /// The last use AWS recorded, if any.
+    pub last_used: Option<Timestamp>,
+    /// The service of the last use, when AWS names one.
+    pub last_used_service: Option<String>,
+    /// The later of `created` and `last_used`.
+    pub idle_since: Option<Timestamp>,
+    /// Whole days from `idle_since` to `now`; `None` when neither date is known.
+    pub idle_days: Option<i64>,
+    /// The conclusion.
+    pub outcome: Outcome,
+}
+
+impl Verdict {
+    /// Whether this verdict counts as a finding.
+    pub fn is_finding(&self) -> bool {
+        self.outcome == Outcome::Unused
+    }
+}
+
+/// Judges every credential of one account's inventory.
+///
+/// Verdicts come out in inventory order: root first, then each user's password and keys.
+pub fn evaluate(inventory: &Inventory, policy: &Policy, now: Timestamp) -> Vec<Verdict> {
+    let mut verdicts = Vec::new();
+    root_access_key::evaluate(&inventory.root, now, &mut verdicts);
+    for user in &inventory.users {
+        let exemption = policy.exemption_for(user);
+        let first = verdicts.len();
+        password_unused::evaluate(user, policy, now, &mut verdicts);
+        access_key_unused::evaluate(user, policy, now, &mut verdicts);
+        if let Some(reason) = exemption {
+            for verdict in &mut verdicts[first..] {
+                if verdict.outcome == Outcome::Unused {
+                    verdict.outcome = Outcome::Exempt(reason.clone());
+                }
+            }
+        }
+    }
+    verdicts
+}
+
+/// The later of two optional instants.
+fn idle_since(created: Option<Timestamp>, last_used: Option<Timestamp>) -> Option<Timestamp> {
+    match (created, last_used) {
+        (Some(created), Some(used)) => Some(created.max(used)),
+        (one, other) => one.or(other),
+    }
+}
+
+/// Whole 24-hour periods from `since` to `now`, never negative (a date in the future, from clock
+/// skew, counts as zero days).
+pub fn idle_days(since: Timestamp, now: Timestamp) -> i64 {
+    const DAY: i64 = 24 * 60 * 60;
+    // `as_secs` truncates toward zero, which is the floor for the non-negative case that counts.
+    (now.duration_since(since).as_secs() / DAY).max(0)
+}
+
+/// Whether a credential idle since `since` is unused under `policy`; unknown age counts as
+/// unused, because nothing shows it was used.
+fn is_unused(since: Option<Timestamp>, policy: &Policy, now: Timestamp) -> bool {
+    since.is_none_or(|since| idle_days(since, now) >= i64::from(policy.max_idle_days))
+}
+
+/// Matches `text` against `pattern`, where `*` matches any run of characters.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let [first, middle @ .., last] = parts.as_slice() else {
+        return pattern == text;
+    };
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests;

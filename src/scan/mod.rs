@@ -1,0 +1,135 @@
+//! The IAM scan stage: one account's credentials, read into an [`Inventory`].
+//!
+//! Takes an IAM client that acts in the account (from `assume`) and the account's [`Pace`], and
+//! returns the inventory plus the failures that did not stop the scan ([`Scanned`]). Two modes
+//! give the same answers:
+//!
+//! - [`Mode::Report`]: the IAM credential report, O(1) requests per account
+//!   (`report_mode`), then ListAccessKeys only for users whose keys are findings, to learn the
+//!   key IDs the report does not carry ([`resolve_key_ids`]).
+//! - [`Mode::Api`]: ListUsers, ListAccessKeys, GetAccessKeyLastUsed, GetLoginProfile and
+//!   GetAccountSummary, all paginated (`api_mode`).
+//!
+//! A failure that leaves nothing to report (the report cannot be had, ListUsers fails) is an
+//! error; a failure on one user is recorded in [`Scanned::errors`] and the scan goes on.
+
+mod api_mode;
+pub mod credential_report;
+mod keys;
+mod report_mode;
+
+use std::collections::BTreeSet;
+
+use aws_sdk_iam::Client;
+use futures::StreamExt;
+
+use crate::aws::{AwsError, Pace};
+use crate::inventory::Inventory;
+
+pub use keys::{KeyResolution, match_report_keys};
+
+/// How many users of one account are read at once (api mode, key resolution). The account's
+/// [`Pace`] still bounds the request rate; this only bounds requests in flight.
+const USERS_IN_FLIGHT: usize = 8;
+
+/// How the scan reads IAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The IAM credential report (the default: fewest requests).
+    #[default]
+    Report,
+    /// Per-user API calls (live data, more requests).
+    Api,
+}
+
+impl Mode {
+    /// The name used on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Report => "report",
+            Mode::Api => "api",
+        }
+    }
+}
+
+/// What one account's scan produced.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scanned {
+    /// The credentials read.
+    pub inventory: Inventory,
+    /// Failures on single users: the scan went on without them.
+    pub errors: Vec<UserError>,
+}
+
+/// A failure on one user, which left that user's credentials unread or incomplete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserError {
+    /// The user's name.
+    pub user_name: String,
+    /// What failed.
+    pub error: AwsError,
+}
+
+/// Reads one account's credentials. `root_arn` names the root user for api mode, where AWS
+/// gives only a count of root keys.
+pub async fn account(
+    iam: &Client,
+    pace: &Pace,
+    mode: Mode,
+    root_arn: &str,
+) -> Result<Scanned, AwsError> {
+    match mode {
+        Mode::Report => report_mode::scan(iam, pace).await,
+        Mode::Api => api_mode::scan(iam, pace, root_arn).await,
+    }
+}
+
+/// Fills in the access key IDs of `users` (report mode), with one ListAccessKeys each. Where the
+/// report and the live keys do not pair up one to one by creation time, that user's keys are
+/// read live instead (GetAccessKeyLastUsed per key): the scan never guesses which key is which.
+pub async fn resolve_key_ids(
+    iam: &Client,
+    pace: &Pace,
+    inventory: &mut Inventory,
+    users: &BTreeSet<String>,
+) -> Vec<UserError> {
+    let targets: Vec<usize> = inventory
+        .users
+        .iter()
+        .enumerate()
+        .filter(|(_, user)| users.contains(&user.name))
+        .map(|(index, _)| index)
+        .collect();
+    let resolved: Vec<_> = futures::stream::iter(targets)
+        .map(|index| {
+            let user = &inventory.users[index];
+            async move {
+                let result = async {
+                    let live = api_mode::list_access_keys(iam, pace, &user.name).await?;
+                    match match_report_keys(&user.access_keys, &live) {
+                        KeyResolution::Matched(keys) => Ok(keys),
+                        KeyResolution::Ambiguous => api_mode::with_last_use(iam, pace, live).await,
+                    }
+                }
+                .await;
+                (index, result)
+            }
+        })
+        .buffer_unordered(USERS_IN_FLIGHT)
+        .collect()
+        .await;
+
+    let mut errors = Vec::new();
+    for (index, result) in resolved {
+        let user = &mut inventory.users[index];
+        match result {
+            Ok(keys) => user.access_keys = keys,
+            Err(error) => errors.push(UserError {
+                user_name: user.name.clone(),
+                error,
+            }),
+        }
+    }
+    errors.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+    errors
+}

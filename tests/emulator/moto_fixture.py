@@ -1,0 +1,385 @@
+#!/usr/bin/env python3
+"""A seeded AWS Organization on moto, for stalecreds' demo, integration tests and benchmark.
+
+Starts moto's server on 127.0.0.1 behind a thin WSGI layer that makes it behave more like AWS
+where moto is kinder (see shared/moto-notes.md):
+
+- AssumeRole is refused (AccessDenied) when the role does not exist in the target account, or
+  when its trust policy requires an ExternalId that the request does not carry.
+- Optional latency on every request, and optional `Throttling` answers to a share of IAM
+  requests, both set through POST /_fixture/config.
+- Every request is counted by account, service and action: GET /_fixture/stats.
+
+Seeds one of the scenarios below through moto's own APIs (with the administrator's or an
+assumed role's credentials, never the users' keys, which would mark them used), then sets the
+dates AWS would have recorded directly on moto's backend. Prints one JSON line on standard
+output when ready: {"endpoint": ..., "accounts": {name: id}, ...}. Stops when standard input
+closes, or after --max-seconds, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import re
+import sys
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import boto3
+from moto.iam.models import AccessKeyLastUsed, get_account_id_from, iam_backends
+from moto.moto_api._internal import mock_random
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+MANAGEMENT = "123456789012"
+AUDIT_ROLE = "stalecreds-audit"
+DAY = 86400.0
+HOUR = 3600.0
+
+# The IAM actions the audit role allows: exactly what stalecreds calls (docs/permissions.md).
+AUDIT_ACTIONS = [
+    "iam:GenerateCredentialReport",
+    "iam:GetCredentialReport",
+    "iam:ListAccessKeys",
+    "iam:GetAccessKeyLastUsed",
+    "iam:ListUsers",
+    "iam:GetLoginProfile",
+    "iam:GetAccountSummary",
+    "iam:ListUserTags",
+]
+
+
+def user(name, password=None, keys=(), password_last_used=None):
+    """A user: `password` is (set_seconds_ago, used_seconds_ago|None); each key is
+    (status, created_seconds_ago, used_seconds_ago|None)."""
+    return {"name": name, "password": password, "keys": list(keys), "password_last_used": password_last_used}
+
+
+# The demo organization. Ages are seconds before the fixture starts; the boundary cases keep
+# two hours of margin so that a slow test run cannot move them across a day.
+DEMO = {
+    "management": [
+        user("ci-deploy", keys=[("Active", 700 * DAY, 2 * DAY)]),
+        user("old-admin", password=(400 * DAY, 200 * DAY)),
+    ],
+    "members": [
+        {
+            "name": "prod",
+            "audit_role": True,
+            "users": [
+                # Two keys of different ages: the old one is in use, the second never used.
+                user("alice", keys=[("Active", 300 * DAY, 1 * DAY), ("Active", 100 * DAY, None)]),
+                # A password never used, set 90 days ago.
+                user("bob", password=(90 * DAY, None)),
+                # Exactly past the threshold, and just short of it.
+                user("carol", keys=[("Active", 400 * DAY, 45 * DAY + 2 * HOUR)]),
+                user("erin", keys=[("Active", 400 * DAY, 44 * DAY + 22 * HOUR)]),
+                # An inactive key: information, not a finding.
+                user("dave", keys=[("Inactive", 500 * DAY, None)]),
+                # A break-glass user (exempt when the configuration says so).
+                user("breakglass-admin", password=(300 * DAY, None)),
+            ],
+        },
+        {
+            "name": "dev",
+            "audit_role": True,
+            "users": [
+                user("gina", password=(10 * DAY, 2 * DAY)),
+                user("hank", keys=[("Active", 60 * DAY, None)]),
+                # A password deleted long ago: PasswordLastUsed survives, the login profile does not.
+                user("ivan", password_last_used=100 * DAY),
+                # Two keys created in the same second: the report cannot tell them apart.
+                user("judy", keys=[("Active", 200 * DAY, 3 * DAY), ("Active", 200 * DAY, None)]),
+            ],
+        },
+        # No audit role: AssumeRole is refused and the account is reported as failed.
+        {"name": "sandbox", "audit_role": False, "users": [user("zed", keys=[("Active", 90 * DAY, None)])]},
+        # Closed: SUSPENDED, reported as skipped.
+        {"name": "closed", "audit_role": True, "closed": True, "users": []},
+    ],
+}
+
+
+def bench_scenario(accounts: int, users: int, seed: int = 7) -> dict:
+    """`accounts` member accounts of `users` users each, with a deterministic mix of credentials."""
+    rng = random.Random(seed)
+
+    def random_user(index: int) -> dict:
+        password = None
+        if rng.random() < 0.5:
+            set_ago = rng.randint(5, 400) * DAY
+            used_ago = None if rng.random() < 0.3 else rng.uniform(0, set_ago / DAY) * DAY
+            password = (set_ago, used_ago)
+        keys = []
+        for _ in range(rng.choice([0, 1, 1, 2])):
+            created = rng.randint(1, 600) * DAY + rng.randint(0, 3600)
+            used = None if rng.random() < 0.3 else rng.uniform(0, created / DAY) * DAY
+            keys.append(("Active" if rng.random() < 0.85 else "Inactive", created, used))
+        return user(f"user-{index:04d}", password=password, keys=keys)
+
+    members = [
+        {"name": f"member-{n:03d}", "audit_role": True, "users": [random_user(i) for i in range(users)]}
+        for n in range(accounts)
+    ]
+    return {"management": [], "members": members}
+
+
+class Fixture:
+    """The state of the AWS-like layer: latency, throttling, counts."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latency = 0.0
+        self.throttle_rate = 0.0
+        self.rng = random.Random(11)
+        self.counts: Counter = Counter()
+        self.key_accounts: dict[str, str] = {}
+
+    def account_of(self, access_key: str) -> str:
+        with self.lock:
+            known = self.key_accounts.get(access_key)
+        if known is None:
+            known = get_account_id_from(access_key)
+            with self.lock:
+                self.key_accounts[access_key] = known
+        return known
+
+    def record(self, account: str, service: str, action: str) -> None:
+        with self.lock:
+            self.counts[(account, service, action)] += 1
+
+    def throttled(self) -> bool:
+        with self.lock:
+            return self.throttle_rate > 0 and self.rng.random() < self.throttle_rate
+
+    def stats(self) -> dict:
+        with self.lock:
+            rows = [
+                {"account": a, "service": s, "action": x, "count": n} for (a, s, x), n in sorted(self.counts.items())
+            ]
+        return {"requests": rows}
+
+
+def error_xml(namespace: str, code: str, message: str) -> bytes:
+    return (
+        f'<ErrorResponse xmlns="{namespace}"><Error><Type>Sender</Type><Code>{code}</Code>'
+        f"<Message>{message}</Message></Error><RequestId>fixture-{time.time_ns()}</RequestId></ErrorResponse>"
+    ).encode()
+
+
+def assume_role_refusal(form: dict) -> str | None:
+    """Why AWS would refuse this AssumeRole, or None."""
+    role_arn = form.get("RoleArn", "")
+    match = re.match(r"arn:aws[\w-]*:iam::(\d{12}):role/(?:.*/)?([\w+=,.@-]+)$", role_arn)
+    if not match:
+        return f"invalid role ARN {role_arn}"
+    account, name = match.groups()
+    try:
+        role = iam_backends[account]["aws"].get_role(name)
+    except Exception:  # moto raises its own NotFound type
+        return f"is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+    required = re.search(r'"sts:ExternalId"\s*:\s*"([^"]+)"', role.assume_role_policy_document or "")
+    if required and form.get("ExternalId") != required.group(1):
+        return f"is not authorized to perform: sts:AssumeRole on resource: {role_arn} (ExternalId)"
+    return None
+
+
+class Layer:
+    """The WSGI layer in front of moto."""
+
+    def __init__(self, app, fixture: Fixture) -> None:
+        self.app = app
+        self.fixture = fixture
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_fixture/"):
+            return self.control(path, environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        credential = re.search(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/", auth)
+        access_key, service = credential.groups() if credential else ("", "unknown")
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        form = {}
+        if target:
+            action = target.rsplit(".", 1)[-1]
+        else:
+            form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            action = form.get("Action") or (query.get("Action") or ["?"])[0]
+
+        account = self.fixture.account_of(access_key) if access_key else MANAGEMENT
+        if service == "sts" and action == "AssumeRole":
+            target_account = re.search(r":iam::(\d{12}):", form.get("RoleArn", ""))
+            account = target_account.group(1) if target_account else account
+        self.fixture.record(account, service, action)
+
+        if self.fixture.latency:
+            time.sleep(self.fixture.latency)
+        if service == "iam" and self.fixture.throttled():
+            body = error_xml("https://iam.amazonaws.com/doc/2010-05-08/", "Throttling", "Rate exceeded")
+            start_response("400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+            return [body]
+        if service == "sts" and action == "AssumeRole":
+            refusal = assume_role_refusal(form)
+            if refusal:
+                body = error_xml("https://sts.amazonaws.com/doc/2011-06-15/", "AccessDenied", refusal)
+                start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+                return [body]
+        return self.app(environ, start_response)
+
+    def control(self, path, environ, start_response):
+        if path == "/_fixture/stats":
+            payload = self.fixture.stats()
+        elif path == "/_fixture/config":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            settings = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            with self.fixture.lock:
+                self.fixture.latency = float(settings.get("latency_ms", 0)) / 1000.0
+                self.fixture.throttle_rate = float(settings.get("throttle_rate", 0))
+            payload = {"ok": True}
+        elif path == "/_fixture/reset":
+            with self.fixture.lock:
+                self.fixture.counts.clear()
+            payload = {"ok": True}
+        else:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"unknown fixture path"]
+        body = json.dumps(payload).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def ago(seconds: float, now: datetime) -> datetime:
+    """A naive UTC datetime (as moto keeps them), whole seconds."""
+    return (now - timedelta(seconds=seconds)).replace(microsecond=0, tzinfo=None)
+
+
+def seed(endpoint: str, scenario: dict, external_id: str | None) -> dict:
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    org = session.client("organizations", endpoint_url=endpoint)
+    sts = session.client("sts", endpoint_url=endpoint)
+    org.create_organization(FeatureSet="ALL")
+    root_id = org.list_roots()["Roots"][0]["Id"]
+    sns = session.client("sns", endpoint_url=endpoint)
+    topic_arn = sns.create_topic(Name="stalecreds-digest")["TopicArn"]
+
+    accounts = {"management": MANAGEMENT}
+    plan = [("management", MANAGEMENT, True, False, scenario["management"])]
+    for member in scenario["members"]:
+        created = org.create_account(Email=f"{member['name']}@example.com", AccountName=member["name"])
+        account_id = created["CreateAccountStatus"]["AccountId"]
+        accounts[member["name"]] = account_id
+        plan.append((member["name"], account_id, member["audit_role"], member.get("closed", False), member["users"]))
+
+    now = datetime.now(timezone.utc)
+    for name, account_id, audit_role, closed, users in plan:
+        if account_id == MANAGEMENT:
+            iam = session.client("iam", endpoint_url=endpoint)
+        else:
+            creds = sts.assume_role(
+                RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="seed"
+            )["Credentials"]
+            iam = boto3.client(
+                "iam",
+                endpoint_url=endpoint,
+                region_name="us-east-1",
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"],
+            )
+            if audit_role:
+                statement = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{MANAGEMENT}:root"}, "Action": "sts:AssumeRole"}
+                if external_id:
+                    statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
+                iam.create_role(
+                    RoleName=AUDIT_ROLE,
+                    AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+                )
+                iam.put_role_policy(
+                    RoleName=AUDIT_ROLE,
+                    PolicyName="stalecreds-read-only",
+                    PolicyDocument=json.dumps(
+                        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": AUDIT_ACTIONS, "Resource": "*"}]}
+                    ),
+                )
+        for spec in users:
+            iam.create_user(UserName=spec["name"])
+            if spec["password"]:
+                iam.create_login_profile(UserName=spec["name"], Password="Demo-Password-1!")
+            for _ in spec["keys"]:
+                iam.create_access_key(UserName=spec["name"])
+        # Dates, as AWS would have recorded them.
+        backend = iam_backends[account_id]["aws"]
+        for spec in users:
+            moto_user = backend.users[spec["name"]]
+            if spec["password"]:
+                set_ago, used_ago = spec["password"]
+                moto_user.create_date = ago(set_ago, now)
+                moto_user.password_last_used = None if used_ago is None else ago(used_ago, now)
+            if spec["password_last_used"] is not None:
+                moto_user.password_last_used = ago(spec["password_last_used"], now)
+            for key, (status, created_ago, used_ago) in zip(moto_user.access_keys, spec["keys"]):
+                key.status = status
+                key.create_date = ago(created_ago, now)
+                key.last_used = None if used_ago is None else AccessKeyLastUsed(ago(used_ago, now), "s3", "us-east-1")
+        if closed:
+            org.close_account(AccountId=account_id)
+    return {"accounts": accounts, "root_id": root_id, "topic_arn": topic_arn}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=["demo", "bench", "empty"], default="demo")
+    parser.add_argument("--accounts", type=int, default=50, help="bench: member accounts")
+    parser.add_argument("--users", type=int, default=20, help="bench: users per account")
+    parser.add_argument("--external-id", help="audit roles require this ExternalId")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--max-seconds", type=float, default=1800, help="stop by itself after this long")
+    parser.add_argument("--ready-file", help="also write the ready line to this file")
+    args = parser.parse_args()
+
+    mock_random.seed(20261128)
+    fixture = Fixture()
+    app = Layer(DomainDispatcherApplication(create_backend_app), fixture)
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_port}"
+
+    scenario = {
+        "demo": DEMO,
+        "bench": bench_scenario(args.accounts, args.users),
+        "empty": {"management": [], "members": []},
+    }[args.scenario]
+    seeded = seed(endpoint, scenario, args.external_id)
+    with fixture.lock:
+        fixture.counts.clear()
+    ready = json.dumps({"endpoint": endpoint, **seeded})
+    if args.ready_file:
+        with open(args.ready_file, "w", encoding="utf-8") as out:
+            out.write(ready + "\n")
+    print(ready, flush=True)
+
+    # Stop when the parent closes our standard input, or at the deadline.
+    done = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+    done.wait(timeout=args.max_seconds)
+    server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
