@@ -286,6 +286,7 @@ def seed(endpoint: str, scenario: dict, external_id: str | None) -> dict:
         plan.append((member["name"], account_id, member["audit_role"], member.get("closed", False), member["users"]))
 
     now = datetime.now(timezone.utc)
+    key_ids: dict[str, list[str]] = {}
     for name, account_id, audit_role, closed, users in plan:
         if account_id == MANAGEMENT:
             iam = session.client("iam", endpoint_url=endpoint)
@@ -321,7 +322,8 @@ def seed(endpoint: str, scenario: dict, external_id: str | None) -> dict:
             if spec["password"]:
                 iam.create_login_profile(UserName=spec["name"], Password="Demo-Password-1!")
             for _ in spec["keys"]:
-                iam.create_access_key(UserName=spec["name"])
+                created_key = iam.create_access_key(UserName=spec["name"])["AccessKey"]
+                key_ids.setdefault(f"{name}/{spec['name']}", []).append(created_key["AccessKeyId"])
         # Dates, as AWS would have recorded them.
         backend = iam_backends[account_id]["aws"]
         for spec in users:
@@ -338,7 +340,7 @@ def seed(endpoint: str, scenario: dict, external_id: str | None) -> dict:
                 key.last_used = None if used_ago is None else AccessKeyLastUsed(ago(used_ago, now), "s3", "us-east-1")
         if closed:
             org.close_account(AccountId=account_id)
-    return {"accounts": accounts, "root_id": root_id, "topic_arn": topic_arn}
+    return {"accounts": accounts, "root_id": root_id, "topic_arn": topic_arn, "keys": key_ids}
 
 
 def main() -> int:

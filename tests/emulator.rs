@@ -1,0 +1,384 @@
+//! End-to-end tests: the `stalecreds` binary against a seeded moto organization.
+//!
+//! They check the wiring (accounts, roles, both scan modes, partial failures, exit status) on
+//! the demo organization of `tests/emulator/moto_fixture.py`. moto must be installed
+//! (`scripts/setup`); these tests fail loudly without it.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use support::{Moto, Run, read_json, skipped, temp_dir};
+
+/// Each finding as `account/user credential key-index idle-days`, with the key as the index of
+/// its creation in the fixture (so that the right key is checked, not just some key).
+fn findings(moto: &Moto, report: &Value, list: &str) -> Vec<String> {
+    let names: BTreeMap<&str, &str> = moto
+        .accounts
+        .iter()
+        .map(|(name, id)| (id.as_str(), name.as_str()))
+        .collect();
+    let mut lines: Vec<String> = report[list]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|finding| {
+            let account = names[finding["account_id"].as_str().expect("account")];
+            let user = finding["user_name"].as_str().expect("user");
+            let key = match finding["access_key_id"].as_str() {
+                Some(id) => {
+                    let index = moto.keys[&format!("{account}/{user}")]
+                        .iter()
+                        .position(|known| known == id)
+                        .expect("a seeded key");
+                    format!(" key{}", index + 1)
+                }
+                None => String::new(),
+            };
+            format!(
+                "{account}/{user} {}{key} {}",
+                finding["credential"].as_str().expect("credential"),
+                finding["idle_days"]
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn account<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|account| account["account_id"] == id)
+        .unwrap_or_else(|| panic!("account {id} not in the report"))
+}
+
+const DEMO_FINDINGS: [&str; 7] = [
+    "dev/hank access_key key1 60",
+    // Both of judy's keys were created in the same second: the unused one is still named.
+    "dev/judy access_key key2 200",
+    "management/old-admin password 200",
+    // Two keys of different ages: only the never-used second key is a finding.
+    "prod/alice access_key key2 100",
+    "prod/bob password 90",
+    "prod/breakglass-admin password 300",
+    // 45 days and two hours idle: a finding; erin, at 44 days and 22 hours, is not.
+    "prod/carol access_key key1 45",
+];
+
+#[test]
+fn report_mode_finds_exactly_the_seeded_unused_credentials() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let dir = temp_dir();
+    let output = dir.path().join("report.json");
+    let run = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--output"])
+            .arg(&output),
+    );
+
+    // The sandbox account has no audit role: the run is incomplete.
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report, read_json(&output), "--output holds the same report");
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["max_idle_days"], 45);
+    assert_eq!(report["mode"], "report");
+    assert_eq!(findings(&moto, &report, "findings"), DEMO_FINDINGS);
+    assert_eq!(
+        findings(&moto, &report, "information"),
+        ["prod/dave access_key 500"]
+    );
+
+    let sandbox = account(&report, moto.account("sandbox"));
+    assert_eq!(sandbox["status"], "failed");
+    assert_eq!(sandbox["error"]["operation"], "AssumeRole");
+    assert_eq!(sandbox["error"]["code"], "AccessDenied");
+    let closed = account(&report, moto.account("closed"));
+    assert_eq!(
+        (&closed["status"], &closed["state"]),
+        (&Value::from("skipped"), &Value::from("SUSPENDED"))
+    );
+    let prod = account(&report, moto.account("prod"));
+    assert_eq!(prod["status"], "scanned");
+    assert_eq!(prod["name"], "prod");
+    assert!(prod["credential_report_generated_at"].is_string());
+
+    let summary = &report["summary"];
+    assert_eq!(
+        (
+            &summary["accounts"],
+            &summary["accounts_scanned"],
+            &summary["accounts_failed"],
+            &summary["accounts_skipped"],
+            &summary["findings"],
+        ),
+        (
+            &Value::from(5),
+            &Value::from(3),
+            &Value::from(1),
+            &Value::from(1),
+            &Value::from(7)
+        )
+    );
+}
+
+#[test]
+fn api_mode_gives_the_same_findings_as_report_mode() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let report_mode = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--mode", "report"]),
+    )
+    .json();
+    let api_mode = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--mode", "api"]),
+    )
+    .json();
+    assert_eq!(findings(&moto, &api_mode, "findings"), DEMO_FINDINGS);
+    // Field by field, not just the summary line: dates, status and key IDs agree.
+    let comparable = |report: &Value| -> Vec<Value> {
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|finding| {
+                let mut finding = finding.clone();
+                // GetAccessKeyLastUsed names the service; the moto report writes `not_supported`.
+                finding["last_used_service"] = Value::Null;
+                finding
+            })
+            .collect()
+    };
+    assert_eq!(comparable(&report_mode), comparable(&api_mode));
+}
+
+#[test]
+fn the_account_flag_scans_only_those_accounts_without_organizations() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let prod = moto.account("prod");
+    let run = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--account", prod]),
+    );
+    assert_eq!(run.code, 1, "findings and nothing else: {}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["accounts"].as_array().expect("accounts").len(), 1);
+    assert_eq!(account(&report, prod)["status"], "scanned");
+    let requests = moto.requests();
+    assert!(
+        requests
+            .iter()
+            .all(|(_, service, _, _)| service != "organizations"),
+        "no Organizations call: {requests:?}"
+    );
+    let assumed: Vec<_> = requests
+        .iter()
+        .filter(|(_, _, action, _)| action == "AssumeRole")
+        .collect();
+    assert_eq!(assumed.len(), 1, "{requests:?}");
+    assert_eq!(assumed[0].0, prod);
+
+    // The caller's own account is scanned with the caller's own credentials: no AssumeRole.
+    moto.reset_requests();
+    let management = moto.account("management");
+    let run =
+        Run::of(
+            moto.stalecreds()
+                .args(["scan", "--format", "json", "--account", management]),
+        );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        moto.requests()
+            .iter()
+            .all(|(_, _, action, _)| action != "AssumeRole")
+    );
+}
+
+#[test]
+fn exit_status_is_zero_when_clean_and_report_mode_stays_within_four_requests() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let dev = moto.account("dev");
+    let run =
+        Run::of(
+            moto.stalecreds()
+                .args(["scan", "--account", dev, "--max-idle-days", "36500"]),
+        );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("0 unused credentials in 0 of 1 account scanned"),
+        "{}",
+        run.stdout
+    );
+    // AssumeRole + GenerateCredentialReport (STARTED, then COMPLETE) + GetCredentialReport.
+    let to_dev: u64 = moto
+        .requests()
+        .iter()
+        .filter(|(account, _, _, _)| account == dev)
+        .map(|(_, _, _, count)| count)
+        .sum();
+    assert!(to_dev <= 4, "{to_dev} requests: {:?}", moto.requests());
+}
+
+#[test]
+fn usage_errors_exit_2_before_any_aws_request() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::start(&["--scenario", "empty"]);
+    let cases: [&[&str]; 6] = [
+        &["scan", "--account", "12345"],
+        &[
+            "scan",
+            "--account",
+            "123456789012",
+            "--account",
+            "123456789012",
+        ],
+        &["scan", "--max-idle-days", "0"],
+        &["scan", "--role-name", "not a role"],
+        &[
+            "scan",
+            "--topic-arn",
+            "arn:aws:sqs:us-east-1:123456789012:queue",
+        ],
+        &["scan", "--mode", "guess"],
+    ];
+    for args in cases {
+        let run = Run::of(moto.stalecreds().args(args));
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.trim().is_empty(), "{args:?} explains itself");
+    }
+    let run = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--account", "12345", "--account", "x"]),
+    );
+    assert_eq!(
+        run.stderr.lines().count(),
+        2,
+        "every problem at once: {}",
+        run.stderr
+    );
+    assert_eq!(moto.requests(), [], "no AWS request was made");
+}
+
+#[test]
+fn the_external_id_reaches_assume_role() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::start(&["--scenario", "demo", "--external-id", "ext-20261128"]);
+    let prod = moto.account("prod");
+    let without = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--account", prod]),
+    );
+    assert_eq!(without.code, 3);
+    assert_eq!(
+        account(&without.json(), prod)["error"]["code"],
+        "AccessDenied"
+    );
+    let with = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--account", prod])
+            .env("STALECREDS_EXTERNAL_ID", "ext-20261128"),
+    );
+    assert_eq!(with.code, 1, "{}", with.stderr);
+    assert!(
+        !with.stdout.contains("ext-20261128"),
+        "the external ID is never printed"
+    );
+}
+
+#[test]
+fn throttling_does_not_change_the_findings() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    moto.configure(0, 0.2);
+    let run = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--mode", "api"]),
+    );
+    let report = run.json();
+    assert_eq!(findings(&moto, &report, "findings"), DEMO_FINDINGS);
+    assert_eq!(report["summary"]["accounts_incomplete"], 0);
+    let throttled_attempts: u64 = report["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .map(|account| account["aws_requests"].as_u64().unwrap_or_default())
+        .sum();
+    moto.configure(0, 0.0);
+    let calm = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--mode", "api"]),
+    )
+    .json();
+    let calm_attempts: u64 = calm["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .map(|account| account["aws_requests"].as_u64().unwrap_or_default())
+        .sum();
+    assert!(
+        throttled_attempts > calm_attempts,
+        "throttled requests were retried"
+    );
+}
+
+#[test]
+fn table_and_csv_are_written_for_people_and_spreadsheets() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let prod = moto.account("prod");
+    let table = Run::of(moto.stalecreds().args(["scan", "--account", prod]));
+    assert!(
+        table
+            .stdout
+            .starts_with("stalecreds: 4 unused credentials in 1 of 1 account scanned")
+    );
+    assert!(
+        table
+            .stdout
+            .contains(&format!("Account {prod}: scanned: 6 users, 4 findings"))
+    );
+    assert!(table.stdout.contains(moto.key("prod/alice", 1)));
+    let csv = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--account", prod, "--format", "csv"]),
+    );
+    let mut lines = csv.stdout.lines();
+    assert!(
+        lines
+            .next()
+            .expect("a header")
+            .starts_with("account_id,account_name,user_name")
+    );
+    assert_eq!(
+        lines.count(),
+        5,
+        "4 findings and 1 inactive key: {}",
+        csv.stdout
+    );
+}

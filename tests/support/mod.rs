@@ -1,0 +1,241 @@
+//! The harness of the emulator tests: a seeded moto organization in a child process, and the
+//! `stalecreds` binary pointed at it.
+//!
+//! moto is required: without it every emulator test fails with a message naming the setup
+//! command. `STALECREDS_SKIP_EMULATOR=1` is the only way to skip them, and CI never sets it.
+
+#![allow(dead_code)] // Each test file uses a different part of the harness.
+#![allow(clippy::disallowed_macros)] // A test harness may print.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The command that installs moto.
+pub const SETUP: &str = "scripts/setup";
+
+/// A running, seeded moto server.
+pub struct Moto {
+    child: Child,
+    // Held open: the fixture stops when its standard input closes.
+    _stdin: ChildStdin,
+    /// The endpoint URL (http://127.0.0.1:PORT).
+    pub endpoint: String,
+    /// Account IDs by scenario name (`management`, `prod`, …).
+    pub accounts: BTreeMap<String, String>,
+    /// The SNS topic the fixture created.
+    pub topic_arn: String,
+    /// Access key IDs by `account/user`, in creation order.
+    pub keys: BTreeMap<String, Vec<String>>,
+    /// The organization's root ID.
+    pub root_id: String,
+}
+
+/// Whether the emulator tests were explicitly opted out of.
+pub fn skipped() -> bool {
+    if std::env::var_os("STALECREDS_SKIP_EMULATOR").is_some_and(|value| value == "1") {
+        eprintln!("STALECREDS_SKIP_EMULATOR=1: emulator test skipped");
+        return true;
+    }
+    false
+}
+
+fn project() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    let python = project().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "moto is not installed ({} is missing): run `{SETUP}` first",
+        python.display()
+    );
+    python
+}
+
+impl Moto {
+    /// Starts the fixture with `args` (for example `["--scenario", "demo"]`).
+    pub fn start(args: &[&str]) -> Moto {
+        let mut child = Command::new(python())
+            .arg(project().join("tests/emulator/moto_fixture.py"))
+            .args(args)
+            .args(["--max-seconds", "900"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!("cannot start the moto fixture (run `{SETUP}`): {error}")
+            });
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the fixture writes its ready line");
+        if line.trim().is_empty() {
+            let status = child.wait().ok();
+            panic!(
+                "the moto fixture exited before it was ready ({status:?}); is moto installed? run `{SETUP}`"
+            );
+        }
+        let ready: Value = serde_json::from_str(&line).expect("the ready line is JSON");
+        let strings = |value: &Value| -> BTreeMap<String, String> {
+            serde_json::from_value(value.clone()).expect("a map of strings")
+        };
+        Moto {
+            endpoint: ready["endpoint"].as_str().expect("endpoint").to_owned(),
+            accounts: strings(&ready["accounts"]),
+            topic_arn: ready["topic_arn"].as_str().expect("topic").to_owned(),
+            keys: serde_json::from_value(ready["keys"].clone()).expect("keys"),
+            root_id: ready["root_id"].as_str().expect("root id").to_owned(),
+            child,
+            _stdin: stdin,
+        }
+    }
+
+    /// The demo organization.
+    pub fn demo() -> Moto {
+        Moto::start(&["--scenario", "demo"])
+    }
+
+    /// An account ID by scenario name.
+    pub fn account(&self, name: &str) -> &str {
+        self.accounts
+            .get(name)
+            .unwrap_or_else(|| panic!("no account {name}"))
+    }
+
+    /// A key ID by `account/user` and creation index.
+    pub fn key(&self, user: &str, index: usize) -> &str {
+        &self.keys[user][index]
+    }
+
+    /// `stalecreds` with the environment pointing at this emulator, as the management account.
+    pub fn stalecreds(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stalecreds"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+        command
+    }
+
+    /// Requests the emulator received, as (account, service, action, count).
+    pub fn requests(&self) -> Vec<(String, String, String, u64)> {
+        let stats: Value =
+            serde_json::from_str(&self.http("GET", "/_fixture/stats", "")).expect("JSON stats");
+        stats["requests"]
+            .as_array()
+            .expect("requests")
+            .iter()
+            .map(|row| {
+                (
+                    row["account"].as_str().unwrap_or_default().to_owned(),
+                    row["service"].as_str().unwrap_or_default().to_owned(),
+                    row["action"].as_str().unwrap_or_default().to_owned(),
+                    row["count"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// Forgets the requests counted so far.
+    pub fn reset_requests(&self) {
+        self.http("POST", "/_fixture/reset", "");
+    }
+
+    /// Sets the latency added to every request and the share of IAM requests throttled.
+    pub fn configure(&self, latency_ms: u64, throttle_rate: f64) {
+        let body = format!(r#"{{"latency_ms": {latency_ms}, "throttle_rate": {throttle_rate}}}"#);
+        self.http("POST", "/_fixture/config", &body);
+    }
+
+    /// The moto state, as its `/moto-api/data.json` shows it.
+    pub fn data(&self) -> Value {
+        serde_json::from_str(&self.http("GET", "/moto-api/data.json", "")).expect("JSON data")
+    }
+
+    fn http(&self, method: &str, path: &str, body: &str) -> String {
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).expect("connects to the fixture");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("sends");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("reads");
+        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        assert!(
+            head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+            "{head}"
+        );
+        body.to_owned()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A finished run of the binary.
+pub struct Run {
+    /// The exit status code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Runs `command` to completion.
+    pub fn of(command: &mut Command) -> Run {
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = command.output().expect("the binary runs");
+        Run {
+            code: status.code().expect("exited, not killed"),
+            stdout: String::from_utf8(stdout).expect("UTF-8 stdout"),
+            stderr: String::from_utf8(stderr).expect("UTF-8 stderr"),
+        }
+    }
+
+    /// Standard output as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.stdout))
+    }
+}
+
+/// A temporary directory, removed on drop.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
+}
+
+/// Reads a JSON file.
+pub fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("readable")).expect("JSON")
+}
