@@ -169,6 +169,10 @@ async fn account(
 ) -> AccountOutcome {
     let pace = Arc::new(Pace::new(settings.rate));
     let result = scan_account(settings, clients, caller, now, &plan, &pace).await;
+    match &result {
+        Ok(_) => tracing::info!(account = %plan.id, requests = pace.requests(), "account scanned"),
+        Err(error) => tracing::warn!(account = %plan.id, %error, "account not scanned"),
+    }
     AccountOutcome {
         account_id: plan.id,
         name: plan.name,

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""The stalecreds benchmark: prints figures, asserts nothing about time.
+
+Seeds moto with N member accounts x M users (default 50 x 20) and runs `stalecreds scan` in
+both modes under three conditions: as is, with latency added to every request (AWS is not on
+loopback), and with a share of IAM requests answered `Throttling`. For each run it prints the
+wall time, the AWS requests per member account (counted at the emulator, AssumeRole included)
+and the peak RSS of the stalecreds process, and checks that the findings are those of the
+undisturbed run. Run it with scripts/bench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def http(endpoint: str, path: str, payload: dict | None = None) -> dict:
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(endpoint + path, data=data, method="POST" if data is not None else "GET")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+
+
+def run_scan(binary: Path, endpoint: str, args: list[str]) -> tuple[float, int, dict, int]:
+    """(wall seconds, peak RSS KiB, report, exit status) of one scan."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [str(binary), "scan", "--format", "json", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    stdout, stderr = process.communicate()
+    wall = time.monotonic() - started
+    # This runs in a helper process whose only child is the scan (see measure()), so the
+    # children's peak RSS is the scan's own.
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if not stdout:
+        sys.exit(f"stalecreds printed no report (exit {process.returncode}): {stderr.decode()[-2000:]}")
+    return wall, rss, json.loads(stdout), process.returncode
+
+
+def measure(binary: Path, endpoint: str, args: list[str]) -> tuple[float, int, dict, int]:
+    """Runs one scan in a fresh helper process, so that its RUSAGE_CHILDREN peak is this scan's alone."""
+    helper = subprocess.run(
+        [sys.executable, __file__, "--one", str(binary), endpoint, json.dumps(args)],
+        stdout=subprocess.PIPE,
+        check=True,
+    )
+    result = json.loads(helper.stdout)
+    return result["wall"], result["rss"], result["report"], result["status"]
+
+
+def findings_of(report: dict) -> list[tuple]:
+    return sorted(
+        (f["account_id"], f["user_name"], f["credential"], f["access_key_id"], f["idle_days"]) for f in report["findings"]
+    )
+
+
+def per_member(stats: dict, management: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in stats["requests"]:
+        if row["account"] != management:
+            counts[row["account"]] = counts.get(row["account"], 0) + row["count"]
+    return counts
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--one":
+        binary, endpoint, args = Path(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
+        wall, rss, report, status = run_scan(binary, endpoint, args)
+        print(json.dumps({"wall": wall, "rss": rss, "report": report, "status": status}))
+        return 0
+
+    parser = argparse.ArgumentParser(description="stalecreds benchmark")
+    parser.add_argument("--binary", default=str(ROOT / "target/release/stalecreds"))
+    parser.add_argument("--accounts", type=int, default=50)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--latency-ms", type=int, default=100)
+    parser.add_argument("--throttle-rate", type=float, default=0.2)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--modes", default="report,api")
+    options = parser.parse_args()
+
+    fixture = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests/emulator/moto_fixture.py"),
+            "--scenario",
+            "bench",
+            "--accounts",
+            str(options.accounts),
+            "--users",
+            str(options.users),
+            "--max-seconds",
+            "3600",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        seeded_at = time.monotonic()
+        ready = json.loads(fixture.stdout.readline())
+        endpoint = ready["endpoint"]
+        management = ready["accounts"]["management"]
+        print(
+            f"seeded {options.accounts} member accounts x {options.users} users on {endpoint} "
+            f"in {time.monotonic() - seeded_at:.1f} s; binary {options.binary}"
+        )
+        print()
+        header = f"{'mode':<7} {'condition':<22} {'wall s':>7} {'req/member (min/mean/max)':>27} {'peak RSS MiB':>13} {'findings':>9}  same"
+        print(header)
+        print("-" * len(header))
+        conditions = [
+            ("as is", 0, 0.0),
+            (f"+{options.latency_ms} ms per request", options.latency_ms, 0.0),
+            (f"{options.throttle_rate:.0%} IAM throttled", 0, options.throttle_rate),
+        ]
+        for mode in options.modes.split(","):
+            baseline = None
+            for label, latency, throttle in conditions:
+                http(endpoint, "/_fixture/config", {"latency_ms": latency, "throttle_rate": throttle})
+                http(endpoint, "/_fixture/reset", {})
+                args = ["--mode", mode, "--concurrency", str(options.concurrency)]
+                wall, rss, report, status = measure(Path(options.binary), endpoint, args)
+                counts = per_member(http(endpoint, "/_fixture/stats"), management)
+                found = findings_of(report)
+                if baseline is None:
+                    baseline = found
+                values = list(counts.values()) or [0]
+                print(
+                    f"{mode:<7} {label:<22} {wall:>7.2f} "
+                    f"{min(values):>9} / {sum(values) / len(values):>6.1f} / {max(values):>5} "
+                    f"{rss / 1024:>13.1f} {len(found):>9}  {'yes' if found == baseline else 'NO'}"
+                    + ("" if status in (0, 1) else f"  (exit {status}: {report['summary']})")
+                )
+                if mode == "report" and label == "as is":
+                    with_keys = sum(
+                        1
+                        for _ in {(f["account_id"], f["user_name"]) for f in report["findings"] if f["credential"] == "access_key"}
+                    )
+                    print(
+                        f"{'':<7} {'':<22} users with key findings: {with_keys} "
+                        f"({with_keys / max(1, options.accounts):.1f} per member); "
+                        f"target: <= 4 + that per member"
+                    )
+                if latency:
+                    rounds = math.ceil(options.accounts / options.concurrency)
+                    print(f"{'':<7} {'':<22} {rounds} rounds of {options.concurrency} accounts at {latency} ms per call")
+        http(endpoint, "/_fixture/config", {"latency_ms": 0, "throttle_rate": 0})
+    finally:
+        fixture.stdin.close()
+        fixture.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

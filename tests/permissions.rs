@@ -1,0 +1,87 @@
+//! The audit role's policy in docs/permissions.md names exactly the IAM actions the code calls:
+//! no more (least privilege), no fewer (a scan that would fail with AccessDenied).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// `iam.some_operation()` calls in the library, as IAM action names (`iam:SomeOperation`).
+fn iam_actions_called() -> BTreeSet<String> {
+    let mut actions = BTreeSet::new();
+    let mut pending = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            pending.extend(
+                std::fs::read_dir(&path)
+                    .expect("readable")
+                    .map(|entry| entry.expect("entry").path()),
+            );
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("readable source");
+        // Only code outside test modules issues requests; tests name operations as `Client::op`.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let mut rest = code;
+        while let Some(at) = rest.find("iam") {
+            rest = &rest[at + 3..];
+            let after = rest.trim_start();
+            let Some(call) = after.strip_prefix('.') else {
+                continue;
+            };
+            let name: String = call
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if !name.is_empty() && call[name.len()..].trim_start().starts_with("()") {
+                actions.insert(format!("iam:{}", pascal_case(&name)));
+            }
+        }
+    }
+    actions
+}
+
+fn pascal_case(snake: &str) -> String {
+    snake
+        .split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The actions of the audit role's policy: the JSON block after "## The audit role".
+fn audit_policy_actions() -> BTreeSet<String> {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/permissions.md"))
+            .expect("docs/permissions.md");
+    let section = doc
+        .split("## The audit role")
+        .nth(1)
+        .expect("the audit role section");
+    let block = section
+        .split("```json")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a JSON block");
+    let policy: serde_json::Value = serde_json::from_str(block).expect("valid JSON policy");
+    policy["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .flat_map(|statement| statement["Action"].as_array().cloned().unwrap_or_default())
+        .map(|action| action.as_str().expect("an action").to_owned())
+        .collect()
+}
+
+#[test]
+fn the_audit_policy_grants_exactly_the_iam_actions_the_code_calls() {
+    let called = iam_actions_called();
+    assert!(
+        called.contains("iam:GenerateCredentialReport"),
+        "the scan was found: {called:?}"
+    );
+    assert_eq!(audit_policy_actions(), called);
+}
