@@ -50,12 +50,17 @@ pub fn timeout_config() -> TimeoutConfig {
 }
 
 /// The caller's SDK configuration, from the SDK's own chain (environment, profiles, SSO,
-/// container and instance roles, `AWS_ENDPOINT_URL`), with our retries and timeouts. The region
-/// falls back to `us-east-1` when none is configured: IAM and Organizations are global.
-pub async fn load_sdk_config() -> aws_config::SdkConfig {
+/// container and instance roles, `AWS_ENDPOINT_URL`), or from the named profile, with our
+/// retries and timeouts. The region falls back to `us-east-1` when none is configured: IAM and
+/// Organizations are global.
+pub async fn load_sdk_config(profile: Option<&str>) -> aws_config::SdkConfig {
     let region =
         aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1");
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(profile) = profile {
+        loader = loader.profile_name(profile);
+    }
+    loader
         .region(region)
         .retry_config(retry_config())
         .timeout_config(timeout_config())

@@ -28,6 +28,9 @@ pub struct User {
     pub password: Option<Password>,
     /// The user's access keys (IAM allows at most two).
     pub access_keys: Vec<AccessKey>,
+    /// The user's tags (key, value), when they were read: `scan` reads them only for users
+    /// whose credentials are findings, and only when an exemption is by tag.
+    pub tags: Option<Vec<(String, String)>>,
 }
 
 /// A console password: a login profile that exists now.

@@ -5,6 +5,9 @@
 //! as skipped with their state. `State` is read first: `Status` was retired in September 2026 and
 //! is only a fallback for answers that lack `State`.
 
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::future::Future;
+
 use aws_sdk_organizations::Client;
 use aws_sdk_organizations::types::Account as SdkAccount;
 
@@ -34,29 +37,105 @@ impl OrgAccount {
 /// Lists every account of the organization, following `NextToken` to the end: Organizations
 /// may return an empty page that still has a `NextToken`.
 pub async fn accounts(client: &Client, pace: &Pace) -> Result<Vec<OrgAccount>, AwsError> {
-    let mut accounts = Vec::new();
-    let mut next_token: Option<String> = None;
-    loop {
-        pace.ready().await;
+    let accounts = all_pages("ListAccounts", pace, |token| async move {
         let page = client
             .list_accounts()
             .max_results(PAGE_SIZE)
-            .set_next_token(next_token.clone())
+            .set_next_token(token)
             .send()
             .await
             .map_err(|error| AwsError::from_sdk("ListAccounts", &error))?;
-        for account in page.accounts() {
-            accounts.push(convert(account)?);
+        Ok((page.accounts.unwrap_or_default(), page.next_token))
+    })
+    .await?;
+    accounts.iter().map(convert).collect()
+}
+
+/// Lists the accounts under `parents` (OU or root IDs), nested OUs included: per OU one
+/// ListAccountsForParent and one ListOrganizationalUnitsForParent (more only past 20 results).
+/// That is fewer requests than ListAccounts plus ListParents per account and level whenever the
+/// selected OUs hold fewer OUs than accounts, which is the point of selecting them.
+pub async fn accounts_under(
+    client: &Client,
+    pace: &Pace,
+    parents: &[String],
+) -> Result<Vec<OrgAccount>, AwsError> {
+    let mut queue: VecDeque<String> = parents.iter().cloned().collect();
+    let mut visited = BTreeSet::new();
+    let mut accounts = BTreeMap::new();
+    while let Some(parent) = queue.pop_front() {
+        if !visited.insert(parent.clone()) {
+            continue;
         }
-        match page.next_token {
+        let parent = parent.as_str();
+        let listed = all_pages("ListAccountsForParent", pace, |token| async move {
+            let page = client
+                .list_accounts_for_parent()
+                .parent_id(parent)
+                .max_results(PAGE_SIZE)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|error| AwsError::from_sdk("ListAccountsForParent", &error))?;
+            Ok((page.accounts.unwrap_or_default(), page.next_token))
+        })
+        .await?;
+        for account in &listed {
+            let account = convert(account)?;
+            accounts.insert(account.id.clone(), account);
+        }
+        let children = all_pages(
+            "ListOrganizationalUnitsForParent",
+            pace,
+            |token| async move {
+                let page = client
+                    .list_organizational_units_for_parent()
+                    .parent_id(parent)
+                    .max_results(PAGE_SIZE)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|error| {
+                        AwsError::from_sdk("ListOrganizationalUnitsForParent", &error)
+                    })?;
+                Ok((
+                    page.organizational_units.unwrap_or_default(),
+                    page.next_token,
+                ))
+            },
+        )
+        .await?;
+        queue.extend(children.iter().filter_map(|ou| ou.id().map(str::to_owned)));
+    }
+    Ok(accounts.into_values().collect())
+}
+
+/// Every item of a paginated Organizations call, each page awaited on `pace`. An empty page with
+/// a token is followed; a token repeated is an error, not a loop.
+async fn all_pages<T, F, Fut>(
+    operation: &'static str,
+    pace: &Pace,
+    mut page: F,
+) -> Result<Vec<T>, AwsError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,
+{
+    let mut items = Vec::new();
+    let mut next_token: Option<String> = None;
+    loop {
+        pace.ready().await;
+        let (found, token) = page(next_token.clone()).await?;
+        items.extend(found);
+        match token {
             Some(token) if next_token.as_deref() == Some(token.as_str()) => {
                 return Err(AwsError::invalid_answer(
-                    "ListAccounts",
+                    operation,
                     "Organizations returned the same NextToken twice",
                 ));
             }
             Some(token) => next_token = Some(token),
-            None => return Ok(accounts),
+            None => return Ok(items),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! `settings.concurrency` at once, each with its own [`Pace`] and retry partition. One account's
 //! failure is recorded in the report and never stops the others.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,11 +19,12 @@ use crate::aws::{AwsError, Pace};
 use crate::config::{AccountPlan, Selection, Settings};
 use crate::org;
 use crate::report::{self, AccountOutcome, AccountResult, Report, RunFacts};
-use crate::rules::{self, CredentialKind, Outcome};
+use crate::rules::{self, CredentialKind, Outcome, Verdict};
 use crate::scan::{self, Mode};
 
-/// The SDK clients a run uses, built once by the front end from one SDK configuration.
-#[derive(Debug, Clone)]
+/// The SDK clients a run uses, built once by the front end from one SDK configuration. Accounts
+/// reached through a named AWS profile get that profile's configuration, loaded once per run.
+#[derive(Debug)]
 pub struct Clients {
     /// The caller's configuration: region, endpoint, credentials, retries, timeouts.
     pub base: SdkConfig,
@@ -30,6 +32,7 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     /// Organizations, for ListAccounts.
     pub organizations: aws_sdk_organizations::Client,
+    profiles: tokio::sync::Mutex<BTreeMap<String, (SdkConfig, aws_sdk_sts::Client)>>,
 }
 
 impl Clients {
@@ -39,7 +42,25 @@ impl Clients {
             sts: aws_sdk_sts::Client::new(&base),
             organizations: aws_sdk_organizations::Client::new(&base),
             base,
+            profiles: tokio::sync::Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The configuration and STS client that start an account's chain: the caller's, or the
+    /// named profile's.
+    async fn starting_point(&self, profile: Option<&str>) -> (SdkConfig, aws_sdk_sts::Client) {
+        let Some(profile) = profile else {
+            return (self.base.clone(), self.sts.clone());
+        };
+        // A tokio mutex, held across the load on purpose: each profile is loaded once per run.
+        let mut profiles = self.profiles.lock().await;
+        if let Some(loaded) = profiles.get(profile) {
+            return loaded.clone();
+        }
+        let config = crate::aws::load_sdk_config(Some(profile)).await;
+        let loaded = (config.clone(), aws_sdk_sts::Client::new(&config));
+        profiles.insert(profile.to_owned(), loaded.clone());
+        loaded
     }
 }
 
@@ -87,30 +108,39 @@ pub async fn run(
     match &settings.selection {
         Selection::Accounts(accounts) => {
             for account in accounts {
-                plans.push((
-                    settings.plan(&account.id, account.name.clone(), &caller),
-                    None,
-                ));
+                plans.push((settings.plan(&account.id, None, &caller), None));
             }
         }
-        Selection::Organization => {
+        Selection::Organization {
+            include_ous,
+            exclude_accounts,
+        } => {
             let pace = Pace::new(settings.rate);
-            let accounts = org::accounts(&clients.organizations, &pace)
-                .await
-                .map_err(RunError::Organization)?;
+            let accounts = if include_ous.is_empty() {
+                org::accounts(&clients.organizations, &pace).await
+            } else {
+                org::accounts_under(&clients.organizations, &pace, include_ous).await
+            }
+            .map_err(RunError::Organization)?;
             for account in accounts {
                 let plan = settings.plan(&account.id, account.name.clone(), &caller);
-                if account.is_active() {
-                    plans.push((plan, Some(account.state)));
+                let skip = if exclude_accounts.contains(&account.id) {
+                    Some("excluded by the configuration (organization.exclude_accounts)".to_owned())
+                } else if !account.is_active() {
+                    Some(format!("state {}", account.state))
                 } else {
-                    outcomes.push(AccountOutcome {
+                    None
+                };
+                match skip {
+                    None => plans.push((plan, Some(account.state))),
+                    Some(reason) => outcomes.push(AccountOutcome {
                         account_id: plan.id,
                         name: plan.name,
                         state: Some(account.state),
                         max_idle_days: plan.policy.max_idle_days,
-                        result: AccountResult::Skipped,
+                        result: AccountResult::Skipped(reason),
                         aws_requests: 0,
-                    });
+                    }),
                 }
             }
         }
@@ -191,14 +221,8 @@ async fn scan_account(
     plan: &AccountPlan,
     pace: &Arc<Pace>,
 ) -> Result<AccountResult, AwsError> {
-    let iam = assume::iam_client(
-        &clients.base,
-        &clients.sts,
-        &plan.id,
-        plan.chain.as_ref(),
-        pace,
-    )
-    .await?;
+    let (base, sts) = clients.starting_point(plan.profile.as_deref()).await;
+    let iam = assume::iam_client(&base, &sts, &plan.id, plan.chain.as_ref(), pace).await?;
     let root_arn = format!("arn:{}:iam::{}:root", caller.partition, plan.id);
     let scan::Scanned {
         mut inventory,
@@ -206,17 +230,23 @@ async fn scan_account(
     } = scan::account(&iam, pace, settings.mode, &root_arn).await?;
     let mut verdicts = rules::evaluate(&inventory, &plan.policy, now);
 
+    // Tags decide exemptions, but only matter for would-be findings: read them for those users.
+    if plan.policy.needs_tags() {
+        let users = users_with(&verdicts, |verdict| verdict.outcome == Outcome::Unused);
+        if !users.is_empty() {
+            errors.extend(scan::read_tags(&iam, pace, &mut inventory, &users).await);
+            verdicts = rules::evaluate(&inventory, &plan.policy, now);
+        }
+    }
+    // The credential report has no key IDs: look them up for the keys that are findings.
     if settings.mode == Mode::Report {
-        let users = verdicts
-            .iter()
-            .filter(|verdict| {
-                verdict.credential == CredentialKind::AccessKey
-                    && verdict.outcome == Outcome::Unused
-            })
-            .map(|verdict| verdict.user_name.clone())
-            .collect();
-        errors.extend(scan::resolve_key_ids(&iam, pace, &mut inventory, &users).await);
-        verdicts = rules::evaluate(&inventory, &plan.policy, now);
+        let users = users_with(&verdicts, |verdict| {
+            verdict.credential == CredentialKind::AccessKey && verdict.outcome == Outcome::Unused
+        });
+        if !users.is_empty() {
+            errors.extend(scan::resolve_key_ids(&iam, pace, &mut inventory, &users).await);
+            verdicts = rules::evaluate(&inventory, &plan.policy, now);
+        }
     }
     Ok(AccountResult::Scanned {
         users: inventory.users.len(),
@@ -224,6 +254,15 @@ async fn scan_account(
         errors,
         credential_report_generated_at: inventory.credential_report_generated_at,
     })
+}
+
+/// The users with a verdict that `matches`.
+fn users_with(verdicts: &[Verdict], matches: impl Fn(&Verdict) -> bool) -> BTreeSet<String> {
+    verdicts
+        .iter()
+        .filter(|verdict| matches(verdict))
+        .map(|verdict| verdict.user_name.clone())
+        .collect()
 }
 
 fn not_reached(plan: AccountPlan, state: Option<String>) -> AccountOutcome {

@@ -270,12 +270,12 @@ fn usage_errors_exit_2_before_any_aws_request() {
         moto.stalecreds()
             .args(["scan", "--account", "12345", "--account", "x"]),
     );
-    assert_eq!(
-        run.stderr.lines().count(),
-        2,
-        "every problem at once: {}",
-        run.stderr
-    );
+    let located = run
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("flag --account: "))
+        .count();
+    assert_eq!(located, 2, "every problem at once: {}", run.stderr);
     assert_eq!(moto.requests(), [], "no AWS request was made");
 }
 
@@ -381,4 +381,221 @@ fn table_and_csv_are_written_for_people_and_spreadsheets() {
         "4 findings and 1 inactive key: {}",
         csv.stdout
     );
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("writable");
+    path
+}
+
+#[test]
+fn the_shipped_accounts_yaml_drives_a_scan_with_its_exemptions() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/accounts.yaml");
+    let run = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--config", shipped]),
+    );
+    assert_eq!(run.code, 3, "the sandbox has no audit role: {}", run.stderr);
+    let report = run.json();
+    // breakglass-* by name, hank by his stalecreds:exempt=true tag: reported, never counted.
+    let expected: Vec<&str> = DEMO_FINDINGS
+        .iter()
+        .copied()
+        .filter(|line| !line.starts_with("prod/breakglass-admin") && !line.starts_with("dev/hank"))
+        .collect();
+    assert_eq!(findings(&moto, &report, "findings"), expected);
+    let exempt: Vec<(String, String)> = report["information"]
+        .as_array()
+        .expect("information")
+        .iter()
+        .filter(|item| item["outcome"] == "exempt")
+        .map(|item| {
+            (
+                item["user_name"].as_str().unwrap_or_default().to_owned(),
+                item["exempt_reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let mut exempt = exempt;
+    exempt.sort();
+    assert_eq!(
+        exempt,
+        [
+            (
+                "breakglass-admin".to_owned(),
+                "user name matches `breakglass-*`".to_owned()
+            ),
+            (
+                "hank".to_owned(),
+                "tagged `stalecreds:exempt=true`".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(report["summary"]["exempt"], 2);
+}
+
+#[test]
+fn a_c7n_org_accounts_file_drives_a_scan_with_roles_chains_and_profiles() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let (prod, dev, management) = (
+        moto.account("prod"),
+        moto.account("dev"),
+        moto.account("management"),
+    );
+    let dir = temp_dir();
+    let accounts = write(
+        &dir,
+        "c7n-accounts.yml",
+        &format!(
+            "accounts:\n\
+             - account_id: '{prod}'\n  name: production\n  regions: [us-east-1]\n  tags: [type:prod]\n  \
+               role: arn:aws:iam::{prod}:role/stalecreds-audit\n  vars: {{charge_code: xyz}}\n\
+             - account_id: '{dev}'\n  name: development\n  role:\n  \
+               - arn:aws:iam::{dev}:role/OrganizationAccountAccessRole\n  \
+               - arn:aws:iam::{dev}:role/stalecreds-audit\n\
+             - account_id: '{management}'\n  name: management\n  profile: scanner\n"
+        ),
+    );
+    let aws_config = write(
+        &dir,
+        "aws-config",
+        "[profile scanner]\naws_access_key_id = testing\naws_secret_access_key = testing\nregion = us-east-1\n",
+    );
+    let run = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--config"])
+            .arg(&accounts)
+            .env("AWS_CONFIG_FILE", &aws_config),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    let names: Vec<&str> = report["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .map(|account| account["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names.len(), 3);
+    assert!(
+        names.contains(&"production")
+            && names.contains(&"development")
+            && names.contains(&"management")
+    );
+    assert_eq!(report["summary"]["findings"], 7, "{}", report["summary"]);
+    let requests = moto.requests();
+    assert!(
+        requests
+            .iter()
+            .all(|(_, service, _, _)| service != "organizations")
+    );
+    let assumed: u64 = requests
+        .iter()
+        .filter(|(_, _, action, _)| action == "AssumeRole")
+        .map(|(_, _, _, count)| count)
+        .sum();
+    assert_eq!(
+        assumed, 3,
+        "prod once, dev twice (a chain), management never (its profile): {requests:?}"
+    );
+}
+
+#[test]
+fn ou_include_and_account_exclude_select_exactly_the_expected_accounts() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let dir = temp_dir();
+    let scanned = |config: &str| -> (Vec<String>, Vec<String>, u64) {
+        moto.reset_requests();
+        let path = write(&dir, "accounts.yaml", config);
+        let run = Run::of(
+            moto.stalecreds()
+                .args(["scan", "--format", "json", "--config"])
+                .arg(&path),
+        );
+        assert!(run.code == 1 || run.code == 0, "{}", run.stderr);
+        let report = run.json();
+        let with = |status: &str| -> Vec<String> {
+            let names: BTreeMap<&str, &str> = moto
+                .accounts
+                .iter()
+                .map(|(n, id)| (id.as_str(), n.as_str()))
+                .collect();
+            let mut found: Vec<String> = report["accounts"]
+                .as_array()
+                .expect("accounts")
+                .iter()
+                .filter(|account| account["status"] == status)
+                .map(|account| names[account["account_id"].as_str().expect("id")].to_owned())
+                .collect();
+            found.sort();
+            found
+        };
+        let organizations: u64 = moto
+            .requests()
+            .iter()
+            .filter(|(_, service, _, _)| service == "organizations")
+            .map(|(_, _, _, count)| count)
+            .sum();
+        (with("scanned"), with("skipped"), organizations)
+    };
+
+    // `workloads` holds dev, and `production` (nested) holds prod.
+    let workloads = moto.ou("workloads");
+    let (included, skipped, requests) =
+        scanned(&format!("organization:\n  include_ous: [{workloads}]\n"));
+    assert_eq!(
+        (included, skipped),
+        (vec!["dev".to_owned(), "prod".to_owned()], vec![])
+    );
+    assert_eq!(
+        requests, 4,
+        "two OUs, each ListAccountsForParent + ListOrganizationalUnitsForParent"
+    );
+
+    let dev = moto.account("dev");
+    let (included, skipped, _) = scanned(&format!(
+        "organization:\n  include_ous: [{workloads}, {}]\n  exclude_accounts: ['{dev}']\n",
+        moto.ou("production")
+    ));
+    assert_eq!(
+        (included, skipped),
+        (vec!["prod".to_owned()], vec!["dev".to_owned()])
+    );
+}
+
+#[test]
+fn a_bad_configuration_file_exits_2_with_located_problems_and_no_request() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::start(&["--scenario", "empty"]);
+    let dir = temp_dir();
+    let path = write(
+        &dir,
+        "accounts.yaml",
+        "defaults:\n  max_idle_days: 0\n  colour: blue\norganization:\n  enabled: yes\n",
+    );
+    let run = Run::of(moto.stalecreds().args(["scan", "--config"]).arg(&path));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let located: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|line| line.contains("accounts.yaml:"))
+        .collect();
+    assert_eq!(located.len(), 3, "{}", run.stderr);
+    assert!(located[0].contains("accounts.yaml:2:18:"), "{}", located[0]);
+    assert_eq!(moto.requests(), [], "no AWS request was made");
 }

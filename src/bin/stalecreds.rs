@@ -7,16 +7,14 @@
 #![allow(clippy::disallowed_macros)] // The front end talks to the terminal.
 
 use std::io::{IsTerminal, Write};
-use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use stalecreds::config::{self, AccountSpec, RoleSpec, Selection, Settings};
+use stalecreds::config::{self, Effective, Inputs, Setting, Settings};
 use stalecreds::report::{self, Report};
-use stalecreds::scan::Mode;
 use stalecreds::{Clients, Event};
 
 const EXIT_FINDINGS: u8 = 1;
@@ -38,10 +36,29 @@ struct Cli {
 enum Command {
     /// Scan the organization (or the given accounts) for unused credentials.
     Scan(ScanArgs),
+    /// Print the effective configuration and where each value came from; calls no AWS API.
+    Config(ConfigArgs),
 }
 
 #[derive(Debug, Args)]
 struct ScanArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The format of what is printed on standard output.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Also write the JSON report to this file (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// The settings every command shares. Each beats its STALECREDS_* environment variable, which
+/// beats the configuration file, which beats the built-in default.
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// The configuration file (see docs/configuration.md).
+    #[arg(long = "config", value_name = "FILE", env = "STALECREDS_CONFIG")]
+    config_file: Option<PathBuf>,
     /// Scan only this account (repeatable); no Organizations call is made. The caller's own
     /// account is scanned with the caller's credentials, any other through the audit role.
     #[arg(long = "account", value_name = "ID")]
@@ -49,41 +66,32 @@ struct ScanArgs {
     /// The audit role's name in member accounts [default: stalecreds-audit].
     #[arg(long, value_name = "NAME")]
     role_name: Option<String>,
-    /// The ExternalId the audit role's trust policy requires.
-    #[arg(
-        long,
-        value_name = "ID",
-        env = "STALECREDS_EXTERNAL_ID",
-        hide_env_values = true
-    )]
+    /// The ExternalId the audit role's trust policy requires (prefer STALECREDS_EXTERNAL_ID:
+    /// a flag shows in the process list).
+    #[arg(long, value_name = "ID")]
     external_id: Option<String>,
+    /// The role session name, shown in CloudTrail [default: stalecreds].
+    #[arg(long, value_name = "NAME")]
+    session_name: Option<String>,
     /// A credential unused for this many days or more is a finding [default: 45].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36500))]
-    max_idle_days: Option<u32>,
-    /// How IAM is read: the credential report (few requests) or per-user API calls (live).
-    #[arg(long, value_enum, value_name = "MODE")]
-    mode: Option<ModeArg>,
+    #[arg(long, value_name = "N")]
+    max_idle_days: Option<String>,
+    /// How IAM is read: `report` (the credential report, few requests) or `api` (per-user
+    /// calls, live) [default: report].
+    #[arg(long, value_name = "MODE")]
+    mode: Option<String>,
     /// Accounts scanned at once [default: 16].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
-    concurrency: Option<u32>,
+    #[arg(long, value_name = "N")]
+    concurrency: Option<String>,
     /// AWS requests per second per account [default: 10].
-    #[arg(long, value_name = "R", value_parser = clap::value_parser!(u32).range(1..=10000))]
-    rate: Option<u32>,
-    /// The format of what is printed on standard output.
-    #[arg(long, value_enum, default_value = "table")]
-    format: Format,
-    /// Also write the JSON report to this file (replaced atomically).
-    #[arg(long, value_name = "FILE")]
-    output: Option<PathBuf>,
+    #[arg(long, value_name = "R")]
+    rate: Option<String>,
     /// The SNS topic that receives the digest.
     #[arg(long, value_name = "ARN")]
     topic_arn: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ModeArg {
-    Report,
-    Api,
+    /// When the digest is sent: on-findings, always or never [default: on-findings].
+    #[arg(long, value_name = "WHEN")]
+    notify: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -98,6 +106,13 @@ fn main() -> ExitCode {
     init_logging();
     match cli.command {
         Command::Scan(args) => scan(args),
+        Command::Config(args) => match effective(&args) {
+            Ok(effective) => {
+                print!("{}", effective.render());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
     }
 }
 
@@ -112,14 +127,9 @@ fn init_logging() {
 }
 
 fn scan(args: ScanArgs) -> ExitCode {
-    let settings = match settings(&args) {
-        Ok(settings) => settings,
-        Err(problems) => {
-            for problem in problems {
-                eprintln!("stalecreds: {problem}");
-            }
-            return ExitCode::from(EXIT_USAGE);
-        }
+    let settings = match effective(&args.config) {
+        Ok(effective) => effective.settings,
+        Err(code) => return code,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -140,81 +150,52 @@ fn scan(args: ScanArgs) -> ExitCode {
     }
 }
 
-/// The settings from the command line, or every problem with it.
-fn settings(args: &ScanArgs) -> Result<Settings, Vec<String>> {
-    let mut problems = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for account in &args.accounts {
-        if !config::is_account_id(account) {
-            problems.push(format!(
-                "--account {account}: an account ID is exactly 12 digits"
-            ));
-        } else if !seen.insert(account.as_str()) {
-            problems.push(format!("--account {account}: given twice"));
-        }
-    }
-    if let Some(role) = &args.role_name
-        && !config::is_role_name(role)
-    {
-        problems.push(format!(
-            "--role-name {role}: a role name is 1-64 letters, digits or +=,.@_- (optionally behind a path/)"
-        ));
-    }
-    if let Some(id) = &args.external_id
-        && !config::is_external_id(id)
-    {
-        problems.push(
-            "--external-id: an external ID is 2-1224 letters, digits or +=,.@:/-_".to_owned(),
-        );
-    }
-    if let Some(arn) = &args.topic_arn
-        && let Err(problem) = config::check_arn(arn, "sns")
-    {
-        problems.push(format!("--topic-arn: {problem}"));
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-
-    let selection = if args.accounts.is_empty() {
-        Selection::Organization
-    } else {
-        Selection::Accounts(
-            args.accounts
-                .iter()
-                .map(|id| AccountSpec {
-                    id: id.clone(),
-                    name: None,
-                })
-                .collect(),
-        )
+/// The effective configuration, or exit status 2 after printing every problem.
+fn effective(args: &ConfigArgs) -> Result<Effective, ExitCode> {
+    let text = match &args.config_file {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Some((path.display().to_string(), text)),
+            Err(error) => {
+                eprintln!(
+                    "stalecreds: cannot read the configuration file {}: {error}",
+                    path.display()
+                );
+                return Err(ExitCode::from(EXIT_USAGE));
+            }
+        },
+        None => None,
     };
-    let mut settings = Settings::with_defaults(selection);
-    if let Some(role) = &args.role_name {
-        settings.defaults.role = RoleSpec::Name(role.clone());
-    }
-    settings.defaults.external_id = args.external_id.clone();
-    if let Some(days) = args.max_idle_days {
-        settings.defaults.policy.max_idle_days = days;
-    }
-    if let Some(mode) = args.mode {
-        settings.mode = match mode {
-            ModeArg::Report => Mode::Report,
-            ModeArg::Api => Mode::Api,
-        };
-    }
-    if let Some(concurrency) = args.concurrency.and_then(|n| NonZeroUsize::new(n as usize)) {
-        settings.concurrency = concurrency;
-    }
-    if let Some(rate) = args.rate.and_then(NonZeroU32::new) {
-        settings.rate = rate;
-    }
-    settings.topic_arn = args.topic_arn.clone();
-    Ok(settings)
+    let flags = [
+        (Setting::RoleName, &args.role_name),
+        (Setting::ExternalId, &args.external_id),
+        (Setting::SessionName, &args.session_name),
+        (Setting::MaxIdleDays, &args.max_idle_days),
+        (Setting::Mode, &args.mode),
+        (Setting::Concurrency, &args.concurrency),
+        (Setting::Rate, &args.rate),
+        (Setting::TopicArn, &args.topic_arn),
+        (Setting::Notify, &args.notify),
+    ]
+    .into_iter()
+    .filter_map(|(setting, value)| value.clone().map(|value| (setting, value)))
+    .collect();
+    let env = |name: &str| std::env::var(name).ok();
+    let inputs = Inputs {
+        file: text
+            .as_ref()
+            .map(|(path, text)| (path.as_str(), text.as_str())),
+        env: &env,
+        flags,
+        accounts: args.accounts.clone(),
+    };
+    config::resolve(inputs).map_err(|error| {
+        eprint!("stalecreds: {error}");
+        ExitCode::from(EXIT_USAGE)
+    })
 }
 
 async fn scan_and_report(args: &ScanArgs, settings: &Settings) -> anyhow::Result<u8> {
-    let clients = Clients::new(stalecreds::aws::load_sdk_config().await);
+    let clients = Clients::new(stalecreds::aws::load_sdk_config(None).await);
     // The run's single "now", whole seconds: every idle age is measured to it.
     let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())?;
     let progress = progress_bar();

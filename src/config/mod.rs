@@ -1,15 +1,28 @@
 //! The configuration stage: the validated [`Settings`] a run obeys.
 //!
 //! Takes the layers a front end gathered (built-in defaults, then the configuration file, the
-//! environment and the command line, each overriding the one before) and returns `Settings`, or
-//! every problem found at once. Nothing here calls AWS: a configuration error is reported before
-//! the first request.
+//! environment and the command line, each overriding the one before) and returns `Settings`
+//! with the source of each value ([`Effective`]), or every problem found at once
+//! ([`ConfigError`]), each located. Nothing here calls AWS: a configuration error is reported
+//! before the first request.
 
-use std::collections::BTreeMap;
+mod file;
+mod layer;
+mod problem;
+mod resolve;
+mod yaml;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::num::{NonZeroU32, NonZeroUsize};
 
+pub use file::{FileConfig, read as read_file};
+pub use layer::{Layer, Setting, SettingValue};
+pub use problem::{ConfigError, Problem, Source, Sourced};
+pub use resolve::{Effective, Inputs, resolve};
+pub use yaml::Position;
+
 use crate::assume::{Caller, RoleChain, role_arn};
-use crate::rules::Policy;
+use crate::rules::{Exemption, Policy};
 use crate::scan::Mode;
 
 /// The audit role's name in member accounts when none is configured.
@@ -40,24 +53,62 @@ pub struct Settings {
     pub rate: NonZeroU32,
     /// Where the digest goes.
     pub topic_arn: Option<String>,
+    /// When the digest is sent.
+    pub notify: Notify,
+}
+
+/// When the digest is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Notify {
+    /// When there is at least one finding, or the run is incomplete.
+    #[default]
+    OnFindings,
+    /// After every run.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl Notify {
+    /// The name used in the file and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notify::OnFindings => "on_findings",
+            Notify::Always => "always",
+            Notify::Never => "never",
+        }
+    }
 }
 
 /// Which accounts a run scans.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
-    /// Every ACTIVE account of the organization (ListAccounts).
-    Organization,
+    /// The organization's ACTIVE accounts.
+    Organization {
+        /// Only accounts under these OUs (or roots), nested OUs included; all when empty.
+        include_ous: Vec<String>,
+        /// Never these accounts.
+        exclude_accounts: BTreeSet<String>,
+    },
     /// Exactly these accounts; no Organizations call.
     Accounts(Vec<AccountSpec>),
 }
 
-/// One explicitly listed account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One explicitly listed account (a c7n-org accounts entry).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AccountSpec {
     /// The 12-digit account ID.
     pub id: String,
     /// A name for reports.
     pub name: Option<String>,
+    /// The role (or chain of roles) to assume, instead of the default audit role.
+    pub role: Option<RoleSpec>,
+    /// The ExternalId for this account.
+    pub external_id: Option<String>,
+    /// An AWS profile whose credentials reach this account (or assume its role).
+    pub profile: Option<String>,
+    /// Free-form tags (c7n-org), shown by `stalecreds config`.
+    pub tags: Vec<String>,
 }
 
 /// How to reach accounts, and the policy, by default.
@@ -105,8 +156,10 @@ pub struct AccountOverride {
     pub role: Option<RoleSpec>,
     /// A different ExternalId.
     pub external_id: Option<String>,
-    /// A different policy.
-    pub policy: Option<Policy>,
+    /// A different threshold.
+    pub max_idle_days: Option<u32>,
+    /// Exemptions added to the default ones for this account.
+    pub exemptions: Vec<Exemption>,
 }
 
 impl std::fmt::Debug for AccountOverride {
@@ -119,7 +172,8 @@ impl std::fmt::Debug for AccountOverride {
                 "external_id",
                 &self.external_id.as_ref().map(|_| "** redacted **"),
             )
-            .field("policy", &self.policy)
+            .field("max_idle_days", &self.max_idle_days)
+            .field("exemptions", &self.exemptions)
             .finish()
     }
 }
@@ -131,7 +185,9 @@ pub struct AccountPlan {
     pub id: String,
     /// The account's name, when known.
     pub name: Option<String>,
-    /// The roles to assume; `None` for the caller's own account (its own credentials).
+    /// The AWS profile whose credentials start the chain (or scan directly), if any.
+    pub profile: Option<String>,
+    /// The roles to assume; `None` to use the starting credentials as they are.
     pub chain: Option<RoleChain>,
     /// The policy applied.
     pub policy: Policy,
@@ -156,34 +212,52 @@ impl Settings {
             concurrency: NonZeroUsize::new(DEFAULT_CONCURRENCY).unwrap_or(NonZeroUsize::MIN),
             rate: NonZeroU32::new(DEFAULT_RATE).unwrap_or(NonZeroU32::MIN),
             topic_arn: None,
+            notify: Notify::default(),
         }
     }
 
-    /// How to scan `account_id`: the caller's own account with the caller's credentials, any
-    /// other through its (possibly overridden) role.
+    /// How to scan `account_id`. The role is, first that applies: the account's override, its
+    /// entry in the account list, none when the entry names only a profile, none for the
+    /// caller's own account, and the default audit role.
     pub fn plan(&self, account_id: &str, name: Option<String>, caller: &Caller) -> AccountPlan {
-        let overrides = self.overrides.get(account_id);
-        let policy = overrides
-            .and_then(|o| o.policy.clone())
-            .unwrap_or_else(|| self.defaults.policy.clone());
-        let chain = (account_id != caller.account_id).then(|| {
-            let role = overrides
-                .and_then(|o| o.role.as_ref())
-                .unwrap_or(&self.defaults.role);
-            RoleChain {
-                role_arns: match role {
-                    RoleSpec::Name(name) => vec![role_arn(&caller.partition, account_id, name)],
-                    RoleSpec::Arns(arns) => arns.clone(),
-                },
-                external_id: overrides
-                    .and_then(|o| o.external_id.clone())
-                    .or_else(|| self.defaults.external_id.clone()),
-                session_name: self.defaults.session_name.clone(),
+        let spec = match &self.selection {
+            Selection::Accounts(accounts) => {
+                accounts.iter().find(|account| account.id == account_id)
             }
+            Selection::Organization { .. } => None,
+        };
+        let overrides = self.overrides.get(account_id);
+        let mut policy = self.defaults.policy.clone();
+        if let Some(overrides) = overrides {
+            policy.max_idle_days = overrides.max_idle_days.unwrap_or(policy.max_idle_days);
+            policy
+                .exemptions
+                .extend(overrides.exemptions.iter().cloned());
+        }
+        let explicit = overrides
+            .and_then(|o| o.role.as_ref())
+            .or_else(|| spec.and_then(|s| s.role.as_ref()));
+        let profile = spec.and_then(|s| s.profile.clone());
+        let role = match explicit {
+            Some(role) => Some(role),
+            None if profile.is_some() || account_id == caller.account_id => None,
+            None => Some(&self.defaults.role),
+        };
+        let chain = role.map(|role| RoleChain {
+            role_arns: match role {
+                RoleSpec::Name(name) => vec![role_arn(&caller.partition, account_id, name)],
+                RoleSpec::Arns(arns) => arns.clone(),
+            },
+            external_id: overrides
+                .and_then(|o| o.external_id.clone())
+                .or_else(|| spec.and_then(|s| s.external_id.clone()))
+                .or_else(|| self.defaults.external_id.clone()),
+            session_name: self.defaults.session_name.clone(),
         });
         AccountPlan {
             id: account_id.to_owned(),
-            name,
+            name: name.or_else(|| spec.and_then(|s| s.name.clone())),
+            profile,
             chain,
             policy,
         }
@@ -240,7 +314,7 @@ pub fn check_arn(arn: &str, service: &str) -> Result<(), String> {
         ));
     }
     if *found_service != service {
-        return Err(format!("`{arn}` is not an {service} ARN"));
+        return Err(format!("`{arn}` is not an {} ARN", service.to_uppercase()));
     }
     let global = service == "iam";
     if global != region.is_empty() {
@@ -273,6 +347,13 @@ pub fn check_arn(arn: &str, service: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn organization() -> Selection {
+        Selection::Organization {
+            include_ous: Vec::new(),
+            exclude_accounts: BTreeSet::new(),
+        }
+    }
 
     fn caller() -> Caller {
         Caller {
@@ -320,7 +401,7 @@ mod tests {
 
     #[test]
     fn the_callers_own_account_uses_its_own_credentials() {
-        let settings = Settings::with_defaults(Selection::Organization);
+        let settings = Settings::with_defaults(organization());
         assert_eq!(settings.plan("000000000001", None, &caller()).chain, None);
         let member = settings.plan("000000000002", None, &caller());
         assert_eq!(
@@ -331,7 +412,7 @@ mod tests {
 
     #[test]
     fn overrides_replace_role_and_policy_for_one_account() {
-        let mut settings = Settings::with_defaults(Selection::Organization);
+        let mut settings = Settings::with_defaults(organization());
         settings.overrides.insert(
             "000000000003".to_owned(),
             AccountOverride {
@@ -340,14 +421,16 @@ mod tests {
                     "arn:aws:iam::000000000003:role/audit".to_owned(),
                 ])),
                 external_id: Some("x-123".to_owned()),
-                policy: Some(Policy {
-                    max_idle_days: 90,
-                    exemptions: Vec::new(),
-                }),
+                max_idle_days: Some(90),
+                exemptions: vec![Exemption::UserName("ci-*".to_owned())],
             },
         );
         let plan = settings.plan("000000000003", None, &caller());
         assert_eq!(plan.policy.max_idle_days, 90);
+        assert_eq!(
+            plan.policy.exemptions,
+            [Exemption::UserName("ci-*".to_owned())]
+        );
         let chain = plan.chain.expect("a role");
         assert_eq!(chain.role_arns.len(), 2);
         assert_eq!(chain.external_id.as_deref(), Some("x-123"));

@@ -78,6 +78,8 @@ pub struct AccountEntry {
     pub status: AccountStatus,
     /// The Organizations state, when the account came from Organizations.
     pub state: Option<String>,
+    /// Why a skipped account was skipped.
+    pub skip_reason: Option<String>,
     /// Why the account failed.
     pub error: Option<ErrorEntry>,
     /// Users that could not be read in a scanned account.
@@ -257,8 +259,8 @@ pub enum AccountResult {
     },
     /// Not scanned because of this error.
     Failed(AwsError),
-    /// Not scanned on purpose (the state says why).
-    Skipped,
+    /// Not scanned on purpose, for this reason.
+    Skipped(String),
 }
 
 /// What the report says about the run as a whole.
@@ -288,6 +290,7 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
             name: outcome.name.clone(),
             status: AccountStatus::Skipped,
             state: outcome.state.clone(),
+            skip_reason: None,
             error: None,
             user_errors: Vec::new(),
             credential_report_generated_at: None,
@@ -299,7 +302,10 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
         };
         summary.accounts += 1;
         match outcome.result {
-            AccountResult::Skipped => summary.accounts_skipped += 1,
+            AccountResult::Skipped(reason) => {
+                summary.accounts_skipped += 1;
+                entry.skip_reason = Some(reason);
+            }
             AccountResult::Failed(error) => {
                 summary.accounts_failed += 1;
                 entry.status = AccountStatus::Failed;

@@ -108,19 +108,38 @@ pub struct Policy {
 pub enum Exemption {
     /// A user-name pattern: `*` matches any run of characters; everything else is literal.
     UserName(String),
+    /// An IAM user tag, key and value exactly (for example `stalecreds:exempt` = `true`).
+    Tag {
+        /// The tag key.
+        key: String,
+        /// The tag value.
+        value: String,
+    },
 }
 
 impl Policy {
-    /// The reason a user is exempt, if one applies.
+    /// The reason a user is exempt, if one applies. Tag exemptions need the user's tags: a user
+    /// whose tags were not read is not exempt by tag.
     pub fn exemption_for(&self, user: &User) -> Option<String> {
         self.exemptions
             .iter()
             .find_map(|exemption| match exemption {
-                Exemption::UserName(pattern) if glob_match(pattern, &user.name) => {
-                    Some(format!("user name matches `{pattern}`"))
-                }
-                Exemption::UserName(_) => None,
+                Exemption::UserName(pattern) => glob_match(pattern, &user.name)
+                    .then(|| format!("user name matches `{pattern}`")),
+                Exemption::Tag { key, value } => user
+                    .tags
+                    .as_ref()?
+                    .iter()
+                    .any(|(k, v)| k == key && v == value)
+                    .then(|| format!("tagged `{key}={value}`")),
             })
+    }
+
+    /// Whether any exemption needs the users' tags.
+    pub fn needs_tags(&self) -> bool {
+        self.exemptions
+            .iter()
+            .any(|exemption| matches!(exemption, Exemption::Tag { .. }))
     }
 }
 

@@ -39,6 +39,7 @@ fn user(name: &str, password: Option<Password>, keys: Vec<AccessKey>) -> User {
         arn: format!("arn:aws:iam::111111111111:user/{name}"),
         password,
         access_keys: keys,
+        tags: None,
     }
 }
 

@@ -153,6 +153,7 @@ async fn user_credentials(
         arn: listed.arn.clone(),
         password,
         access_keys,
+        tags: None,
     }))
 }
 
@@ -242,6 +243,40 @@ pub(super) async fn with_last_use(
         with_use.push(key);
     }
     Ok(with_use)
+}
+
+/// A user's tags, as (key, value) pairs.
+pub(super) async fn list_user_tags(
+    iam: &Client,
+    pace: &Pace,
+    user_name: &str,
+) -> Result<Vec<(String, String)>, AwsError> {
+    let mut tags = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        pace.ready().await;
+        let page = iam
+            .list_user_tags()
+            .user_name(user_name)
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .map_err(|error| AwsError::from_sdk("ListUserTags", &error))?;
+        tags.extend(
+            page.tags()
+                .iter()
+                .map(|tag| (tag.key().to_owned(), tag.value().to_owned())),
+        );
+        marker = next_marker(
+            "ListUserTags",
+            page.is_truncated(),
+            page.marker(),
+            marker.as_deref(),
+        )?;
+        if marker.is_none() {
+            return Ok(tags);
+        }
+    }
 }
 
 /// The root user's keys, as far as GetAccountSummary tells.

@@ -97,6 +97,7 @@ pub fn parse(csv_bytes: &[u8], generated_at: Option<Timestamp>) -> Result<Invent
             arn,
             password,
             access_keys: keys,
+            tags: None,
         });
     }
     Ok(inventory)

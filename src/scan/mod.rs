@@ -84,6 +84,46 @@ pub async fn account(
     }
 }
 
+/// Reads the tags of `users` (ListUserTags, paginated), for exemptions by tag. A user whose tags
+/// cannot be read keeps `tags: None`, so it is not exempt, and the failure is recorded.
+pub async fn read_tags(
+    iam: &Client,
+    pace: &Pace,
+    inventory: &mut Inventory,
+    users: &BTreeSet<String>,
+) -> Vec<UserError> {
+    let names: Vec<String> = inventory
+        .users
+        .iter()
+        .filter(|user| users.contains(&user.name))
+        .map(|user| user.name.clone())
+        .collect();
+    let read: Vec<_> = futures::stream::iter(names)
+        .map(|name| async move {
+            let tags = api_mode::list_user_tags(iam, pace, &name).await;
+            (name, tags)
+        })
+        .buffer_unordered(USERS_IN_FLIGHT)
+        .collect()
+        .await;
+    let mut errors = Vec::new();
+    for (name, result) in read {
+        match result {
+            Ok(tags) => {
+                if let Some(user) = inventory.users.iter_mut().find(|user| user.name == name) {
+                    user.tags = Some(tags);
+                }
+            }
+            Err(error) => errors.push(UserError {
+                user_name: name,
+                error,
+            }),
+        }
+    }
+    errors.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+    errors
+}
+
 /// Fills in the access key IDs of `users` (report mode), with one ListAccessKeys each. Where the
 /// report and the live keys do not pair up one to one by creation time, that user's keys are
 /// read live instead (GetAccessKeyLastUsed per key): the scan never guesses which key is which.

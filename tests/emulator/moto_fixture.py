@@ -59,10 +59,16 @@ AUDIT_ACTIONS = [
 ]
 
 
-def user(name, password=None, keys=(), password_last_used=None):
+def user(name, password=None, keys=(), password_last_used=None, tags=None):
     """A user: `password` is (set_seconds_ago, used_seconds_ago|None); each key is
-    (status, created_seconds_ago, used_seconds_ago|None)."""
-    return {"name": name, "password": password, "keys": list(keys), "password_last_used": password_last_used}
+    (status, created_seconds_ago, used_seconds_ago|None); `tags` is {key: value}."""
+    return {
+        "name": name,
+        "password": password,
+        "keys": list(keys),
+        "password_last_used": password_last_used,
+        "tags": tags or {},
+    }
 
 
 # The demo organization. Ages are seconds before the fixture starts; the boundary cases keep
@@ -75,6 +81,7 @@ DEMO = {
     "members": [
         {
             "name": "prod",
+            "ou": "workloads/production",
             "audit_role": True,
             "users": [
                 # Two keys of different ages: the old one is in use, the second never used.
@@ -92,10 +99,12 @@ DEMO = {
         },
         {
             "name": "dev",
+            "ou": "workloads",
             "audit_role": True,
             "users": [
                 user("gina", password=(10 * DAY, 2 * DAY)),
-                user("hank", keys=[("Active", 60 * DAY, None)]),
+                # Tagged exempt (an exemption when the configuration says so).
+                user("hank", keys=[("Active", 60 * DAY, None)], tags={"stalecreds:exempt": "true"}),
                 # A password deleted long ago: PasswordLastUsed survives, the login profile does not.
                 user("ivan", password_last_used=100 * DAY),
                 # Two keys created in the same second: the report cannot tell them apart.
@@ -103,7 +112,12 @@ DEMO = {
             ],
         },
         # No audit role: AssumeRole is refused and the account is reported as failed.
-        {"name": "sandbox", "audit_role": False, "users": [user("zed", keys=[("Active", 90 * DAY, None)])]},
+        {
+            "name": "sandbox",
+            "ou": "sandboxes",
+            "audit_role": False,
+            "users": [user("zed", keys=[("Active", 90 * DAY, None)])],
+        },
         # Closed: SUSPENDED, reported as skipped.
         {"name": "closed", "audit_role": True, "closed": True, "users": []},
     ],
@@ -277,12 +291,25 @@ def seed(endpoint: str, scenario: dict, external_id: str | None) -> dict:
     sns = session.client("sns", endpoint_url=endpoint)
     topic_arn = sns.create_topic(Name="stalecreds-digest")["TopicArn"]
 
+    # Organizational units, nested: each member names its OU path ("workloads/production").
+    ous: dict[str, str] = {}
+
+    def ou_for(path: str) -> str:
+        parent = root_id
+        for name in path.split("/"):
+            if name not in ous:
+                ous[name] = org.create_organizational_unit(ParentId=parent, Name=name)["OrganizationalUnit"]["Id"]
+            parent = ous[name]
+        return parent
+
     accounts = {"management": MANAGEMENT}
     plan = [("management", MANAGEMENT, True, False, scenario["management"])]
     for member in scenario["members"]:
         created = org.create_account(Email=f"{member['name']}@example.com", AccountName=member["name"])
         account_id = created["CreateAccountStatus"]["AccountId"]
         accounts[member["name"]] = account_id
+        if member.get("ou"):
+            org.move_account(AccountId=account_id, SourceParentId=root_id, DestinationParentId=ou_for(member["ou"]))
         plan.append((member["name"], account_id, member["audit_role"], member.get("closed", False), member["users"]))
 
     now = datetime.now(timezone.utc)
@@ -318,7 +345,9 @@ def seed(endpoint: str, scenario: dict, external_id: str | None) -> dict:
                     ),
                 )
         for spec in users:
-            iam.create_user(UserName=spec["name"])
+            iam.create_user(
+                UserName=spec["name"], Tags=[{"Key": k, "Value": v} for k, v in spec["tags"].items()]
+            )
             if spec["password"]:
                 iam.create_login_profile(UserName=spec["name"], Password="Demo-Password-1!")
             for _ in spec["keys"]:
@@ -340,7 +369,7 @@ def seed(endpoint: str, scenario: dict, external_id: str | None) -> dict:
                 key.last_used = None if used_ago is None else AccessKeyLastUsed(ago(used_ago, now), "s3", "us-east-1")
         if closed:
             org.close_account(AccountId=account_id)
-    return {"accounts": accounts, "root_id": root_id, "topic_arn": topic_arn, "keys": key_ids}
+    return {"accounts": accounts, "root_id": root_id, "ous": ous, "topic_arn": topic_arn, "keys": key_ids}
 
 
 def main() -> int:

@@ -34,6 +34,8 @@ pub struct Moto {
     pub keys: BTreeMap<String, Vec<String>>,
     /// The organization's root ID.
     pub root_id: String,
+    /// Organizational unit IDs by name.
+    pub ous: BTreeMap<String, String>,
 }
 
 /// Whether the emulator tests were explicitly opted out of.
@@ -95,6 +97,7 @@ impl Moto {
             topic_arn: ready["topic_arn"].as_str().expect("topic").to_owned(),
             keys: serde_json::from_value(ready["keys"].clone()).expect("keys"),
             root_id: ready["root_id"].as_str().expect("root id").to_owned(),
+            ous: strings(&ready["ous"]),
             child,
             _stdin: stdin,
         }
@@ -110,6 +113,11 @@ impl Moto {
         self.accounts
             .get(name)
             .unwrap_or_else(|| panic!("no account {name}"))
+    }
+
+    /// An OU ID by name.
+    pub fn ou(&self, name: &str) -> &str {
+        self.ous.get(name).unwrap_or_else(|| panic!("no OU {name}"))
     }
 
     /// A key ID by `account/user` and creation index.

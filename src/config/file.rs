@@ -1,0 +1,711 @@
+//! The configuration file (`accounts.yaml`): its schema, read from the located YAML tree with
+//! every problem collected, each with its line and column.
+//!
+//! The schema is documented in `docs/configuration.md`, and the top-level `accounts.yaml` is a
+//! working example of it. The `accounts:` list accepts every field of a Cloud Custodian c7n-org
+//! accounts file, so such a file can be passed as it is.
+
+use std::collections::BTreeMap;
+
+use super::layer::{Layer, Setting, SettingValue, check_number, check_text};
+use super::problem::{Problem, Source, Sourced};
+use super::yaml::{self, Node, Position, Value};
+use super::{AccountSpec, RoleSpec, check_arn, is_account_id};
+use crate::rules::Exemption;
+
+/// What the configuration file says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileConfig {
+    /// `defaults:` and `notification:` settings.
+    pub layer: Layer,
+    /// `organization:`.
+    pub organization: Organization,
+    /// `accounts:`, the explicit list, with the position of its key.
+    pub accounts: Option<Sourced<Vec<AccountSpec>>>,
+    /// `overrides:`, by account ID.
+    pub overrides: BTreeMap<String, Sourced<FileOverride>>,
+    /// `exemptions:` that apply to every account.
+    pub exemptions: Vec<Exemption>,
+    /// Where `exemptions:` is.
+    pub exemptions_source: Option<Source>,
+}
+
+/// The `organization:` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Organization {
+    /// `enabled:`, if given.
+    pub enabled: Option<Sourced<bool>>,
+    /// `include_ous:`: OU (or root) IDs whose accounts, nested OUs included, are scanned.
+    pub include_ous: Vec<Sourced<String>>,
+    /// `exclude_accounts:`: account IDs never scanned.
+    pub exclude_accounts: Vec<Sourced<String>>,
+}
+
+/// One account's `overrides:` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileOverride {
+    /// A different role.
+    pub role: Option<RoleSpec>,
+    /// A different ExternalId.
+    pub external_id: Option<String>,
+    /// A different threshold.
+    pub max_idle_days: Option<u32>,
+    /// Exemptions added for this account.
+    pub exemptions: Vec<Exemption>,
+}
+
+const TOP: &[&str] = &[
+    "defaults",
+    "organization",
+    "accounts",
+    "overrides",
+    "exemptions",
+    "notification",
+    "vars",
+];
+const DEFAULTS: &[&str] = &[
+    "role_name",
+    "external_id",
+    "session_name",
+    "max_idle_days",
+    "mode",
+    "concurrency",
+    "rate",
+];
+const ORGANIZATION: &[&str] = &["enabled", "include_ous", "exclude_accounts"];
+const ACCOUNT: &[&str] = &[
+    "account_id",
+    "name",
+    "display_name",
+    "email",
+    "org_id",
+    "role",
+    "profile",
+    "external_id",
+    "tags",
+    "regions",
+    "vars",
+];
+const OVERRIDE: &[&str] = &[
+    "role_name",
+    "role",
+    "external_id",
+    "max_idle_days",
+    "exemptions",
+];
+const EXEMPTIONS: &[&str] = &["user_names", "tags"];
+const NOTIFICATION: &[&str] = &["topic_arn", "send"];
+
+/// Reads the configuration file `path` whose content is `text`.
+pub fn read(path: &str, text: &str) -> Result<FileConfig, Vec<Problem>> {
+    let mut reader = Reader {
+        path,
+        problems: Vec::new(),
+    };
+    let root = match yaml::parse(text) {
+        Ok(root) => root,
+        Err(error) => {
+            return Err(vec![Problem {
+                source: reader.source(error.at.unwrap_or_default()),
+                message: format!("not valid YAML: {}", error.message),
+            }]);
+        }
+    };
+    let mut config = FileConfig::default();
+    if root.value == Value::Null {
+        return Ok(config);
+    }
+    if let Some(top) = reader.map(&root, "the file", TOP) {
+        if let Some(node) = top.get("defaults")
+            && let Some(fields) = reader.map(node, "defaults", DEFAULTS)
+        {
+            for setting in Setting::ALL {
+                if let Some(node) = fields.get(setting.key()) {
+                    reader.setting(
+                        &mut config.layer,
+                        setting,
+                        node,
+                        &format!("defaults.{}", setting.key()),
+                    );
+                }
+            }
+        }
+        if let Some(node) = top.get("notification")
+            && let Some(fields) = reader.map(node, "notification", NOTIFICATION)
+        {
+            for setting in [Setting::TopicArn, Setting::Notify] {
+                if let Some(node) = fields.get(setting.key()) {
+                    let context = format!("notification.{}", setting.key());
+                    reader.setting(&mut config.layer, setting, node, &context);
+                }
+            }
+        }
+        if let Some(node) = top.get("organization") {
+            config.organization = reader.organization(node);
+        }
+        if let Some((key, node)) = top.entry("accounts") {
+            let accounts = reader.accounts(node);
+            config.accounts = Some(Sourced {
+                value: accounts,
+                source: reader.source(key.at),
+            });
+        }
+        if let Some(node) = top.get("overrides") {
+            config.overrides = reader.overrides(node);
+        }
+        if let Some((key, node)) = top.entry("exemptions") {
+            config.exemptions = reader.exemptions(node, "exemptions");
+            config.exemptions_source = Some(reader.source(key.at));
+        }
+        // `vars:` (a c7n-org file's top level) is accepted and ignored.
+        if let Some(node) = top.get("vars")
+            && !matches!(node.value, Value::Map(_) | Value::Null)
+        {
+            reader.expected(node, "vars", "a mapping");
+        }
+    }
+    if reader.problems.is_empty() {
+        Ok(config)
+    } else {
+        // In the order of the file, whatever order the schema was walked in.
+        reader
+            .problems
+            .sort_by_key(|problem| match &problem.source {
+                Source::File { at, .. } => *at,
+                _ => Position::default(),
+            });
+        Err(reader.problems)
+    }
+}
+
+/// Collects problems while walking the tree.
+struct Reader<'a> {
+    path: &'a str,
+    problems: Vec<Problem>,
+}
+
+/// A mapping's entries by key, with the key nodes kept for their positions.
+struct Fields<'n> {
+    entries: BTreeMap<String, (&'n Node, &'n Node)>,
+}
+
+impl<'n> Fields<'n> {
+    fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries.get(key).map(|(_, value)| *value)
+    }
+
+    fn entry(&self, key: &str) -> Option<(&'n Node, &'n Node)> {
+        self.entries.get(key).copied()
+    }
+}
+
+impl Reader<'_> {
+    fn source(&self, at: Position) -> Source {
+        Source::File {
+            path: self.path.to_owned(),
+            at,
+        }
+    }
+
+    fn problem(&mut self, at: Position, message: impl Into<String>) {
+        self.problems.push(Problem {
+            source: self.source(at),
+            message: message.into(),
+        });
+    }
+
+    fn expected(&mut self, node: &Node, context: &str, what: &str) {
+        let found = match (&node.value, &node.raw) {
+            (Value::Map(_) | Value::Seq(_) | Value::Null, _) => node.value.kind().to_owned(),
+            (_, Some(raw)) => format!("`{raw}`"),
+            (value, None) => value.kind().to_owned(),
+        };
+        self.problem(
+            node.at,
+            format!("`{context}`: expected {what}, found {found}"),
+        );
+    }
+
+    /// A mapping with string keys among `allowed`; unknown keys are problems. An empty value
+    /// (a section whose keys are all commented out) is an empty mapping.
+    fn map<'n>(&mut self, node: &'n Node, context: &str, allowed: &[&str]) -> Option<Fields<'n>> {
+        if node.value == Value::Null {
+            return Some(Fields {
+                entries: BTreeMap::new(),
+            });
+        }
+        let Value::Map(entries) = &node.value else {
+            self.expected(node, context, "a mapping");
+            return None;
+        };
+        let mut fields = Fields {
+            entries: BTreeMap::new(),
+        };
+        for (key, value) in entries {
+            let Value::String(name) = &key.value else {
+                self.expected(key, context, "a text key");
+                continue;
+            };
+            if allowed.contains(&name.as_str()) {
+                fields.entries.insert(name.clone(), (key, value));
+            } else {
+                let suggestion = allowed
+                    .iter()
+                    .find(|candidate| similar(candidate, name))
+                    .map(|candidate| format!("did you mean `{candidate}`? "))
+                    .unwrap_or_default();
+                self.problem(
+                    key.at,
+                    format!(
+                        "unknown key `{name}` in {}; {suggestion}expected one of: {}",
+                        if context == "the file" {
+                            "the file".to_owned()
+                        } else {
+                            format!("`{context}`")
+                        },
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+        Some(fields)
+    }
+
+    fn list<'n>(&mut self, node: &'n Node, context: &str) -> Option<&'n [Node]> {
+        match &node.value {
+            Value::Seq(items) => Some(items),
+            _ => {
+                self.expected(node, context, "a list");
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, node: &Node, context: &str) -> Option<String> {
+        match &node.value {
+            Value::String(text) => Some(text.clone()),
+            _ => {
+                self.expected(node, context, "a string");
+                None
+            }
+        }
+    }
+
+    /// A scalar's text as written: strings, and numbers or booleans where a tag value or ID is
+    /// meant (`tags: {exempt: true}`), so that nothing is reformatted.
+    fn scalar_text(&mut self, node: &Node, context: &str) -> Option<String> {
+        match (&node.value, &node.raw) {
+            (Value::String(text), _) => Some(text.clone()),
+            (Value::Int(_) | Value::Bool(_) | Value::Float(_), Some(raw)) => Some(raw.clone()),
+            _ => {
+                self.expected(node, context, "a string");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, node: &Node, context: &str) -> Option<bool> {
+        match &node.value {
+            Value::Bool(value) => Some(*value),
+            _ => {
+                self.expected(node, context, "`true` or `false`");
+                None
+            }
+        }
+    }
+
+    fn account_id(&mut self, node: &Node, context: &str) -> Option<String> {
+        let text = self.scalar_text(node, context)?;
+        if is_account_id(&text) {
+            Some(text)
+        } else {
+            self.problem(
+                node.at,
+                format!("`{context}`: expected an account ID of exactly 12 digits (quote it: '012345678901'), found `{text}`"),
+            );
+            None
+        }
+    }
+
+    fn role_arn(&mut self, node: &Node, context: &str) -> Option<String> {
+        let text = self.string(node, context)?;
+        match check_arn(&text, "iam") {
+            Ok(()) => Some(text),
+            Err(message) => {
+                self.problem(
+                    node.at,
+                    format!("`{context}`: expected a role ARN: {message}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn setting(&mut self, layer: &mut Layer, setting: Setting, node: &Node, context: &str) {
+        let checked = match (&node.value, setting.range()) {
+            (Value::Int(number), Some(_)) => {
+                check_number(setting, *number).map(SettingValue::Number)
+            }
+            (_, Some((low, high))) => {
+                self.expected(
+                    node,
+                    context,
+                    &format!("a whole number from {low} to {high}"),
+                );
+                return;
+            }
+            (Value::String(text), None) => check_text(setting, text),
+            (_, None) => {
+                self.expected(node, context, "a string");
+                return;
+            }
+        };
+        match checked {
+            Ok(value) => layer.set(setting, value, self.source(node.at)),
+            Err(message) => self.problem(node.at, format!("`{context}`: {message}")),
+        }
+    }
+
+    fn organization(&mut self, node: &Node) -> Organization {
+        let mut organization = Organization::default();
+        let Some(fields) = self.map(node, "organization", ORGANIZATION) else {
+            return organization;
+        };
+        if let Some(node) = fields.get("enabled") {
+            organization.enabled =
+                self.boolean(node, "organization.enabled")
+                    .map(|value| Sourced {
+                        value,
+                        source: self.source(node.at),
+                    });
+        }
+        if let Some(list) = fields
+            .get("include_ous")
+            .and_then(|node| self.list(node, "organization.include_ous"))
+        {
+            for (index, item) in list.iter().enumerate() {
+                let context = format!("organization.include_ous[{index}]");
+                if let Some(id) = self.string(item, &context) {
+                    if is_ou_or_root_id(&id) {
+                        organization.include_ous.push(Sourced {
+                            value: id,
+                            source: self.source(item.at),
+                        });
+                    } else {
+                        self.problem(
+                            item.at,
+                            format!("`{context}`: expected an OU ID (ou-xxxx-xxxxxxxx) or a root ID (r-xxxx), found `{id}`"),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(list) = fields
+            .get("exclude_accounts")
+            .and_then(|node| self.list(node, "organization.exclude_accounts"))
+        {
+            let mut seen: BTreeMap<String, Position> = BTreeMap::new();
+            for (index, item) in list.iter().enumerate() {
+                let context = format!("organization.exclude_accounts[{index}]");
+                if let Some(id) = self.account_id(item, &context) {
+                    if let Some(first) = seen.get(&id) {
+                        let line = first.line;
+                        self.problem(
+                            item.at,
+                            format!("`{context}`: account {id} is already listed on line {line}"),
+                        );
+                    } else {
+                        seen.insert(id.clone(), item.at);
+                        organization.exclude_accounts.push(Sourced {
+                            value: id,
+                            source: self.source(item.at),
+                        });
+                    }
+                }
+            }
+        }
+        organization
+    }
+
+    fn accounts(&mut self, node: &Node) -> Vec<AccountSpec> {
+        let mut accounts = Vec::new();
+        let Some(list) = self.list(node, "accounts") else {
+            return accounts;
+        };
+        if list.is_empty() {
+            self.problem(node.at, "`accounts`: the list is empty; list accounts, or remove it to scan the organization");
+        }
+        let mut seen: BTreeMap<String, Position> = BTreeMap::new();
+        for (index, item) in list.iter().enumerate() {
+            let context = format!("accounts[{index}]");
+            let Some(fields) = self.map(item, &context, ACCOUNT) else {
+                continue;
+            };
+            let Some(id_node) = fields.get("account_id") else {
+                self.problem(item.at, format!("`{context}`: `account_id` is required"));
+                continue;
+            };
+            let Some(id) = self.account_id(id_node, &format!("{context}.account_id")) else {
+                continue;
+            };
+            if let Some(first) = seen.get(&id) {
+                let line = first.line;
+                self.problem(
+                    id_node.at,
+                    format!(
+                        "`{context}.account_id`: account {id} is already listed on line {line}"
+                    ),
+                );
+                continue;
+            }
+            seen.insert(id.clone(), id_node.at);
+            let text = |reader: &mut Self, key: &str| {
+                fields
+                    .get(key)
+                    .and_then(|node| reader.string(node, &format!("{context}.{key}")))
+            };
+            let name = text(self, "name");
+            let display_name = text(self, "display_name");
+            let _ = (text(self, "email"), text(self, "org_id"));
+            let role = fields
+                .get("role")
+                .and_then(|node| self.role(node, &format!("{context}.role")));
+            let external_id = fields.get("external_id").and_then(|node| {
+                let context = format!("{context}.external_id");
+                let id = self.string(node, &context)?;
+                match check_text(Setting::ExternalId, &id) {
+                    Ok(_) => Some(id),
+                    Err(message) => {
+                        self.problem(node.at, format!("`{context}`: {message}"));
+                        None
+                    }
+                }
+            });
+            let profile = text(self, "profile");
+            if let (Some(profile), Some(node)) = (&profile, fields.get("profile"))
+                && profile.trim().is_empty()
+            {
+                self.problem(
+                    node.at,
+                    format!("`{context}.profile`: expected a profile name, found an empty one"),
+                );
+            }
+            let tags = fields
+                .get("tags")
+                .and_then(|node| self.list(node, &format!("{context}.tags")))
+                .map(|items| {
+                    items
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(n, tag)| {
+                            self.scalar_text(tag, &format!("{context}.tags[{n}]"))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(node) = fields.get("regions") {
+                self.list(node, &format!("{context}.regions"));
+            }
+            // c7n-org's `vars` are free-form: any mapping is accepted, and ignored.
+            if let Some(node) = fields.get("vars")
+                && !matches!(node.value, Value::Map(_) | Value::Null)
+            {
+                self.expected(node, &format!("{context}.vars"), "a mapping");
+            }
+            accounts.push(AccountSpec {
+                id,
+                name: name.or(display_name),
+                role,
+                external_id,
+                profile,
+                tags,
+            });
+        }
+        accounts
+    }
+
+    /// A role ARN, or a list of role ARNs assumed in turn (c7n-org's `role`).
+    fn role(&mut self, node: &Node, context: &str) -> Option<RoleSpec> {
+        match &node.value {
+            Value::Seq(items) if items.is_empty() => {
+                self.expected(node, context, "a role ARN or a non-empty list of role ARNs");
+                None
+            }
+            Value::Seq(items) => {
+                let arns: Vec<Option<String>> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| self.role_arn(item, &format!("{context}[{index}]")))
+                    .collect();
+                arns.into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(RoleSpec::Arns)
+            }
+            _ => self
+                .role_arn(node, context)
+                .map(|arn| RoleSpec::Arns(vec![arn])),
+        }
+    }
+
+    fn overrides(&mut self, node: &Node) -> BTreeMap<String, Sourced<FileOverride>> {
+        let mut overrides = BTreeMap::new();
+        if node.value == Value::Null {
+            return overrides;
+        }
+        let Value::Map(entries) = &node.value else {
+            self.expected(node, "overrides", "a mapping of account IDs");
+            return overrides;
+        };
+        for (key, value) in entries {
+            let Some(id) = self.account_id(key, "overrides") else {
+                continue;
+            };
+            let context = format!("overrides.{id}");
+            let Some(fields) = self.map(value, &context, OVERRIDE) else {
+                continue;
+            };
+            let mut entry = FileOverride::default();
+            match (fields.get("role_name"), fields.get("role")) {
+                (Some(_), Some(role)) => {
+                    self.problem(
+                        role.at,
+                        format!("`{context}`: give either `role_name` or `role`, not both"),
+                    );
+                }
+                (Some(name), None) => {
+                    let mut layer = Layer::default();
+                    self.setting(
+                        &mut layer,
+                        Setting::RoleName,
+                        name,
+                        &format!("{context}.role_name"),
+                    );
+                    if let Some(Sourced {
+                        value: SettingValue::Text(name),
+                        ..
+                    }) = layer.get(Setting::RoleName)
+                    {
+                        entry.role = Some(RoleSpec::Name(name.clone()));
+                    }
+                }
+                (None, Some(role)) => entry.role = self.role(role, &format!("{context}.role")),
+                (None, None) => {}
+            }
+            let mut layer = Layer::default();
+            for setting in [Setting::ExternalId, Setting::MaxIdleDays] {
+                if let Some(node) = fields.get(setting.key()) {
+                    self.setting(
+                        &mut layer,
+                        setting,
+                        node,
+                        &format!("{context}.{}", setting.key()),
+                    );
+                }
+            }
+            if let Some(Sourced {
+                value: SettingValue::Text(id),
+                ..
+            }) = layer.get(Setting::ExternalId)
+            {
+                entry.external_id = Some(id.clone());
+            }
+            if let Some(Sourced {
+                value: SettingValue::Number(days),
+                ..
+            }) = layer.get(Setting::MaxIdleDays)
+            {
+                entry.max_idle_days = Some(*days);
+            }
+            if let Some(node) = fields.get("exemptions") {
+                entry.exemptions = self.exemptions(node, &format!("{context}.exemptions"));
+            }
+            overrides.insert(
+                id,
+                Sourced {
+                    value: entry,
+                    source: self.source(key.at),
+                },
+            );
+        }
+        overrides
+    }
+
+    fn exemptions(&mut self, node: &Node, context: &str) -> Vec<Exemption> {
+        let mut exemptions = Vec::new();
+        let Some(fields) = self.map(node, context, EXEMPTIONS) else {
+            return exemptions;
+        };
+        if let Some(list) = fields
+            .get("user_names")
+            .and_then(|node| self.list(node, &format!("{context}.user_names")))
+        {
+            for (index, item) in list.iter().enumerate() {
+                let item_context = format!("{context}.user_names[{index}]");
+                if let Some(pattern) = self.string(item, &item_context) {
+                    if pattern.is_empty() || pattern.chars().any(char::is_whitespace) {
+                        self.problem(
+                            item.at,
+                            format!("`{item_context}`: expected a user name or a pattern with `*`"),
+                        );
+                    } else {
+                        exemptions.push(Exemption::UserName(pattern));
+                    }
+                }
+            }
+        }
+        if let Some(tags) = fields.get("tags") {
+            let Value::Map(entries) = &tags.value else {
+                self.expected(
+                    tags,
+                    &format!("{context}.tags"),
+                    "a mapping of tag keys to values",
+                );
+                return exemptions;
+            };
+            for (key, value) in entries {
+                let tag_context = format!("{context}.tags");
+                if let (Some(key), Some(value)) = (
+                    self.scalar_text(key, &tag_context),
+                    self.scalar_text(value, &tag_context),
+                ) {
+                    exemptions.push(Exemption::Tag { key, value });
+                }
+            }
+        }
+        exemptions
+    }
+}
+
+/// Whether `id` is an OU ID (`ou-` + 4-32 + `-` + 8-32 lower-case letters or digits) or a root
+/// ID (`r-` + 4-32).
+fn is_ou_or_root_id(id: &str) -> bool {
+    let part = |text: &str, low: usize, high: usize| {
+        (low..=high).contains(&text.len())
+            && text
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    };
+    if let Some(rest) = id.strip_prefix("ou-") {
+        return rest
+            .split_once('-')
+            .is_some_and(|(root, ou)| part(root, 4, 32) && part(ou, 8, 32));
+    }
+    id.strip_prefix("r-").is_some_and(|root| part(root, 4, 32))
+}
+
+/// Whether two keys differ by a little (a typo): one edit, or the same letters swapped.
+fn similar(known: &str, typed: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (known.chars().collect(), typed.chars().collect());
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            current[j + 1] = (previous[j] + cost)
+                .min(previous[j + 1] + 1)
+                .min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()] <= 2.max(known.len() / 6)
+}

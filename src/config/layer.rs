@@ -1,0 +1,282 @@
+//! The settings that every layer (file, environment, command line) may set, and how a text
+//! value becomes a checked one. One table, [`Setting`], names each setting's file key,
+//! environment variable and flag, so the three layers cannot drift apart.
+
+use super::problem::{Problem, Source, Sourced};
+use super::{Notify, check_arn, is_external_id, is_role_name, is_session_name};
+use crate::scan::Mode;
+
+/// A setting that the file's `defaults`/`notification`, the environment and the command line
+/// can all give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Setting {
+    /// The audit role's name.
+    RoleName,
+    /// The audit role's ExternalId.
+    ExternalId,
+    /// The role session name.
+    SessionName,
+    /// The threshold in days.
+    MaxIdleDays,
+    /// Report or api.
+    Mode,
+    /// Accounts at once.
+    Concurrency,
+    /// Requests per second per account.
+    Rate,
+    /// The digest's topic.
+    TopicArn,
+    /// When to send the digest.
+    Notify,
+}
+
+impl Setting {
+    /// Every setting, in display order.
+    pub const ALL: [Setting; 9] = [
+        Setting::RoleName,
+        Setting::ExternalId,
+        Setting::SessionName,
+        Setting::MaxIdleDays,
+        Setting::Mode,
+        Setting::Concurrency,
+        Setting::Rate,
+        Setting::TopicArn,
+        Setting::Notify,
+    ];
+
+    /// The key in the configuration file (under `defaults:`, or `notification:` for the last two).
+    pub fn key(self) -> &'static str {
+        match self {
+            Setting::RoleName => "role_name",
+            Setting::ExternalId => "external_id",
+            Setting::SessionName => "session_name",
+            Setting::MaxIdleDays => "max_idle_days",
+            Setting::Mode => "mode",
+            Setting::Concurrency => "concurrency",
+            Setting::Rate => "rate",
+            Setting::TopicArn => "topic_arn",
+            Setting::Notify => "send",
+        }
+    }
+
+    /// The environment variable.
+    pub fn env(self) -> &'static str {
+        match self {
+            Setting::RoleName => "STALECREDS_ROLE_NAME",
+            Setting::ExternalId => "STALECREDS_EXTERNAL_ID",
+            Setting::SessionName => "STALECREDS_SESSION_NAME",
+            Setting::MaxIdleDays => "STALECREDS_MAX_IDLE_DAYS",
+            Setting::Mode => "STALECREDS_MODE",
+            Setting::Concurrency => "STALECREDS_CONCURRENCY",
+            Setting::Rate => "STALECREDS_RATE",
+            Setting::TopicArn => "STALECREDS_TOPIC_ARN",
+            Setting::Notify => "STALECREDS_NOTIFY",
+        }
+    }
+
+    /// The command-line flag.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Setting::RoleName => "--role-name",
+            Setting::ExternalId => "--external-id",
+            Setting::SessionName => "--session-name",
+            Setting::MaxIdleDays => "--max-idle-days",
+            Setting::Mode => "--mode",
+            Setting::Concurrency => "--concurrency",
+            Setting::Rate => "--rate",
+            Setting::TopicArn => "--topic-arn",
+            Setting::Notify => "--notify",
+        }
+    }
+
+    /// Whether the value is secret-ish and never printed.
+    pub fn is_secret(self) -> bool {
+        self == Setting::ExternalId
+    }
+
+    /// The inclusive range of a numeric setting.
+    pub(crate) fn range(self) -> Option<(u32, u32)> {
+        match self {
+            Setting::MaxIdleDays => Some((1, 36_500)),
+            Setting::Concurrency => Some((1, 1024)),
+            Setting::Rate => Some((1, 10_000)),
+            _ => None,
+        }
+    }
+}
+
+/// A checked setting value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingValue {
+    /// A string setting.
+    Text(String),
+    /// A numeric setting.
+    Number(u32),
+    /// The mode.
+    Mode(Mode),
+    /// When to notify.
+    Notify(Notify),
+}
+
+/// Checks a number for `setting`.
+pub(crate) fn check_number(setting: Setting, number: i128) -> Result<u32, String> {
+    let (low, high) = setting.range().unwrap_or((0, u32::MAX));
+    u32::try_from(number)
+        .ok()
+        .filter(|number| (low..=high).contains(number))
+        .ok_or_else(|| format!("expected a whole number from {low} to {high}, found {number}"))
+}
+
+/// Checks the text of `setting` (from the environment, a flag, or a file scalar).
+pub(crate) fn check_text(setting: Setting, text: &str) -> Result<SettingValue, String> {
+    let text = text.trim();
+    let shown = if setting.is_secret() {
+        "the value given".to_owned()
+    } else {
+        format!("`{text}`")
+    };
+    match setting {
+        Setting::MaxIdleDays | Setting::Concurrency | Setting::Rate => text
+            .parse::<i128>()
+            .map_err(|_| {
+                let (low, high) = setting.range().unwrap_or_default();
+                format!("expected a whole number from {low} to {high}, found {shown}")
+            })
+            .and_then(|number| check_number(setting, number))
+            .map(SettingValue::Number),
+        Setting::Mode => match text {
+            "report" => Ok(SettingValue::Mode(Mode::Report)),
+            "api" => Ok(SettingValue::Mode(Mode::Api)),
+            _ => Err(format!("expected `report` or `api`, found {shown}")),
+        },
+        Setting::Notify => match text.replace('-', "_").as_str() {
+            "on_findings" => Ok(SettingValue::Notify(Notify::OnFindings)),
+            "always" => Ok(SettingValue::Notify(Notify::Always)),
+            "never" => Ok(SettingValue::Notify(Notify::Never)),
+            _ => Err(format!(
+                "expected `on_findings`, `always` or `never`, found {shown}"
+            )),
+        },
+        Setting::RoleName if !is_role_name(text) => Err(format!(
+            "expected a role name (1-64 letters, digits or +=,.@_-, optionally behind a path/), found {shown}"
+        )),
+        Setting::ExternalId if !is_external_id(text) => {
+            Err("expected an external ID of 2-1224 letters, digits or +=,.@:/-_".to_owned())
+        }
+        Setting::SessionName if !is_session_name(text) => Err(format!(
+            "expected a session name of 2-64 letters, digits or +=,.@_-, found {shown}"
+        )),
+        Setting::TopicArn => check_arn(text, "sns").map(|()| SettingValue::Text(text.to_owned())),
+        Setting::RoleName | Setting::ExternalId | Setting::SessionName => {
+            Ok(SettingValue::Text(text.to_owned()))
+        }
+    }
+}
+
+/// The settings one layer gives; everything is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layer {
+    values: Vec<(Setting, Sourced<SettingValue>)>,
+}
+
+impl Layer {
+    /// Sets a checked value (the last one set wins).
+    pub fn set(&mut self, setting: Setting, value: SettingValue, source: Source) {
+        self.values.retain(|(known, _)| *known != setting);
+        self.values.push((setting, Sourced { value, source }));
+    }
+
+    /// Checks `text` and sets it, or returns the problem.
+    pub fn set_text(
+        &mut self,
+        setting: Setting,
+        text: &str,
+        source: Source,
+    ) -> Result<(), Problem> {
+        match check_text(setting, text) {
+            Ok(value) => {
+                self.set(setting, value, source);
+                Ok(())
+            }
+            Err(message) => Err(Problem { source, message }),
+        }
+    }
+
+    /// The value of `setting` in this layer.
+    pub fn get(&self, setting: Setting) -> Option<&Sourced<SettingValue>> {
+        self.values
+            .iter()
+            .find(|(known, _)| *known == setting)
+            .map(|(_, value)| value)
+    }
+
+    /// The environment layer: each setting's `STALECREDS_*` variable, read through `lookup`.
+    /// An empty variable counts as unset.
+    pub fn from_env(lookup: &dyn Fn(&str) -> Option<String>) -> (Layer, Vec<Problem>) {
+        let mut layer = Layer::default();
+        let mut problems = Vec::new();
+        for setting in Setting::ALL {
+            if let Some(text) = lookup(setting.env()).filter(|text| !text.trim().is_empty())
+                && let Err(problem) = layer.set_text(setting, &text, Source::Env(setting.env()))
+            {
+                problems.push(problem);
+            }
+        }
+        (layer, problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_has_distinct_names_in_every_layer() {
+        let mut keys: Vec<_> = Setting::ALL.iter().map(|s| s.key()).collect();
+        let mut envs: Vec<_> = Setting::ALL.iter().map(|s| s.env()).collect();
+        let mut flags: Vec<_> = Setting::ALL.iter().map(|s| s.flag()).collect();
+        for names in [&mut keys, &mut envs, &mut flags] {
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), Setting::ALL.len());
+        }
+    }
+
+    #[test]
+    fn text_values_are_checked() {
+        assert_eq!(
+            check_text(Setting::Rate, "25"),
+            Ok(SettingValue::Number(25))
+        );
+        assert!(check_text(Setting::Rate, "0").is_err());
+        assert!(check_text(Setting::MaxIdleDays, "forty").is_err());
+        assert_eq!(
+            check_text(Setting::Notify, "on-findings"),
+            Ok(SettingValue::Notify(Notify::OnFindings))
+        );
+        assert!(check_text(Setting::Mode, "fast").is_err());
+        let secret = check_text(Setting::ExternalId, "x").expect_err("too short");
+        assert!(
+            !secret.contains("`x`"),
+            "the external ID is never echoed: {secret}"
+        );
+    }
+
+    #[test]
+    fn the_environment_layer_reads_stalecreds_variables() {
+        let lookup = |name: &str| match name {
+            "STALECREDS_RATE" => Some("7".to_owned()),
+            "STALECREDS_MODE" => Some("sideways".to_owned()),
+            "STALECREDS_ROLE_NAME" => Some(String::new()),
+            _ => None,
+        };
+        let (layer, problems) = Layer::from_env(&lookup);
+        assert_eq!(
+            layer.get(Setting::Rate).map(|v| &v.value),
+            Some(&SettingValue::Number(7))
+        );
+        assert_eq!(layer.get(Setting::RoleName), None);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].source, Source::Env("STALECREDS_MODE"));
+    }
+}

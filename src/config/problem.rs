@@ -1,0 +1,102 @@
+//! Where configuration values come from, and what is wrong with them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::yaml::Position;
+
+/// Where a configuration value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The built-in default.
+    Default,
+    /// The configuration file, at this position.
+    File {
+        /// The file as the user named it.
+        path: String,
+        /// The value's position.
+        at: Position,
+    },
+    /// An environment variable.
+    Env(&'static str),
+    /// A command-line flag.
+    Flag(&'static str),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => formatter.write_str("default"),
+            Source::File { path, at } => write!(formatter, "{path}:{}:{}", at.line, at.column),
+            Source::Env(name) => write!(formatter, "environment {name}"),
+            Source::Flag(flag) => write!(formatter, "flag {flag}"),
+        }
+    }
+}
+
+/// A value and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sourced<T> {
+    /// The value.
+    pub value: T,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// One problem with the configuration: where, and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where the bad value is.
+    pub source: Source,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+/// Every problem found in the configuration, in the order of the file, then the environment,
+/// then the command line. Its `Display` shows each with the line it points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The problems.
+    pub problems: Vec<Problem>,
+    /// The text of each file named in a problem, to show the offending line.
+    pub(crate) texts: BTreeMap<String, String>,
+}
+
+impl ConfigError {
+    /// An error made of these problems.
+    pub fn new(problems: Vec<Problem>) -> ConfigError {
+        ConfigError {
+            problems,
+            texts: BTreeMap::new(),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        writeln!(
+            formatter,
+            "the configuration has {count} problem{}; nothing was scanned",
+            if count == 1 { "" } else { "s" }
+        )?;
+        for problem in &self.problems {
+            writeln!(formatter, "{}: {}", problem.source, problem.message)?;
+            if let Source::File { path, at } = &problem.source
+                && let Some(line) = self
+                    .texts
+                    .get(path)
+                    .and_then(|text| text.lines().nth((at.line as usize).saturating_sub(1)))
+            {
+                let number = at.line.to_string();
+                let gutter = " ".repeat(number.len());
+                let caret = " ".repeat((at.column as usize).saturating_sub(1));
+                writeln!(formatter, "  {number} | {line}")?;
+                writeln!(formatter, "  {gutter} | {caret}^")?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,268 @@
+//! The configuration: the shipped example, a c7n-org file, precedence, and one snapshot per
+//! class of bad input (the message a person sees).
+
+use std::path::Path;
+
+use stalecreds::config::{
+    self, ConfigError, Effective, Inputs, Notify, RoleSpec, Selection, Setting, Source,
+};
+use stalecreds::rules::Exemption;
+use stalecreds::scan::Mode;
+
+fn fixture(name: &str) -> (String, String) {
+    let path = format!("tests/fixtures/config/{name}");
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(&path))
+        .expect("a fixture");
+    (path, text)
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn resolve_file(path: &str, text: &str) -> Result<Effective, ConfigError> {
+    config::resolve(Inputs {
+        file: Some((path, text)),
+        env: &no_env,
+        flags: Vec::new(),
+        accounts: Vec::new(),
+    })
+}
+
+/// The rendered problems of a bad fixture.
+fn problems(name: &str) -> String {
+    let (path, text) = fixture(name);
+    match resolve_file(&path, &text) {
+        Ok(effective) => panic!("{name} should not be accepted: {effective:?}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn the_shipped_accounts_yaml_is_valid_and_means_what_it_says() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("accounts.yaml"))
+        .expect("shipped");
+    let settings = resolve_file("accounts.yaml", &text)
+        .expect("the example is valid")
+        .settings;
+    assert_eq!(settings.defaults.policy.max_idle_days, 45);
+    assert_eq!(settings.mode, Mode::Report);
+    assert_eq!(
+        settings.selection,
+        Selection::Organization {
+            include_ous: Vec::new(),
+            exclude_accounts: ["999999999999".to_owned()].into(),
+        }
+    );
+    assert_eq!(settings.overrides["111111111111"].max_idle_days, Some(90));
+    assert_eq!(
+        settings.overrides["222222222222"].role,
+        Some(RoleSpec::Name("security/stalecreds-audit".to_owned()))
+    );
+    assert_eq!(
+        settings.defaults.policy.exemptions,
+        [
+            Exemption::UserName("breakglass-*".to_owned()),
+            Exemption::Tag {
+                key: "stalecreds:exempt".to_owned(),
+                value: "true".to_owned()
+            }
+        ]
+    );
+    assert_eq!(settings.notify, Notify::OnFindings);
+}
+
+#[test]
+fn a_c7n_org_accounts_file_is_accepted_as_it_is() {
+    let (path, text) = fixture("c7n-org.yaml");
+    let settings = resolve_file(&path, &text)
+        .expect("a c7n-org file is valid")
+        .settings;
+    let Selection::Accounts(accounts) = settings.selection else {
+        panic!("an accounts list selects those accounts");
+    };
+    assert_eq!(accounts.len(), 3);
+    assert_eq!(accounts[0].id, "123123123123");
+    assert_eq!(accounts[0].name.as_deref(), Some("account-1"));
+    assert_eq!(
+        accounts[0].role,
+        Some(RoleSpec::Arns(vec![
+            "arn:aws:iam::123123123123:role/CloudCustodian".to_owned()
+        ]))
+    );
+    assert_eq!(accounts[0].external_id.as_deref(), Some("c7n-external-id"));
+    assert_eq!(accounts[0].tags, ["type:prod", "division:some division"]);
+    assert_eq!(accounts[1].profile.as_deref(), Some("account-2-profile"));
+    assert_eq!(
+        accounts[2]
+            .role
+            .as_ref()
+            .map(|role| matches!(role, RoleSpec::Arns(arns) if arns.len() == 2)),
+        Some(true)
+    );
+}
+
+#[test]
+fn a_flag_beats_an_environment_variable_which_beats_the_file() {
+    let text = "defaults:\n  rate: 3\n  max_idle_days: 60\n  concurrency: 4\n";
+    let env = |name: &str| match name {
+        "STALECREDS_RATE" => Some("5".to_owned()),
+        "STALECREDS_MAX_IDLE_DAYS" => Some("70".to_owned()),
+        _ => None,
+    };
+    let effective = config::resolve(Inputs {
+        file: Some(("stalecreds.yaml", text)),
+        env: &env,
+        flags: vec![(Setting::Rate, "7".to_owned())],
+        accounts: Vec::new(),
+    })
+    .expect("valid");
+    let settings = &effective.settings;
+    assert_eq!(settings.rate.get(), 7, "flag over environment over file");
+    assert_eq!(
+        settings.defaults.policy.max_idle_days, 70,
+        "environment over file"
+    );
+    assert_eq!(settings.concurrency.get(), 4, "file over default");
+    assert_eq!(settings.mode, Mode::Report, "default");
+    let source = |key: &str| {
+        effective
+            .sources
+            .iter()
+            .find(|(name, _, _)| *name == key)
+            .map(|(_, _, source)| source.to_string())
+            .expect("listed")
+    };
+    assert_eq!(source("rate"), "flag --rate");
+    assert_eq!(
+        source("max_idle_days"),
+        "environment STALECREDS_MAX_IDLE_DAYS"
+    );
+    assert_eq!(source("concurrency"), "stalecreds.yaml:4:16");
+    assert_eq!(source("mode"), "default");
+}
+
+#[test]
+fn account_flags_select_accounts_and_keep_their_file_entries() {
+    let (path, text) = fixture("c7n-org.yaml");
+    let settings = config::resolve(Inputs {
+        file: Some((&path, &text)),
+        env: &no_env,
+        flags: Vec::new(),
+        accounts: vec!["456456456456".to_owned(), "000000000001".to_owned()],
+    })
+    .expect("valid")
+    .settings;
+    let Selection::Accounts(accounts) = settings.selection else {
+        panic!("accounts");
+    };
+    assert_eq!(accounts[0].profile.as_deref(), Some("account-2-profile"));
+    assert_eq!(accounts[1].id, "000000000001");
+    assert_eq!(accounts[1].profile, None);
+}
+
+#[test]
+fn the_external_id_is_never_shown() {
+    let env = |name: &str| (name == "STALECREDS_EXTERNAL_ID").then(|| "very-secret-id".to_owned());
+    let effective = config::resolve(Inputs {
+        file: None,
+        env: &env,
+        flags: Vec::new(),
+        accounts: Vec::new(),
+    })
+    .expect("valid");
+    assert!(!effective.render().contains("very-secret-id"));
+    assert!(!format!("{:?}", effective.settings).contains("very-secret-id"));
+    assert!(
+        effective
+            .sources
+            .iter()
+            .any(|(name, value, source)| *name == "external_id"
+                && value == "** set **"
+                && *source == Source::Env("STALECREDS_EXTERNAL_ID"))
+    );
+}
+
+#[test]
+fn a_digest_asked_for_without_a_topic_is_an_error() {
+    let error = config::resolve(Inputs {
+        file: Some(("c.yaml", "notification:\n  send: always\n")),
+        env: &no_env,
+        flags: Vec::new(),
+        accounts: Vec::new(),
+    })
+    .expect_err("no topic");
+    assert!(
+        error
+            .to_string()
+            .contains("c.yaml:2:9: the digest is to be sent (always) but no topic")
+    );
+}
+
+#[test]
+fn every_problem_of_every_layer_is_reported_at_once() {
+    let (path, text) = fixture("wrong_type.yaml");
+    let env = |name: &str| (name == "STALECREDS_CONCURRENCY").then(|| "lots".to_owned());
+    let error = config::resolve(Inputs {
+        file: Some((&path, &text)),
+        env: &env,
+        flags: vec![(Setting::TopicArn, "arn:aws:sns:us-east-1:1:t".to_owned())],
+        accounts: vec!["12".to_owned()],
+    })
+    .expect_err("bad everywhere");
+    let sources: Vec<String> = error
+        .problems
+        .iter()
+        .map(|problem| problem.source.to_string())
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            "tests/fixtures/config/wrong_type.yaml:2:18",
+            "tests/fixtures/config/wrong_type.yaml:3:9",
+            "tests/fixtures/config/wrong_type.yaml:4:9",
+            "tests/fixtures/config/wrong_type.yaml:5:15",
+            "environment STALECREDS_CONCURRENCY",
+            "flag --topic-arn",
+            "flag --account",
+        ]
+    );
+}
+
+macro_rules! snapshot_problems {
+    ($($test:ident: $file:literal),* $(,)?) => {$(
+        #[test]
+        fn $test() {
+            insta::assert_snapshot!(problems($file));
+        }
+    )*};
+}
+
+snapshot_problems! {
+    unknown_keys_are_named_with_what_was_expected: "unknown_key.yaml",
+    wrong_types_say_what_was_expected: "wrong_type.yaml",
+    account_ids_must_be_twelve_digits: "account_id.yaml",
+    malformed_arns_are_located: "malformed_arn.yaml",
+    thresholds_below_one_are_refused: "threshold.yaml",
+    duplicate_accounts_point_at_the_first: "duplicate_accounts.yaml",
+    ou_filters_need_organization_mode: "ou_without_organization.yaml",
+    yaml_1_1_booleans_are_refused: "non_strict_boolean.yaml",
+    syntax_errors_are_located: "syntax_error.yaml",
+    duplicate_keys_are_refused: "duplicate_key.yaml",
+}
+
+#[test]
+fn the_documentation_opens_with_the_shipped_example() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/configuration.md")).expect("docs");
+    let example = std::fs::read_to_string(root.join("accounts.yaml")).expect("example");
+    let first_block = doc
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a YAML block");
+    assert_eq!(
+        first_block, example,
+        "docs/configuration.md's first example is accounts.yaml"
+    );
+}
