@@ -11,6 +11,8 @@
 //! - [`scan`]: one account's credentials, read into an [`inventory::Inventory`].
 //! - [`rules`]: pure verdicts on each credential (CIS AWS Foundations 1.12).
 //! - [`report`]: the versioned JSON report, and its table and CSV renderings.
+//! - [`digest`]: one message per run, for people and machines, within SNS's size limit.
+//! - [`notify`]: publishes the digest to SNS.
 //!
 //! [`pipeline::run`] drives the stages; [`aws`] holds the SDK plumbing the adapters share
 //! (retries, timeouts, pacing, error shape). The front ends (`src/bin/`) parse their input,
@@ -21,11 +23,13 @@
 pub mod assume;
 pub mod aws;
 pub mod config;
+pub mod digest;
 pub mod inventory;
+pub mod notify;
 pub mod org;
 pub mod pipeline;
 pub mod report;
 pub mod rules;
 pub mod scan;
 
-pub use pipeline::{Clients, Event, RunError, run};
+pub use pipeline::{Clients, Event, RunError, run, send_digest, send_failure_digest};

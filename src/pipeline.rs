@@ -17,10 +17,10 @@ use jiff::Timestamp;
 use crate::assume::{self, Caller};
 use crate::aws::{AwsError, Pace};
 use crate::config::{AccountPlan, Selection, Settings};
-use crate::org;
 use crate::report::{self, AccountOutcome, AccountResult, Report, RunFacts};
 use crate::rules::{self, CredentialKind, Outcome, Verdict};
 use crate::scan::{self, Mode};
+use crate::{digest, notify, org};
 
 /// The SDK clients a run uses, built once by the front end from one SDK configuration. Accounts
 /// reached through a named AWS profile get that profile's configuration, loaded once per run.
@@ -186,6 +186,46 @@ pub async fn run(
         caller_account_id: Some(caller.account_id.clone()),
     };
     Ok(report::build(facts, outcomes))
+}
+
+/// Sends the run's digest when `settings` ask for it: one message, whatever the number of
+/// findings. Returns the SNS message ID, or `None` when nothing was to be sent.
+pub async fn send_digest(
+    settings: &Settings,
+    clients: &Clients,
+    report: &Report,
+    full_report: Option<&str>,
+) -> Result<Option<String>, AwsError> {
+    let Some(topic_arn) = &settings.topic_arn else {
+        return Ok(None);
+    };
+    if !digest::should_send(report, settings.notify) {
+        return Ok(None);
+    }
+    let digest = digest::render(report, full_report);
+    let run_id = report.generated_at.to_string();
+    notify::publish(&clients.base, topic_arn, &digest, &run_id)
+        .await
+        .map(Some)
+}
+
+/// Sends the digest of a run that failed before scanning anything, when a digest is wanted.
+pub async fn send_failure_digest(
+    settings: &Settings,
+    clients: &Clients,
+    now: Timestamp,
+    error: &RunError,
+) -> Result<Option<String>, AwsError> {
+    let Some(topic_arn) = &settings.topic_arn else {
+        return Ok(None);
+    };
+    if settings.notify == crate::config::Notify::Never {
+        return Ok(None);
+    }
+    let digest = digest::render_failure(now, &error.to_string());
+    notify::publish(&clients.base, topic_arn, &digest, &now.to_string())
+        .await
+        .map(Some)
 }
 
 /// Scans one account: assume, scan, judge, and (report mode) resolve the key IDs of findings.

@@ -599,3 +599,139 @@ fn a_bad_configuration_file_exits_2_with_located_problems_and_no_request() {
     assert!(located[0].contains("accounts.yaml:2:18:"), "{}", located[0]);
     assert_eq!(moto.requests(), [], "no AWS request was made");
 }
+
+#[test]
+fn one_run_publishes_exactly_one_digest_with_every_finding() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let dir = temp_dir();
+    let output = dir.path().join("report.json");
+    let run = Run::of(
+        moto.stalecreds()
+            .args([
+                "scan",
+                "--format",
+                "json",
+                "--topic-arn",
+                &moto.topic_arn,
+                "--output",
+            ])
+            .arg(&output),
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let report = run.json();
+    let published = moto.published();
+    assert_eq!(published.len(), 1, "one run, one message");
+    let (subject, message) = &published[0];
+    assert_eq!(
+        subject,
+        "stalecreds: 7 unused credentials in 3 of 3 accounts (1 account not scanned)"
+    );
+    let message: Value = serde_json::from_str(message).expect("MessageStructure json");
+    let text = message["email"].as_str().expect("email text");
+    assert_eq!(message["default"], text);
+    assert!(text.contains(&format!("Full report: {}", output.display())));
+    let machine: Value =
+        serde_json::from_str(message["sqs"].as_str().expect("sqs part")).expect("JSON");
+    assert_eq!(machine["summary"], report["summary"]);
+    assert_eq!(machine["findings"].as_array().expect("findings").len(), 7);
+    for finding in report["findings"].as_array().expect("findings") {
+        let user = finding["user_name"].as_str().expect("user");
+        assert!(
+            text.contains(&format!("] {user}: ")),
+            "{user} is in the text"
+        );
+        if let Some(key) = finding["access_key_id"].as_str() {
+            assert!(text.contains(key), "{key} is in the text");
+        }
+        assert!(
+            machine["findings"]
+                .as_array()
+                .expect("findings")
+                .iter()
+                .any(|item| item["user_name"] == finding["user_name"]
+                    && item["access_key_id"] == finding["access_key_id"]
+                    && item["idle_days"] == finding["idle_days"]),
+            "{user} is in the JSON part"
+        );
+    }
+    assert!(
+        text.contains(&format!("sandbox ({})", moto.account("sandbox"))),
+        "the failed account is listed"
+    );
+}
+
+#[test]
+fn a_clean_run_publishes_nothing_by_default_and_always_when_asked() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let dev = moto.account("dev");
+    let clean = [
+        "scan",
+        "--account",
+        dev,
+        "--max-idle-days",
+        "36500",
+        "--topic-arn",
+        &moto.topic_arn,
+    ];
+    let run = Run::of(moto.stalecreds().args(clean));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(moto.published().len(), 0, "nothing to say, nothing sent");
+    let run = Run::of(moto.stalecreds().args(clean).args(["--notify", "always"]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let published = moto.published();
+    assert_eq!(published.len(), 1);
+    assert_eq!(
+        published[0].0,
+        "stalecreds: no unused credentials in 1 account"
+    );
+}
+
+#[test]
+fn a_digest_that_cannot_be_published_keeps_the_report_and_exits_3() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let dir = temp_dir();
+    let output = dir.path().join("report.json");
+    let prod = moto.account("prod");
+    let missing_topic = "arn:aws:sns:us-east-1:123456789012:no-such-topic";
+    let run = Run::of(
+        moto.stalecreds()
+            .args([
+                "scan",
+                "--account",
+                prod,
+                "--topic-arn",
+                missing_topic,
+                "--output",
+            ])
+            .arg(&output),
+    );
+    assert_eq!(
+        run.code, 3,
+        "findings, but the run is incomplete: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("the digest could not be published: Publish: NotFound"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        read_json(&output)["summary"]["findings"],
+        4,
+        "the report is still written"
+    );
+    assert!(
+        !run.stderr.contains("testing"),
+        "no credential in the output"
+    );
+}

@@ -211,18 +211,42 @@ async fn scan_and_report(args: &ScanArgs, settings: &Settings) -> anyhow::Result
             std::future::pending::<()>().await;
         }
     };
-    let report = stalecreds::run(settings, &clients, now, &on_event, stop).await?;
+    let report = match stalecreds::run(settings, &clients, now, &on_event, stop).await {
+        Ok(report) => report,
+        Err(error) => {
+            progress.finish_and_clear();
+            if let Err(publish) =
+                stalecreds::send_failure_digest(settings, &clients, now, &error).await
+            {
+                eprintln!("stalecreds: the digest could not be published: {publish}");
+            }
+            return Err(error.into());
+        }
+    };
     progress.finish_and_clear();
 
     let mut status = exit_status(&report);
-    if let Some(path) = &args.output
-        && let Err(error) = report.write_file(path)
-    {
-        eprintln!(
-            "stalecreds: cannot write the report to {}: {error}",
-            path.display()
-        );
-        status = EXIT_INCOMPLETE;
+    let mut written_to = None;
+    if let Some(path) = &args.output {
+        match report.write_file(path) {
+            Ok(()) => written_to = Some(path.display().to_string()),
+            Err(error) => {
+                eprintln!(
+                    "stalecreds: cannot write the report to {}: {error}",
+                    path.display()
+                );
+                status = EXIT_INCOMPLETE;
+            }
+        }
+    }
+    // The report is written first: a digest that cannot be published loses nothing.
+    match stalecreds::send_digest(settings, &clients, &report, written_to.as_deref()).await {
+        Ok(Some(message_id)) => tracing::info!(%message_id, "digest published"),
+        Ok(None) => {}
+        Err(error) => {
+            eprintln!("stalecreds: the digest could not be published: {error}");
+            status = EXIT_INCOMPLETE;
+        }
     }
     let mut stdout = std::io::stdout().lock();
     let written = match args.format {

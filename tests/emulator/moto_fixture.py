@@ -129,16 +129,21 @@ def bench_scenario(accounts: int, users: int, seed: int = 7) -> dict:
     rng = random.Random(seed)
 
     def random_user(index: int) -> dict:
+        # Ages are whole days plus half a day, so that no credential crosses a day boundary (and
+        # changes its idle days) while the benchmark runs its scans one after another.
+        def ago(days: int) -> float:
+            return days * DAY + 12 * HOUR
+
         password = None
         if rng.random() < 0.5:
-            set_ago = rng.randint(5, 400) * DAY
-            used_ago = None if rng.random() < 0.3 else rng.uniform(0, set_ago / DAY) * DAY
-            password = (set_ago, used_ago)
+            set_days = rng.randint(5, 400)
+            used = None if rng.random() < 0.3 else ago(rng.randint(0, set_days - 1))
+            password = (ago(set_days), used)
         keys = []
         for _ in range(rng.choice([0, 1, 1, 2])):
-            created = rng.randint(1, 600) * DAY + rng.randint(0, 3600)
-            used = None if rng.random() < 0.3 else rng.uniform(0, created / DAY) * DAY
-            keys.append(("Active" if rng.random() < 0.85 else "Inactive", created, used))
+            created_days = rng.randint(1, 600)
+            used = None if rng.random() < 0.3 else ago(rng.randint(0, created_days - 1))
+            keys.append(("Active" if rng.random() < 0.85 else "Inactive", ago(created_days), used))
         return user(f"user-{index:04d}", password=password, keys=keys)
 
     members = [

@@ -176,6 +176,28 @@ impl Moto {
         serde_json::from_str(&self.http("GET", "/moto-api/data.json", "")).expect("JSON data")
     }
 
+    /// The messages published to the fixture's topic: (subject, message).
+    pub fn published(&self) -> Vec<(String, String)> {
+        let data = self.data();
+        let topics = data["sns"]["Topic"].as_array().cloned().unwrap_or_default();
+        topics
+            .iter()
+            .filter(|topic| topic["arn"] == self.topic_arn.as_str())
+            .flat_map(|topic| {
+                topic["sent_notifications"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .map(|sent| {
+                (
+                    sent[2].as_str().unwrap_or_default().to_owned(),
+                    sent[1].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
     fn http(&self, method: &str, path: &str, body: &str) -> String {
         let address = self.endpoint.trim_start_matches("http://");
         let mut stream = TcpStream::connect(address).expect("connects to the fixture");

@@ -1,0 +1,279 @@
+//! Snapshots of the digest of a small organization, and its size with many findings.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::*;
+use crate::aws::AwsError;
+use crate::config::Notify;
+use crate::inventory::KeyStatus;
+use crate::report::{AccountOutcome, AccountResult, RunFacts, build};
+use crate::rules::{CredentialKind, Outcome, Rule, Verdict};
+use crate::scan::UserError;
+
+fn now() -> Timestamp {
+    "2026-11-28T10:00:00Z".parse().expect("valid")
+}
+
+fn days_ago(days: i64) -> Timestamp {
+    now() - SignedDuration::from_hours(24 * days)
+}
+
+fn key(user: &str, id: &str, created: i64, used: Option<i64>, idle: i64) -> Verdict {
+    Verdict {
+        rule: Rule::AccessKeyUnused,
+        user_name: user.to_owned(),
+        user_arn: format!("arn:aws:iam::111111111111:user/{user}"),
+        credential: CredentialKind::AccessKey,
+        access_key_id: Some(id.to_owned()),
+        key_slot: None,
+        key_status: Some(KeyStatus::Active),
+        created: Some(days_ago(created)),
+        last_used: used.map(days_ago),
+        last_used_service: None,
+        idle_since: Some(days_ago(idle)),
+        idle_days: Some(idle),
+        outcome: Outcome::Unused,
+    }
+}
+
+fn password(user: &str, set: i64, idle: i64) -> Verdict {
+    Verdict {
+        rule: Rule::PasswordUnused,
+        credential: CredentialKind::Password,
+        access_key_id: None,
+        key_status: None,
+        ..key(user, "", set, None, idle)
+    }
+}
+
+fn root_key() -> Verdict {
+    Verdict {
+        rule: Rule::RootAccessKey,
+        user_name: "<root_account>".to_owned(),
+        user_arn: "arn:aws:iam::222222222222:root".to_owned(),
+        credential: CredentialKind::RootAccessKey,
+        access_key_id: None,
+        ..key("root", "", 500, Some(30), 30)
+    }
+}
+
+fn scanned(id: &str, name: &str, verdicts: Vec<Verdict>, errors: Vec<UserError>) -> AccountOutcome {
+    AccountOutcome {
+        account_id: id.to_owned(),
+        name: Some(name.to_owned()),
+        state: Some("ACTIVE".to_owned()),
+        max_idle_days: 45,
+        result: AccountResult::Scanned {
+            users: verdicts.len(),
+            verdicts,
+            errors,
+            credential_report_generated_at: Some(now()),
+        },
+        aws_requests: 4,
+    }
+}
+
+fn facts() -> RunFacts {
+    RunFacts {
+        generated_at: now(),
+        max_idle_days: 45,
+        mode: "report".to_owned(),
+        caller_account_id: Some("123456789012".to_owned()),
+    }
+}
+
+fn small_organization() -> Report {
+    let mut in_use = key("carol", "AKIACAROL", 300, Some(1), 1);
+    in_use.outcome = Outcome::InUse;
+    let mut exempt = password("breakglass-admin", 300, 300);
+    exempt.outcome = Outcome::Exempt("user name matches `breakglass-*`".to_owned());
+    build(
+        facts(),
+        vec![
+            scanned(
+                "111111111111",
+                "prod",
+                vec![
+                    key("alice", "AKIAALICE2", 100, None, 100),
+                    password("bob", 90, 90),
+                    in_use,
+                    exempt,
+                ],
+                vec![],
+            ),
+            scanned(
+                "222222222222",
+                "payments",
+                vec![root_key(), key("dan", "AKIADAN", 400, Some(60), 60)],
+                vec![],
+            ),
+            scanned(
+                "333333333333",
+                "dev",
+                vec![],
+                vec![UserError {
+                    user_name: "eve".to_owned(),
+                    error: AwsError {
+                        operation: "ListAccessKeys",
+                        code: "AccessDenied".to_owned(),
+                        message: "explicit deny".to_owned(),
+                    },
+                }],
+            ),
+            AccountOutcome {
+                account_id: "444444444444".to_owned(),
+                name: Some("sandbox".to_owned()),
+                state: Some("ACTIVE".to_owned()),
+                max_idle_days: 45,
+                result: AccountResult::Failed(AwsError {
+                    operation: "AssumeRole",
+                    code: "AccessDenied".to_owned(),
+                    message: "not authorized to perform: sts:AssumeRole".to_owned(),
+                }),
+                aws_requests: 1,
+            },
+            AccountOutcome {
+                account_id: "555555555555".to_owned(),
+                name: Some("closed".to_owned()),
+                state: Some("SUSPENDED".to_owned()),
+                max_idle_days: 45,
+                result: AccountResult::Skipped("state SUSPENDED".to_owned()),
+                aws_requests: 0,
+            },
+        ],
+    )
+}
+
+#[test]
+fn the_subject_counts_and_stays_ascii_and_short() {
+    let digest = render(&small_organization(), Some("s3://reports/2026-11-28.json"));
+    insta::assert_snapshot!(digest.subject, @"stalecreds: 4 unused credentials in 2 of 3 accounts (1 account not scanned)");
+    let long = ascii_subject(&format!("stalecreds: {}é\nnext", "x".repeat(200)));
+    assert!(long.len() < 100 && long.is_ascii() && !long.contains('\n'));
+}
+
+#[test]
+fn the_text_reads_most_severe_and_longest_idle_first() {
+    let digest = render(&small_organization(), Some("s3://reports/2026-11-28.json"));
+    insta::assert_snapshot!(digest.text);
+}
+
+#[test]
+fn the_machine_part_uses_the_report_field_names() {
+    let digest = render(&small_organization(), None);
+    let message: serde_json::Value = serde_json::from_str(&digest.message).expect("JSON");
+    for protocol in ["default", "email"] {
+        assert_eq!(message[protocol], digest.text.as_str());
+    }
+    for protocol in ["sqs", "lambda", "https"] {
+        let part: serde_json::Value =
+            serde_json::from_str(message[protocol].as_str().expect("a string"))
+                .expect("JSON inside");
+        assert_eq!(part["summary"]["findings"], 4);
+        assert_eq!(part["findings"][0]["rule"], "root-access-key");
+        assert_eq!(part["findings_omitted"], 0);
+    }
+    insta::assert_snapshot!("machine_part", message["sqs"].as_str().expect("a string"));
+    insta::assert_debug_snapshot!("attributes", digest.attributes);
+}
+
+#[test]
+fn a_clean_complete_run_sends_nothing_by_default() {
+    let clean = build(
+        facts(),
+        vec![scanned("111111111111", "prod", vec![], vec![])],
+    );
+    assert!(!should_send(&clean, Notify::OnFindings));
+    assert!(should_send(&clean, Notify::Always));
+    let report = small_organization();
+    assert!(should_send(&report, Notify::OnFindings));
+    assert!(!should_send(&report, Notify::Never));
+    let incomplete = build(
+        facts(),
+        vec![AccountOutcome {
+            result: AccountResult::Failed(AwsError::invalid_answer("AssumeRole", "x")),
+            ..scanned("111111111111", "prod", vec![], vec![])
+        }],
+    );
+    assert!(
+        should_send(&incomplete, Notify::OnFindings),
+        "a coverage gap is news"
+    );
+    insta::assert_snapshot!(render(&clean, None).subject, @"stalecreds: no unused credentials in 1 account");
+}
+
+#[test]
+fn ten_thousand_findings_in_five_hundred_accounts_fit_with_a_left_out_line() {
+    let outcomes: Vec<AccountOutcome> = (0..500)
+        .map(|account| {
+            let verdicts = (0..20)
+                .map(|n| {
+                    let idle = 45 + ((account * 20 + n) % 700) as i64;
+                    key(
+                        &format!("user-{n:02}"),
+                        &format!("AKIA{account:06}{n:06}XX"),
+                        idle + 10,
+                        Some(idle),
+                        idle,
+                    )
+                })
+                .collect();
+            scanned(
+                &format!("{:012}", 100_000_000_000u64 + account),
+                &format!("account-{account}"),
+                verdicts,
+                vec![],
+            )
+        })
+        .collect();
+    let report = build(facts(), outcomes);
+    assert_eq!(report.summary.findings, 10_000);
+    let digest = render(&report, Some("s3://reports/full.json"));
+    assert!(
+        digest.size() <= MAX_MESSAGE_BYTES,
+        "{} bytes",
+        digest.size()
+    );
+    assert!(digest.message.len() <= MAX_MESSAGE_BYTES);
+    assert_eq!(digest.findings_included + digest.findings_omitted, 10_000);
+    assert!(
+        digest.findings_omitted > 0 && digest.findings_included > 100,
+        "{digest:?}"
+    );
+    assert!(digest.text.starts_with("stalecreds digest, 2026-11-28 10:00 UTC\n\n10000 unused credentials in 500 of 500 accounts scanned"));
+    let left_out = format!("... and {} more findings left out", digest.findings_omitted);
+    assert!(
+        digest.text.contains(&left_out),
+        "{}",
+        &digest.text[digest.text.len() - 600..]
+    );
+    assert!(
+        digest
+            .text
+            .contains("Every finding is in the full report: s3://reports/full.json")
+    );
+    // The kept findings are the longest idle ones.
+    let message: serde_json::Value = serde_json::from_str(&digest.message).expect("JSON");
+    let part: serde_json::Value =
+        serde_json::from_str(message["sqs"].as_str().expect("string")).expect("JSON");
+    let idle: Vec<i64> = part["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|finding| finding["idle_days"].as_i64().expect("idle"))
+        .collect();
+    assert!(idle.windows(2).all(|pair| pair[0] >= pair[1]));
+    assert_eq!(idle[0], 744);
+    assert_eq!(part["findings_omitted"], digest.findings_omitted);
+    assert_eq!(part["summary"]["findings"], 10_000);
+}
+
+#[test]
+fn a_failed_run_still_has_a_digest() {
+    let digest = render_failure(
+        now(),
+        "cannot list the organization's accounts: ListAccounts: AccessDenied",
+    );
+    assert!(digest.subject.len() < 100 && digest.subject.starts_with("stalecreds: run failed"));
+    assert!(digest.text.contains("No credential was checked today"));
+}
