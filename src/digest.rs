@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::report::table::{day, plural};
+use crate::report::table::{day, plural, remediation_line, remediation_words};
 use crate::report::{AccountEntry, AccountStatus, ErrorEntry, Finding, Report, Summary};
 
 /// SNS's limit on a published message, in bytes of UTF-8, message attributes included.
@@ -269,13 +269,16 @@ fn finding_line(out: &mut String, finding: &Finding) {
         || "age unknown".to_owned(),
         |days| format!("{days} days idle"),
     );
+    let next = match &finding.remediation {
+        Some(entry) => remediation_words(entry),
+        None => format!("proposed: {}", action(finding)),
+    };
     let _ = writeln!(
         out,
-        "  - [{}] {}: {}{key}{status}, {used} ({idle})\n      proposed: {}",
+        "  - [{}] {}: {}{key}{status}, {used} ({idle})\n      {next}",
         finding.severity,
         finding.user_name,
         credential_words(&finding.credential),
-        action(finding),
     );
 }
 
@@ -361,6 +364,9 @@ fn text(report: &Report, full_report: Option<&str>, kept: &[&Finding], omitted: 
     }
     if !notes.is_empty() {
         let _ = writeln!(out, "Also: {}.", notes.join("; "));
+    }
+    if let Some(remediation) = &report.remediation {
+        let _ = writeln!(out, "{}.", remediation_line(remediation));
     }
 
     // Accounts in the order of their most important finding.

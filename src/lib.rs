@@ -13,6 +13,7 @@
 //! - [`report`]: the versioned JSON report, and its table and CSV renderings.
 //! - [`digest`]: one message per run, for people and machines, within SNS's size limit.
 //! - [`notify`]: publishes the digest to SNS.
+//! - [`remediate`]: the opt-in plan of IAM changes, applied with `--apply`, and its undo.
 //!
 //! [`pipeline::run`] drives the stages; [`aws`] holds the SDK plumbing the adapters share
 //! (retries, timeouts, pacing, error shape). The front ends (`src/bin/`) parse their input,
@@ -28,8 +29,9 @@ pub mod inventory;
 pub mod notify;
 pub mod org;
 pub mod pipeline;
+pub mod remediate;
 pub mod report;
 pub mod rules;
 pub mod scan;
 
-pub use pipeline::{Clients, Event, RunError, run, send_digest, send_failure_digest};
+pub use pipeline::{Clients, Event, RunError, run, send_digest, send_failure_digest, undo};

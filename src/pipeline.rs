@@ -17,6 +17,9 @@ use jiff::Timestamp;
 use crate::assume::{self, Caller};
 use crate::aws::{AwsError, Pace};
 use crate::config::{AccountPlan, Selection, Settings};
+use crate::remediate::apply::UndoState;
+use crate::remediate::journal::{Entry, Journal};
+use crate::remediate::{self, Action, ActionOutcome, ActionState};
 use crate::report::{self, AccountOutcome, AccountResult, Report, RunFacts};
 use crate::rules::{self, CredentialKind, Outcome, Verdict};
 use crate::scan::{self, Mode};
@@ -99,6 +102,7 @@ pub async fn run(
     now: Timestamp,
     events: &(dyn Fn(Event) + Sync),
     stop: impl Future<Output = ()>,
+    apply: Option<&Journal>,
 ) -> Result<Report, RunError> {
     let caller = assume::caller(&clients.sts)
         .await
@@ -178,14 +182,189 @@ pub async fn run(
         () = stop => scans.await,
     };
     outcomes.extend(scanned);
+    if let Some(remediation) = &settings.remediation {
+        remediate_all(
+            settings,
+            clients,
+            &caller,
+            now,
+            remediation.max_actions,
+            &mut outcomes,
+            apply,
+        )
+        .await;
+    }
 
     let facts = RunFacts {
         generated_at: now,
         max_idle_days: settings.defaults.policy.max_idle_days,
         mode: settings.mode.as_str().to_owned(),
         caller_account_id: Some(caller.account_id.clone()),
+        remediation: settings
+            .remediation
+            .as_ref()
+            .map(|remediation| (apply.is_some(), remediation.max_actions)),
     };
     Ok(report::build(facts, outcomes))
+}
+
+/// The remediation phase, after every account is scanned: the planned changes of the whole run
+/// are ordered (`remediate::prioritize`), the first `max_actions` are applied when a journal is
+/// given (through each account's remediation role, verified first), and the rest are deferred.
+async fn remediate_all(
+    settings: &Settings,
+    clients: &Clients,
+    caller: &Caller,
+    now: Timestamp,
+    max_actions: usize,
+    outcomes: &mut [AccountOutcome],
+    apply: Option<&Journal>,
+) {
+    let mut planned: Vec<Action> = outcomes
+        .iter()
+        .flat_map(|outcome| match &outcome.result {
+            AccountResult::Scanned { actions, .. } => actions
+                .iter()
+                .map(|planned| planned.action.clone())
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    remediate::prioritize(&mut planned);
+    let deferred: Vec<Action> = planned.split_off(max_actions.min(planned.len()));
+    let mut states: Vec<(Action, ActionState)> = deferred
+        .into_iter()
+        .map(|action| (action, ActionState::Deferred))
+        .collect();
+
+    match apply {
+        None => states.extend(
+            planned
+                .into_iter()
+                .map(|action| (action, ActionState::Planned)),
+        ),
+        Some(journal) => {
+            let mut by_account: BTreeMap<String, Vec<Action>> = BTreeMap::new();
+            for action in planned {
+                by_account
+                    .entry(action.account_id.clone())
+                    .or_default()
+                    .push(action);
+            }
+            let run = now.to_string();
+            let applied: Vec<Vec<ActionOutcome>> = futures::stream::iter(by_account)
+                .map(|(account_id, actions)| {
+                    let run = &run;
+                    async move {
+                        let plan = settings.plan(&account_id, None, caller);
+                        let chain = plan.remediation.and_then(|(_, chain)| chain);
+                        let pace = Arc::new(Pace::new(settings.rate));
+                        let (base, sts) = clients.starting_point(plan.profile.as_deref()).await;
+                        match assume::iam_client(&base, &sts, &account_id, chain.as_ref(), &pace)
+                            .await
+                        {
+                            Ok(iam) => {
+                                remediate::apply(&iam, &pace, actions, now, journal, run).await
+                            }
+                            Err(error) => actions
+                                .into_iter()
+                                .map(|action| ActionOutcome {
+                                    action,
+                                    state: ActionState::Failed(error.clone()),
+                                })
+                                .collect(),
+                        }
+                    }
+                })
+                .buffer_unordered(settings.concurrency.get())
+                .collect()
+                .await;
+            states.extend(
+                applied
+                    .into_iter()
+                    .flatten()
+                    .map(|outcome| (outcome.action, outcome.state)),
+            );
+        }
+    }
+
+    for outcome in outcomes.iter_mut() {
+        if let AccountResult::Scanned { actions, .. } = &mut outcome.result {
+            for planned in actions.iter_mut() {
+                if let Some((_, state)) =
+                    states.iter().find(|(action, _)| *action == planned.action)
+                {
+                    planned.state = state.clone();
+                }
+            }
+        }
+    }
+}
+
+/// Undoes the deactivations of a journal (of one `run`, or all): for each key, the journal's last
+/// entry decides (a key already reactivated is not reactivated twice). Each account is reached
+/// through its remediation role, as the run that made the changes was.
+pub async fn undo(
+    settings: &Settings,
+    clients: &Clients,
+    entries: Vec<Entry>,
+    run: Option<&str>,
+    journal: &Journal,
+) -> Result<Vec<(Entry, UndoState)>, RunError> {
+    let caller = assume::caller(&clients.sts)
+        .await
+        .map_err(RunError::Caller)?;
+    // The last entry per credential: a deactivation later undone is not undone again.
+    let mut last: BTreeMap<(String, String, Option<String>, String), Entry> = BTreeMap::new();
+    for entry in entries {
+        if run.is_some_and(|run| entry.run != run) && entry.action != "reactivate_key" {
+            continue;
+        }
+        let key = (
+            entry.account_id.clone(),
+            entry.user_name.clone(),
+            entry.access_key_id.clone(),
+            entry.credential.clone(),
+        );
+        last.insert(key, entry);
+    }
+    let mut by_account: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    for entry in last
+        .into_values()
+        .filter(|entry| entry.action != "reactivate_key")
+    {
+        by_account
+            .entry(entry.account_id.clone())
+            .or_default()
+            .push(entry);
+    }
+    let undo_run = Timestamp::now().to_string();
+    let results: Vec<Vec<(Entry, UndoState)>> = futures::stream::iter(by_account)
+        .map(|(account_id, entries)| {
+            let (caller, undo_run) = (&caller, &undo_run);
+            async move {
+                let plan = settings.plan(&account_id, None, caller);
+                // The remediation role of the configuration; the audit role (or the caller's
+                // own credentials) when the configuration no longer has one.
+                let chain = match plan.remediation {
+                    Some((_, chain)) => chain,
+                    None => plan.chain,
+                };
+                let pace = Arc::new(Pace::new(settings.rate));
+                let (base, sts) = clients.starting_point(plan.profile.as_deref()).await;
+                match assume::iam_client(&base, &sts, &account_id, chain.as_ref(), &pace).await {
+                    Ok(iam) => remediate::undo(&iam, &pace, entries, journal, undo_run).await,
+                    Err(error) => entries
+                        .into_iter()
+                        .map(|entry| (entry, UndoState::Failed(error.clone())))
+                        .collect(),
+                }
+            }
+        })
+        .buffer_unordered(settings.concurrency.get())
+        .collect()
+        .await;
+    Ok(results.into_iter().flatten().collect())
 }
 
 /// Sends the run's digest when `settings` ask for it: one message, whatever the number of
@@ -270,28 +449,61 @@ async fn scan_account(
     } = scan::account(&iam, pace, settings.mode, &root_arn).await?;
     let mut verdicts = rules::evaluate(&inventory, &plan.policy, now);
 
-    // Tags decide exemptions, but only matter for would-be findings: read them for those users.
+    // Tags decide exemptions, but only matter for would-be findings and remediation targets:
+    // read them for those users.
+    let stages = plan
+        .remediation
+        .as_ref()
+        .map(|(stages, _)| *stages)
+        .unwrap_or_default();
+    let deletes_inactive = |verdict: &Verdict| {
+        stages.delete_inactive_keys_after_days.is_some() && verdict.outcome == Outcome::Inactive
+    };
     if plan.policy.needs_tags() {
-        let users = users_with(&verdicts, |verdict| verdict.outcome == Outcome::Unused);
+        let users = users_with(&verdicts, |verdict| {
+            verdict.outcome == Outcome::Unused || deletes_inactive(verdict)
+        });
         if !users.is_empty() {
             errors.extend(scan::read_tags(&iam, pace, &mut inventory, &users).await);
             verdicts = rules::evaluate(&inventory, &plan.policy, now);
         }
     }
-    // The credential report has no key IDs: look them up for the keys that are findings.
+    // The credential report has no key IDs: look them up for the keys that are findings, or
+    // that remediation may delete.
     if settings.mode == Mode::Report {
         let users = users_with(&verdicts, |verdict| {
-            verdict.credential == CredentialKind::AccessKey && verdict.outcome == Outcome::Unused
+            verdict.credential == CredentialKind::AccessKey
+                && (verdict.outcome == Outcome::Unused || deletes_inactive(verdict))
         });
         if !users.is_empty() {
             errors.extend(scan::resolve_key_ids(&iam, pace, &mut inventory, &users).await);
             verdicts = rules::evaluate(&inventory, &plan.policy, now);
         }
     }
+    let actions = match &plan.remediation {
+        Some((stages, _)) => {
+            let is_exempt = |user_name: &str| {
+                inventory
+                    .users
+                    .iter()
+                    .find(|user| user.name == user_name)
+                    .is_some_and(|user| plan.policy.exemption_for(user).is_some())
+            };
+            remediate::plan(&plan.id, &verdicts, stages, &is_exempt)
+                .into_iter()
+                .map(|action| ActionOutcome {
+                    action,
+                    state: ActionState::Planned,
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
     Ok(AccountResult::Scanned {
         users: inventory.users.len(),
         verdicts,
         errors,
+        actions,
         credential_report_generated_at: inventory.credential_report_generated_at,
     })
 }

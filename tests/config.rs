@@ -249,6 +249,67 @@ snapshot_problems! {
     yaml_1_1_booleans_are_refused: "non_strict_boolean.yaml",
     syntax_errors_are_located: "syntax_error.yaml",
     duplicate_keys_are_refused: "duplicate_key.yaml",
+    remediation_never_acts_before_the_reporting_threshold: "remediation_below_threshold.yaml",
+    remediation_needs_a_role_of_its_own: "remediation_without_role.yaml",
+}
+
+#[test]
+fn remediation_is_configured_per_account_and_through_its_own_role() {
+    let text = "remediation:\n  role_name: stalecreds-remediate\n  deactivate_keys_after_days: 90\n  max_actions: 5\n\
+                overrides:\n  \"111111111111\":\n    remediation:\n      delete_passwords_after_days: 60\n  \"222222222222\":\n    remediation: {}\n";
+    let settings = config::resolve(Inputs {
+        file: Some(("r.yaml", text)),
+        env: &no_env,
+        flags: Vec::new(),
+        accounts: Vec::new(),
+    })
+    .expect("valid")
+    .settings;
+    let remediation = settings.remediation.clone().expect("configured");
+    assert_eq!(remediation.max_actions, 5);
+    assert_eq!(
+        remediation.role,
+        config::RemediationRole::Name("stalecreds-remediate".to_owned())
+    );
+    let caller = stalecreds::assume::Caller {
+        account_id: "999999999999".to_owned(),
+        arn: "arn:aws:iam::999999999999:user/scanner".to_owned(),
+        partition: "aws".to_owned(),
+    };
+    let (stages, chain) = settings
+        .plan("333333333333", None, &caller)
+        .remediation
+        .expect("default stages");
+    assert_eq!(stages.deactivate_keys_after_days, Some(90));
+    assert_eq!(
+        chain.expect("a role").role_arns,
+        ["arn:aws:iam::333333333333:role/stalecreds-remediate"]
+    );
+    let (stages, _) = settings
+        .plan("111111111111", None, &caller)
+        .remediation
+        .expect("override");
+    assert_eq!(
+        (
+            stages.deactivate_keys_after_days,
+            stages.delete_passwords_after_days
+        ),
+        (None, Some(60))
+    );
+    assert_eq!(
+        settings.plan("222222222222", None, &caller).remediation,
+        None,
+        "`remediation: {{}}` turns it off"
+    );
+    // The caller's own account is changed with the caller's own credentials.
+    assert_eq!(
+        settings
+            .plan("999999999999", None, &caller)
+            .remediation
+            .expect("stages")
+            .1,
+        None
+    );
 }
 
 #[test]

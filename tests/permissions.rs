@@ -4,11 +4,17 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// `iam.some_operation()` calls in the library, as IAM action names (`iam:SomeOperation`).
-fn iam_actions_called() -> BTreeSet<String> {
+/// `iam.some_operation()` calls in the library, as IAM action names (`iam:SomeOperation`): those
+/// under `src/remediate/` (the remediation role) when `remediation`, the others (the audit role)
+/// otherwise.
+fn iam_actions_called(remediation: bool) -> BTreeSet<String> {
     let mut actions = BTreeSet::new();
-    let mut pending = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut pending = vec![root.clone()];
     while let Some(path) = pending.pop() {
+        if path.is_file() && path.starts_with(root.join("remediate")) != remediation {
+            continue;
+        }
         if path.is_dir() {
             pending.extend(
                 std::fs::read_dir(&path)
@@ -52,15 +58,12 @@ fn pascal_case(snake: &str) -> String {
         .collect()
 }
 
-/// The actions of the audit role's policy: the JSON block after "## The audit role".
-fn audit_policy_actions() -> BTreeSet<String> {
+/// The actions of the policy in the first JSON block after `heading` in docs/permissions.md.
+fn policy_actions(heading: &str) -> BTreeSet<String> {
     let doc =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/permissions.md"))
             .expect("docs/permissions.md");
-    let section = doc
-        .split("## The audit role")
-        .nth(1)
-        .expect("the audit role section");
+    let section = doc.split(heading).nth(1).expect("the section");
     let block = section
         .split("```json")
         .nth(1)
@@ -77,11 +80,31 @@ fn audit_policy_actions() -> BTreeSet<String> {
 }
 
 #[test]
-fn the_audit_policy_grants_exactly_the_iam_actions_the_code_calls() {
-    let called = iam_actions_called();
+fn the_audit_policy_grants_exactly_the_iam_actions_the_scan_calls() {
+    let called = iam_actions_called(false);
     assert!(
         called.contains("iam:GenerateCredentialReport"),
         "the scan was found: {called:?}"
     );
-    assert_eq!(audit_policy_actions(), called);
+    let read_only = |action: &String| {
+        action.starts_with("iam:Get")
+            || action.starts_with("iam:List")
+            || action == "iam:GenerateCredentialReport"
+    };
+    assert!(called.iter().all(read_only), "read-only: {called:?}");
+    assert_eq!(policy_actions("## The audit role"), called);
+}
+
+#[test]
+fn the_remediation_policy_grants_exactly_the_iam_actions_remediation_calls() {
+    let called = iam_actions_called(true);
+    assert!(
+        called.contains("iam:UpdateAccessKey"),
+        "remediation was found: {called:?}"
+    );
+    assert!(
+        !called.contains("iam:DeleteUser"),
+        "a user is never deleted"
+    );
+    assert_eq!(policy_actions("## The remediation role"), called);
 }

@@ -14,6 +14,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use stalecreds::config::{self, Effective, Inputs, Setting, Settings};
+use stalecreds::remediate::apply::UndoState;
+use stalecreds::remediate::journal::Journal;
 use stalecreds::report::{self, Report};
 use stalecreds::{Clients, Event};
 
@@ -38,6 +40,20 @@ enum Command {
     Scan(ScanArgs),
     /// Print the effective configuration and where each value came from; calls no AWS API.
     Config(ConfigArgs),
+    /// Reactivate the access keys that a run's journal says were deactivated.
+    Undo(UndoArgs),
+}
+
+#[derive(Debug, Args)]
+struct UndoArgs {
+    /// The journal written by `stalecreds scan --apply`.
+    #[arg(value_name = "JOURNAL")]
+    journal: PathBuf,
+    /// Undo only the changes of this run (its `generated_at`, as in the journal's `run`).
+    #[arg(long, value_name = "RUN")]
+    run: Option<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +66,13 @@ struct ScanArgs {
     /// Also write the JSON report to this file (replaced atomically).
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Apply the configuration's remediation plan. Without it nothing in IAM changes: the plan
+    /// is only shown.
+    #[arg(long)]
+    apply: bool,
+    /// Where applied changes are journaled (appended), for `stalecreds undo`.
+    #[arg(long, value_name = "FILE", default_value = "stalecreds-journal.jsonl")]
+    journal: PathBuf,
 }
 
 /// The settings every command shares. Each beats its STALECREDS_* environment variable, which
@@ -106,6 +129,7 @@ fn main() -> ExitCode {
     init_logging();
     match cli.command {
         Command::Scan(args) => scan(args),
+        Command::Undo(args) => undo(&args),
         Command::Config(args) => match effective(&args) {
             Ok(effective) => {
                 print!("{}", effective.render());
@@ -131,6 +155,12 @@ fn scan(args: ScanArgs) -> ExitCode {
         Ok(effective) => effective.settings,
         Err(code) => return code,
     };
+    if args.apply && settings.remediation.is_none() {
+        eprintln!(
+            "stalecreds: --apply needs a `remediation:` section in the configuration file (docs/configuration.md); nothing was scanned"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -211,18 +241,29 @@ async fn scan_and_report(args: &ScanArgs, settings: &Settings) -> anyhow::Result
             std::future::pending::<()>().await;
         }
     };
-    let report = match stalecreds::run(settings, &clients, now, &on_event, stop).await {
-        Ok(report) => report,
-        Err(error) => {
-            progress.finish_and_clear();
-            if let Err(publish) =
-                stalecreds::send_failure_digest(settings, &clients, now, &error).await
-            {
-                eprintln!("stalecreds: the digest could not be published: {publish}");
-            }
-            return Err(error.into());
-        }
+    // Opened before the first request: a journal that cannot be written stops the run before
+    // anything changes.
+    let journal = if args.apply {
+        Some(
+            Journal::open(&args.journal)
+                .with_context(|| format!("cannot open the journal {}", args.journal.display()))?,
+        )
+    } else {
+        None
     };
+    let report =
+        match stalecreds::run(settings, &clients, now, &on_event, stop, journal.as_ref()).await {
+            Ok(report) => report,
+            Err(error) => {
+                progress.finish_and_clear();
+                if let Err(publish) =
+                    stalecreds::send_failure_digest(settings, &clients, now, &error).await
+                {
+                    eprintln!("stalecreds: the digest could not be published: {publish}");
+                }
+                return Err(error.into());
+            }
+        };
     progress.finish_and_clear();
 
     let mut status = exit_status(&report);
@@ -260,6 +301,78 @@ async fn scan_and_report(args: &ScanArgs, settings: &Settings) -> anyhow::Result
         other => other.context("cannot write to standard output")?,
     }
     Ok(status)
+}
+
+fn undo(args: &UndoArgs) -> ExitCode {
+    let settings = match effective(&args.config) {
+        Ok(effective) => effective.settings,
+        Err(code) => return code,
+    };
+    let entries = match stalecreds::remediate::journal::read(&args.journal) {
+        Ok(entries) => entries,
+        Err(problem) => {
+            eprintln!("stalecreds: {problem}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("stalecreds: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_INCOMPLETE);
+        }
+    };
+    let result = runtime.block_on(async {
+        let clients = Clients::new(stalecreds::aws::load_sdk_config(None).await);
+        let journal = Journal::open(&args.journal)
+            .with_context(|| format!("cannot append to the journal {}", args.journal.display()))?;
+        let outcome =
+            stalecreds::undo(&settings, &clients, entries, args.run.as_deref(), &journal).await?;
+        anyhow::Ok(outcome)
+    });
+    match result {
+        Ok(mut outcomes) => {
+            outcomes.sort_by(|(a, _), (b, _)| {
+                (&a.account_id, &a.user_name, &a.access_key_id).cmp(&(
+                    &b.account_id,
+                    &b.user_name,
+                    &b.access_key_id,
+                ))
+            });
+            let mut failed = false;
+            for (entry, state) in &outcomes {
+                let what = format!(
+                    "{} {} {}",
+                    entry.account_id,
+                    entry.user_name,
+                    entry.access_key_id.as_deref().unwrap_or(&entry.credential)
+                );
+                let said = match state {
+                    UndoState::Reactivated => "reactivated".to_owned(),
+                    UndoState::Skipped(reason) => format!("nothing to do: {reason}"),
+                    UndoState::Irreversible => {
+                        format!("cannot be undone: {} was deleted", entry.credential)
+                    }
+                    UndoState::Failed(error) => {
+                        failed = true;
+                        format!("FAILED: {error}")
+                    }
+                };
+                println!("{what}: {} -> {said}", entry.action);
+            }
+            if outcomes.is_empty() {
+                println!("nothing to undo in {}", args.journal.display());
+            }
+            ExitCode::from(if failed { EXIT_INCOMPLETE } else { 0 })
+        }
+        Err(error) => {
+            eprintln!("stalecreds: {error:#}");
+            ExitCode::from(EXIT_INCOMPLETE)
+        }
+    }
 }
 
 /// 3 when the run is incomplete, 1 when there are findings, 0 when clean.

@@ -11,6 +11,7 @@ use super::layer::{Layer, Setting, SettingValue, check_number, check_text};
 use super::problem::{Problem, Source, Sourced};
 use super::yaml::{self, Node, Position, Value};
 use super::{AccountSpec, RoleSpec, check_arn, is_account_id};
+use crate::remediate::RemediationPolicy;
 use crate::rules::Exemption;
 
 /// What the configuration file says.
@@ -28,6 +29,8 @@ pub struct FileConfig {
     pub exemptions: Vec<Exemption>,
     /// Where `exemptions:` is.
     pub exemptions_source: Option<Source>,
+    /// `remediation:`.
+    pub remediation: FileRemediation,
 }
 
 /// The `organization:` section.
@@ -52,6 +55,25 @@ pub struct FileOverride {
     pub max_idle_days: Option<u32>,
     /// Exemptions added for this account.
     pub exemptions: Vec<Exemption>,
+    /// Remediation stages for this account, replacing the default ones.
+    pub remediation: Option<Sourced<RemediationPolicy>>,
+}
+
+/// The `remediation:` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileRemediation {
+    /// Where the section is.
+    pub source: Option<Source>,
+    /// `role_name`: the remediation role.
+    pub role_name: Option<Sourced<String>>,
+    /// `use_audit_role: true`: the audit role was granted the remediation policy.
+    pub use_audit_role: Option<Sourced<bool>>,
+    /// The stages.
+    pub policy: RemediationPolicy,
+    /// Where each stage is, to point at it when it is below the threshold.
+    pub stage_sources: Vec<(&'static str, Source)>,
+    /// `max_actions`.
+    pub max_actions: Option<u32>,
 }
 
 const TOP: &[&str] = &[
@@ -61,6 +83,7 @@ const TOP: &[&str] = &[
     "overrides",
     "exemptions",
     "notification",
+    "remediation",
     "vars",
 ];
 const DEFAULTS: &[&str] = &[
@@ -92,12 +115,27 @@ const OVERRIDE: &[&str] = &[
     "external_id",
     "max_idle_days",
     "exemptions",
+    "remediation",
+];
+const STAGES: [&str; 3] = [
+    "deactivate_keys_after_days",
+    "delete_inactive_keys_after_days",
+    "delete_passwords_after_days",
+];
+const REMEDIATION: &[&str] = &[
+    "role_name",
+    "use_audit_role",
+    "deactivate_keys_after_days",
+    "delete_inactive_keys_after_days",
+    "delete_passwords_after_days",
+    "max_actions",
 ];
 const EXEMPTIONS: &[&str] = &["user_names", "tags"];
 const NOTIFICATION: &[&str] = &["topic_arn", "send"];
 
-/// Reads the configuration file `path` whose content is `text`.
-pub fn read(path: &str, text: &str) -> Result<FileConfig, Vec<Problem>> {
+/// Reads the configuration file `path` whose content is `text`: what it says (the valid part),
+/// and every problem found, in the order of the file.
+pub fn read(path: &str, text: &str) -> (FileConfig, Vec<Problem>) {
     let mut reader = Reader {
         path,
         problems: Vec::new(),
@@ -105,15 +143,16 @@ pub fn read(path: &str, text: &str) -> Result<FileConfig, Vec<Problem>> {
     let root = match yaml::parse(text) {
         Ok(root) => root,
         Err(error) => {
-            return Err(vec![Problem {
+            let problem = Problem {
                 source: reader.source(error.at.unwrap_or_default()),
                 message: format!("not valid YAML: {}", error.message),
-            }]);
+            };
+            return (FileConfig::default(), vec![problem]);
         }
     };
     let mut config = FileConfig::default();
     if root.value == Value::Null {
-        return Ok(config);
+        return (config, Vec::new());
     }
     if let Some(top) = reader.map(&root, "the file", TOP) {
         if let Some(node) = top.get("defaults")
@@ -153,6 +192,9 @@ pub fn read(path: &str, text: &str) -> Result<FileConfig, Vec<Problem>> {
         if let Some(node) = top.get("overrides") {
             config.overrides = reader.overrides(node);
         }
+        if let Some((key, node)) = top.entry("remediation") {
+            config.remediation = reader.remediation(node, key.at);
+        }
         if let Some((key, node)) = top.entry("exemptions") {
             config.exemptions = reader.exemptions(node, "exemptions");
             config.exemptions_source = Some(reader.source(key.at));
@@ -164,18 +206,14 @@ pub fn read(path: &str, text: &str) -> Result<FileConfig, Vec<Problem>> {
             reader.expected(node, "vars", "a mapping");
         }
     }
-    if reader.problems.is_empty() {
-        Ok(config)
-    } else {
-        // In the order of the file, whatever order the schema was walked in.
-        reader
-            .problems
-            .sort_by_key(|problem| match &problem.source {
-                Source::File { at, .. } => *at,
-                _ => Position::default(),
-            });
-        Err(reader.problems)
-    }
+    // In the order of the file, whatever order the schema was walked in.
+    reader
+        .problems
+        .sort_by_key(|problem| match &problem.source {
+            Source::File { at, .. } => *at,
+            _ => Position::default(),
+        });
+    (config, reader.problems)
 }
 
 /// Collects problems while walking the tree.
@@ -619,6 +657,17 @@ impl Reader<'_> {
             if let Some(node) = fields.get("exemptions") {
                 entry.exemptions = self.exemptions(node, &format!("{context}.exemptions"));
             }
+            if let Some(node) = fields.get("remediation") {
+                let remediation_context = format!("{context}.remediation");
+                if let Some(stages) = self.map(node, &remediation_context, &STAGES) {
+                    let mut policy = RemediationPolicy::default();
+                    self.stages(&stages, &remediation_context, &mut policy, &mut Vec::new());
+                    entry.remediation = Some(Sourced {
+                        value: policy,
+                        source: self.source(node.at),
+                    });
+                }
+            }
             overrides.insert(
                 id,
                 Sourced {
@@ -673,6 +722,96 @@ impl Reader<'_> {
             }
         }
         exemptions
+    }
+}
+
+impl Reader<'_> {
+    fn remediation(&mut self, node: &Node, at: Position) -> FileRemediation {
+        let mut remediation = FileRemediation {
+            source: Some(self.source(at)),
+            ..FileRemediation::default()
+        };
+        let Some(fields) = self.map(node, "remediation", REMEDIATION) else {
+            return remediation;
+        };
+        if let Some(node) = fields.get("role_name") {
+            let mut layer = Layer::default();
+            self.setting(&mut layer, Setting::RoleName, node, "remediation.role_name");
+            if let Some(Sourced {
+                value: SettingValue::Text(name),
+                source,
+            }) = layer.get(Setting::RoleName)
+            {
+                remediation.role_name = Some(Sourced {
+                    value: name.clone(),
+                    source: source.clone(),
+                });
+            }
+        }
+        if let Some(node) = fields.get("use_audit_role") {
+            remediation.use_audit_role =
+                self.boolean(node, "remediation.use_audit_role")
+                    .map(|value| Sourced {
+                        value,
+                        source: self.source(node.at),
+                    });
+        }
+        let mut stage_sources = Vec::new();
+        self.stages(
+            &fields,
+            "remediation",
+            &mut remediation.policy,
+            &mut stage_sources,
+        );
+        remediation.stage_sources = stage_sources;
+        if let Some(node) = fields.get("max_actions") {
+            match &node.value {
+                Value::Int(number) if (1..=10_000).contains(number) => {
+                    remediation.max_actions = u32::try_from(*number).ok()
+                }
+                _ => self.expected(
+                    node,
+                    "remediation.max_actions",
+                    "a whole number from 1 to 10000",
+                ),
+            }
+        }
+        remediation
+    }
+
+    /// The three stage thresholds of a remediation mapping.
+    fn stages(
+        &mut self,
+        fields: &Fields<'_>,
+        context: &str,
+        policy: &mut RemediationPolicy,
+        sources: &mut Vec<(&'static str, Source)>,
+    ) {
+        for stage in STAGES {
+            let Some(node) = fields.get(stage) else {
+                continue;
+            };
+            let days = match &node.value {
+                Value::Int(number) => check_number(Setting::MaxIdleDays, *number).ok(),
+                _ => None,
+            };
+            let Some(days) = days else {
+                self.expected(
+                    node,
+                    &format!("{context}.{stage}"),
+                    "a whole number of days from 1 to 36500",
+                );
+                continue;
+            };
+            sources.push((stage, self.source(node.at)));
+            match stage {
+                "deactivate_keys_after_days" => policy.deactivate_keys_after_days = Some(days),
+                "delete_inactive_keys_after_days" => {
+                    policy.delete_inactive_keys_after_days = Some(days)
+                }
+                _ => policy.delete_passwords_after_days = Some(days),
+            }
+        }
     }
 }
 

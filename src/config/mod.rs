@@ -22,6 +22,7 @@ pub use resolve::{Effective, Inputs, resolve};
 pub use yaml::Position;
 
 use crate::assume::{Caller, RoleChain, role_arn};
+use crate::remediate::RemediationPolicy;
 use crate::rules::{Exemption, Policy};
 use crate::scan::Mode;
 
@@ -55,6 +56,29 @@ pub struct Settings {
     pub topic_arn: Option<String>,
     /// When the digest is sent.
     pub notify: Notify,
+    /// The remediation policy, when the configuration has one.
+    pub remediation: Option<Remediation>,
+}
+
+/// The `remediation:` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remediation {
+    /// The stages, for accounts without an override.
+    pub policy: RemediationPolicy,
+    /// Which role makes the changes.
+    pub role: RemediationRole,
+    /// At most this many changes per run.
+    pub max_actions: usize,
+}
+
+/// Which role makes the changes: never the read-only audit role unless it was granted the
+/// remediation policy explicitly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemediationRole {
+    /// A separate remediation role of this name in every account.
+    Name(String),
+    /// The audit role, which was explicitly granted the remediation policy.
+    AuditRole,
 }
 
 /// When the digest is sent.
@@ -160,6 +184,8 @@ pub struct AccountOverride {
     pub max_idle_days: Option<u32>,
     /// Exemptions added to the default ones for this account.
     pub exemptions: Vec<Exemption>,
+    /// Remediation stages replacing the default ones for this account.
+    pub remediation: Option<RemediationPolicy>,
 }
 
 impl std::fmt::Debug for AccountOverride {
@@ -174,6 +200,7 @@ impl std::fmt::Debug for AccountOverride {
             )
             .field("max_idle_days", &self.max_idle_days)
             .field("exemptions", &self.exemptions)
+            .field("remediation", &self.remediation)
             .finish()
     }
 }
@@ -191,6 +218,9 @@ pub struct AccountPlan {
     pub chain: Option<RoleChain>,
     /// The policy applied.
     pub policy: Policy,
+    /// The remediation stages, and the roles that make changes (`None`: the starting
+    /// credentials); `None` when no stage is on for this account.
+    pub remediation: Option<(RemediationPolicy, Option<RoleChain>)>,
 }
 
 impl Settings {
@@ -213,6 +243,7 @@ impl Settings {
             rate: NonZeroU32::new(DEFAULT_RATE).unwrap_or(NonZeroU32::MIN),
             topic_arn: None,
             notify: Notify::default(),
+            remediation: None,
         }
     }
 
@@ -254,12 +285,35 @@ impl Settings {
                 .or_else(|| self.defaults.external_id.clone()),
             session_name: self.defaults.session_name.clone(),
         });
+        let remediation = self.remediation.as_ref().and_then(|remediation| {
+            let stages = overrides
+                .and_then(|o| o.remediation)
+                .unwrap_or(remediation.policy);
+            if !stages.is_enabled() {
+                return None;
+            }
+            let changes_through = match (&remediation.role, &chain) {
+                (RemediationRole::AuditRole, _) | (_, None) => chain.clone(),
+                (RemediationRole::Name(name), Some(audit)) => {
+                    // The same hops, ending in this account's remediation role.
+                    let mut arns = audit.role_arns.clone();
+                    arns.pop();
+                    arns.push(role_arn(&caller.partition, account_id, name));
+                    Some(RoleChain {
+                        role_arns: arns,
+                        ..audit.clone()
+                    })
+                }
+            };
+            Some((stages, changes_through))
+        });
         AccountPlan {
             id: account_id.to_owned(),
             name: name.or_else(|| spec.and_then(|s| s.name.clone())),
             profile,
             chain,
             policy,
+            remediation,
         }
     }
 }
@@ -423,6 +477,7 @@ mod tests {
                 external_id: Some("x-123".to_owned()),
                 max_idle_days: Some(90),
                 exemptions: vec![Exemption::UserName("ci-*".to_owned())],
+                remediation: None,
             },
         );
         let plan = settings.plan("000000000003", None, &caller());

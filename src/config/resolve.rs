@@ -8,7 +8,11 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use super::file::{self, FileConfig};
 use super::layer::{Layer, Setting, SettingValue};
 use super::problem::{ConfigError, Problem, Source, Sourced};
-use super::{AccountOverride, AccountSpec, Notify, RoleSpec, Selection, Settings, is_account_id};
+use super::{
+    AccountOverride, AccountSpec, Notify, Remediation, RemediationRole, RoleSpec, Selection,
+    Settings, is_account_id,
+};
+use crate::remediate::{DEFAULT_MAX_ACTIONS, RemediationPolicy};
 use crate::rules::Exemption;
 
 /// What a front end gathered, before any check.
@@ -40,13 +44,9 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
     let file = match inputs.file {
         Some((path, text)) => {
             texts.insert(path.to_owned(), text.to_owned());
-            match file::read(path, text) {
-                Ok(config) => config,
-                Err(found) => {
-                    problems.extend(found);
-                    FileConfig::default()
-                }
-            }
+            let (config, found) = file::read(path, text);
+            problems.extend(found);
+            config
         }
         None => FileConfig::default(),
     };
@@ -142,7 +142,20 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
             ),
         });
     }
+    settings.remediation = remediation(
+        &file,
+        &settings,
+        merged(Setting::MaxIdleDays),
+        &mut problems,
+    );
     if !problems.is_empty() {
+        // The file's problems in the order of the file, then the environment's, then the flags'.
+        problems.sort_by_key(|problem| match &problem.source {
+            Source::File { at, .. } => (0, *at),
+            Source::Default => (0, Default::default()),
+            Source::Env(_) => (1, Default::default()),
+            Source::Flag(_) => (2, Default::default()),
+        });
         return Err(ConfigError { problems, texts });
     }
     sources.push((
@@ -174,6 +187,39 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
             "override",
             format!("{id}: {}", parts.join(", ")),
             entry.source.clone(),
+        ));
+    }
+    if let Some(remediation) = &settings.remediation {
+        let policy = &remediation.policy;
+        let mut stages = Vec::new();
+        for (name, days) in [
+            ("deactivate keys", policy.deactivate_keys_after_days),
+            (
+                "delete inactive keys",
+                policy.delete_inactive_keys_after_days,
+            ),
+            ("delete passwords", policy.delete_passwords_after_days),
+        ] {
+            if let Some(days) = days {
+                stages.push(format!("{name} after {days} days"));
+            }
+        }
+        let role = match &remediation.role {
+            RemediationRole::Name(name) => format!("role {name}"),
+            RemediationRole::AuditRole => "the audit role".to_owned(),
+        };
+        sources.push((
+            "remediation",
+            format!(
+                "{}; through {role}; at most {} changes per run; planned only, unless --apply",
+                if stages.is_empty() {
+                    "per-account stages only".to_owned()
+                } else {
+                    stages.join(", ")
+                },
+                remediation.max_actions
+            ),
+            file.remediation.source.clone().unwrap_or(Source::Default),
         ));
     }
     if let Some(source) = &file.exemptions_source {
@@ -296,10 +342,123 @@ fn overrides(
                 external_id: entry.value.external_id.clone(),
                 max_idle_days: entry.value.max_idle_days,
                 exemptions: entry.value.exemptions.clone(),
+                remediation: entry.value.remediation.as_ref().map(|r| r.value),
             },
         );
     }
     overrides
+}
+
+/// The remediation settings: a role is required as soon as a stage is on, and every stage is at
+/// least its account's reporting threshold (a credential is never changed before it is reported).
+fn remediation(
+    file: &FileConfig,
+    settings: &Settings,
+    threshold_source: Option<&Sourced<SettingValue>>,
+    problems: &mut Vec<Problem>,
+) -> Option<Remediation> {
+    let section = &file.remediation;
+    let overrides_on = file.overrides.values().any(|entry| {
+        entry
+            .value
+            .remediation
+            .as_ref()
+            .is_some_and(|policy| policy.value.is_enabled())
+    });
+    if !section.policy.is_enabled() && !overrides_on {
+        return None;
+    }
+    let here = section.source.clone().or_else(|| {
+        file.overrides
+            .values()
+            .find(|entry| entry.value.remediation.is_some())
+            .and_then(|entry| entry.value.remediation.as_ref().map(|r| r.source.clone()))
+    });
+    let role = match (&section.role_name, &section.use_audit_role) {
+        (
+            Some(name),
+            Some(Sourced {
+                value: true,
+                source,
+            }),
+        ) => {
+            problems.push(Problem {
+                source: source.clone(),
+                message: format!(
+                    "`remediation`: give either `role_name` ({}) or `use_audit_role: true`, not both",
+                    name.value
+                ),
+            });
+            None
+        }
+        (Some(name), _) => Some(RemediationRole::Name(name.value.clone())),
+        (None, Some(Sourced { value: true, .. })) => Some(RemediationRole::AuditRole),
+        (None, _) => {
+            problems.push(Problem {
+                source: here.clone().unwrap_or(Source::Default),
+                message: "`remediation`: changes need a role of their own: set `role_name` (a remediation role), or `use_audit_role: true` if you granted the audit role the remediation policy".to_owned(),
+            });
+            None
+        }
+    };
+    let threshold_from = threshold_source.map_or_else(
+        || "the default".to_owned(),
+        |value| value.source.to_string(),
+    );
+    let default_days = settings.defaults.policy.max_idle_days;
+    for (stage, source) in &section.stage_sources {
+        let days = stage_days(&section.policy, stage);
+        if let Some(days) = days
+            && days < default_days
+        {
+            problems.push(Problem {
+                source: source.clone(),
+                message: format!(
+                    "`remediation.{stage}` is {days}, below the reporting threshold of {default_days} days ({threshold_from}): a credential would be changed before it is reported"
+                ),
+            });
+        }
+    }
+    for (id, entry) in &file.overrides {
+        let threshold = entry.value.max_idle_days.unwrap_or(default_days);
+        let stages = entry
+            .value
+            .remediation
+            .as_ref()
+            .map_or(section.policy, |r| r.value);
+        for stage in [
+            "deactivate_keys_after_days",
+            "delete_inactive_keys_after_days",
+            "delete_passwords_after_days",
+        ] {
+            if let Some(days) = stage_days(&stages, stage)
+                && days < threshold
+                && (entry.value.remediation.is_some() || entry.value.max_idle_days.is_some())
+            {
+                problems.push(Problem {
+                    source: entry.value.remediation.as_ref().map_or(entry.source.clone(), |r| r.source.clone()),
+                    message: format!(
+                        "account {id}: `{stage}` is {days}, below its reporting threshold of {threshold} days"
+                    ),
+                });
+            }
+        }
+    }
+    Some(Remediation {
+        policy: section.policy,
+        role: role?,
+        max_actions: section
+            .max_actions
+            .map_or(DEFAULT_MAX_ACTIONS, |n| n as usize),
+    })
+}
+
+fn stage_days(policy: &RemediationPolicy, stage: &str) -> Option<u32> {
+    match stage {
+        "deactivate_keys_after_days" => policy.deactivate_keys_after_days,
+        "delete_inactive_keys_after_days" => policy.delete_inactive_keys_after_days,
+        _ => policy.delete_passwords_after_days,
+    }
 }
 
 fn default_text(settings: &Settings, setting: Setting) -> String {

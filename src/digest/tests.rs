@@ -68,6 +68,7 @@ fn scanned(id: &str, name: &str, verdicts: Vec<Verdict>, errors: Vec<UserError>)
             verdicts,
             errors,
             credential_report_generated_at: Some(now()),
+            actions: Vec::new(),
         },
         aws_requests: 4,
     }
@@ -79,6 +80,7 @@ fn facts() -> RunFacts {
         max_idle_days: 45,
         mode: "report".to_owned(),
         caller_account_id: Some("123456789012".to_owned()),
+        remediation: None,
     }
 }
 

@@ -15,6 +15,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::AwsError;
+use crate::remediate::{ActionKind, ActionOutcome, ActionState};
+use crate::rules::CredentialKind;
 use crate::rules::{Outcome, Verdict};
 use crate::scan::UserError;
 
@@ -44,6 +46,8 @@ pub struct Report {
     pub information: Vec<Finding>,
     /// Counts.
     pub summary: Summary,
+    /// The remediation plan or its application, when a remediation policy is configured.
+    pub remediation: Option<RemediationSummary>,
 }
 
 /// The program that wrote a report.
@@ -153,6 +157,45 @@ pub struct Finding {
     pub outcome: String,
     /// Why the credential is exempt.
     pub exempt_reason: Option<String>,
+    /// The remediation planned for this credential, and what became of it.
+    pub remediation: Option<RemediationEntry>,
+}
+
+/// A planned change to a credential, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemediationEntry {
+    /// `deactivate_key`, `delete_inactive_key` or `delete_password`.
+    pub action: String,
+    /// `planned` (no `--apply`), `deferred` (beyond `max_actions`), `applied`, `skipped` or
+    /// `failed`.
+    pub state: String,
+    /// Whether `stalecreds undo` can reverse it (only deactivations).
+    pub reversible: bool,
+    /// Why it was skipped.
+    pub reason: Option<String>,
+    /// Why it failed.
+    pub error: Option<ErrorEntry>,
+}
+
+/// The run's remediation, counted.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RemediationSummary {
+    /// Whether `--apply` was given (otherwise this is a plan).
+    pub applied_mode: bool,
+    /// The cap on changes per run.
+    pub max_actions: usize,
+    /// Changes planned, not applied (no `--apply`).
+    pub planned: usize,
+    /// Changes beyond the cap: planned, not applied in this run.
+    pub deferred: usize,
+    /// Changes made.
+    pub applied: usize,
+    /// Changes not made because the live state no longer qualified.
+    pub skipped: usize,
+    /// Changes AWS refused.
+    pub failed: usize,
+    /// Planned or deferred changes that cannot be undone (deletions).
+    pub irreversible: usize,
 }
 
 /// Counts over the whole run.
@@ -189,9 +232,15 @@ pub struct Summary {
 }
 
 impl Report {
-    /// Whether every account that was to be scanned was scanned completely.
+    /// Whether every account that was to be scanned was scanned completely, and no change
+    /// failed.
     pub fn is_complete(&self) -> bool {
-        self.summary.accounts_failed == 0 && self.summary.accounts_incomplete == 0
+        self.summary.accounts_failed == 0
+            && self.summary.accounts_incomplete == 0
+            && self
+                .remediation
+                .as_ref()
+                .is_none_or(|remediation| remediation.failed == 0)
     }
 
     /// Writes the report to `path` as JSON, atomically: a crash never leaves half a report, and
@@ -256,6 +305,8 @@ pub enum AccountResult {
         errors: Vec<UserError>,
         /// When the credential report was generated (report mode).
         credential_report_generated_at: Option<Timestamp>,
+        /// The remediation planned for the account, and what became of it.
+        actions: Vec<ActionOutcome>,
     },
     /// Not scanned because of this error.
     Failed(AwsError),
@@ -274,6 +325,8 @@ pub struct RunFacts {
     pub mode: String,
     /// The caller's account, when known.
     pub caller_account_id: Option<String>,
+    /// With a remediation policy: whether `--apply` was given, and `max_actions`.
+    pub remediation: Option<(bool, usize)>,
 }
 
 /// Assembles the report; accounts are sorted by ID, and findings by account, user, kind and key.
@@ -283,6 +336,13 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
     let mut accounts = Vec::with_capacity(outcomes.len());
     let mut findings = Vec::new();
     let mut information = Vec::new();
+    let mut remediation = facts
+        .remediation
+        .map(|(applied_mode, max_actions)| RemediationSummary {
+            applied_mode,
+            max_actions,
+            ..RemediationSummary::default()
+        });
 
     for outcome in outcomes {
         let mut entry = AccountEntry {
@@ -316,7 +376,11 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
                 verdicts,
                 errors,
                 credential_report_generated_at,
+                actions,
             } => {
+                if let Some(counts) = remediation.as_mut() {
+                    count_actions(counts, &actions);
+                }
                 summary.accounts_scanned += 1;
                 entry.status = AccountStatus::Scanned;
                 entry.credential_report_generated_at = credential_report_generated_at;
@@ -335,7 +399,11 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
                 summary.users += users;
                 summary.credentials += verdicts.len();
                 for verdict in &verdicts {
-                    let item = finding(&outcome.account_id, outcome.name.as_deref(), verdict);
+                    let mut item = finding(&outcome.account_id, outcome.name.as_deref(), verdict);
+                    item.remediation = actions
+                        .iter()
+                        .find(|planned| is_for(planned, verdict))
+                        .map(remediation_entry);
                     match &verdict.outcome {
                         Outcome::InUse => {}
                         Outcome::Unused => {
@@ -388,6 +456,56 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
         findings,
         information,
         summary,
+        remediation,
+    }
+}
+
+/// Whether a planned change is about this verdict's credential.
+fn is_for(planned: &ActionOutcome, verdict: &Verdict) -> bool {
+    let action = &planned.action;
+    action.user_name == verdict.user_name
+        && match action.kind {
+            ActionKind::DeactivateKey | ActionKind::DeleteInactiveKey => {
+                verdict.credential == CredentialKind::AccessKey
+                    && action.access_key_id == verdict.access_key_id
+            }
+            ActionKind::DeletePassword => verdict.credential == CredentialKind::Password,
+        }
+}
+
+fn remediation_entry(planned: &ActionOutcome) -> RemediationEntry {
+    let (reason, error) = match &planned.state {
+        ActionState::Skipped(reason) => (Some(reason.clone()), None),
+        ActionState::Failed(error) => (None, Some(error_entry(error))),
+        ActionState::Deferred => (
+            Some("beyond max_actions: not applied in this run".to_owned()),
+            None,
+        ),
+        ActionState::Planned | ActionState::Applied => (None, None),
+    };
+    RemediationEntry {
+        action: planned.action.kind.as_str().to_owned(),
+        state: planned.state.as_str().to_owned(),
+        reversible: planned.action.kind.is_reversible(),
+        reason,
+        error,
+    }
+}
+
+fn count_actions(counts: &mut RemediationSummary, actions: &[ActionOutcome]) {
+    for planned in actions {
+        match planned.state {
+            ActionState::Planned => counts.planned += 1,
+            ActionState::Deferred => counts.deferred += 1,
+            ActionState::Applied => counts.applied += 1,
+            ActionState::Skipped(_) => counts.skipped += 1,
+            ActionState::Failed(_) => counts.failed += 1,
+        }
+        if matches!(planned.state, ActionState::Planned | ActionState::Deferred)
+            && !planned.action.kind.is_reversible()
+        {
+            counts.irreversible += 1;
+        }
     }
 }
 
@@ -440,5 +558,6 @@ fn finding(account_id: &str, account_name: Option<&str>, verdict: &Verdict) -> F
         idle_days: verdict.idle_days,
         outcome: outcome.to_owned(),
         exempt_reason,
+        remediation: None,
     }
 }

@@ -29,6 +29,9 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             summary.accounts_incomplete
         )?;
     }
+    if let Some(remediation) = &report.remediation {
+        writeln!(out, "{}", remediation_line(remediation))?;
+    }
     for account in &report.accounts {
         writeln!(out)?;
         let name = account
@@ -69,7 +72,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 user_error.error.message
             )?;
         }
-        let rows: Vec<[String; 6]> = report
+        let rows: Vec<[String; 7]> = report
             .findings
             .iter()
             .chain(&report.information)
@@ -81,16 +84,82 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-const HEADER: [&str; 6] = [
+const HEADER: [&str; 7] = [
     "USER",
     "CREDENTIAL",
     "ACCESS KEY ID",
     "LAST USED",
     "IDLE DAYS",
     "VERDICT",
+    "REMEDIATION",
 ];
 
-fn row(finding: &Finding) -> [String; 6] {
+/// The remediation of a run in one line: a plan, or what was applied.
+pub(crate) fn remediation_line(remediation: &super::RemediationSummary) -> String {
+    let irreversible = if remediation.irreversible > 0 {
+        format!(
+            ", {} of them cannot be undone (deletions)",
+            remediation.irreversible
+        )
+    } else {
+        String::new()
+    };
+    if remediation.applied_mode {
+        format!(
+            "Remediation applied: {} changed, {} skipped (live state no longer qualified), {} failed, {} deferred beyond max_actions ({}){irreversible}",
+            remediation.applied,
+            remediation.skipped,
+            remediation.failed,
+            remediation.deferred,
+            remediation.max_actions
+        )
+    } else {
+        format!(
+            "Remediation plan, NOT applied (run with --apply to apply it): {} change{} now, {} deferred beyond max_actions ({}){irreversible}",
+            remediation.planned,
+            plural(remediation.planned),
+            remediation.deferred,
+            remediation.max_actions
+        )
+    }
+}
+
+/// One credential's remediation, in a few words.
+pub(crate) fn remediation_words(entry: &super::RemediationEntry) -> String {
+    let action = match entry.action.as_str() {
+        "deactivate_key" => "deactivate key",
+        "delete_inactive_key" => "delete inactive key",
+        "delete_password" => "delete password",
+        other => other,
+    };
+    let undo = if entry.reversible {
+        "reversible"
+    } else {
+        "cannot be undone"
+    };
+    match entry.state.as_str() {
+        "planned" => format!("planned: {action} ({undo})"),
+        "deferred" => format!("deferred: {action} (beyond max_actions)"),
+        "applied" => format!("applied: {action}"),
+        "skipped" => format!(
+            "skipped: {}",
+            entry.reason.as_deref().unwrap_or("no longer qualifies")
+        ),
+        "failed" => format!(
+            "failed: {action}: {}",
+            entry
+                .error
+                .as_ref()
+                .map_or_else(String::new, |error| format!(
+                    "{} {}",
+                    error.code, error.message
+                ))
+        ),
+        other => other.to_owned(),
+    }
+}
+
+fn row(finding: &Finding) -> [String; 7] {
     let verdict = match (&finding.exempt_reason, &finding.credential_status) {
         (Some(reason), _) => format!("exempt: {reason}"),
         (None, Some(status)) if finding.outcome == "inactive" => format!("{status} (information)"),
@@ -108,10 +177,14 @@ fn row(finding: &Finding) -> [String; 6] {
             .idle_days
             .map_or_else(|| "?".to_owned(), |days| days.to_string()),
         verdict,
+        finding
+            .remediation
+            .as_ref()
+            .map_or_else(String::new, remediation_words),
     ]
 }
 
-fn write_rows(out: &mut dyn Write, rows: &[[String; 6]]) -> io::Result<()> {
+fn write_rows(out: &mut dyn Write, rows: &[[String; 7]]) -> io::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }

@@ -43,6 +43,7 @@ from werkzeug.serving import make_server
 
 MANAGEMENT = "123456789012"
 AUDIT_ROLE = "stalecreds-audit"
+REMEDIATION_ROLE = "stalecreds-remediate"
 DAY = 86400.0
 HOUR = 3600.0
 
@@ -56,6 +57,17 @@ AUDIT_ACTIONS = [
     "iam:GetLoginProfile",
     "iam:GetAccountSummary",
     "iam:ListUserTags",
+]
+
+# The remediation role: the changes, and the live reads that verify them first.
+REMEDIATION_ACTIONS = [
+    "iam:ListAccessKeys",
+    "iam:GetAccessKeyLastUsed",
+    "iam:GetLoginProfile",
+    "iam:GetUser",
+    "iam:UpdateAccessKey",
+    "iam:DeleteAccessKey",
+    "iam:DeleteLoginProfile",
 ]
 
 
@@ -163,6 +175,10 @@ class Fixture:
         self.rng = random.Random(11)
         self.counts: Counter = Counter()
         self.key_accounts: dict[str, str] = {}
+        # (account, action) pairs answered AccessDenied, as an IAM policy without them would.
+        self.denied: set[tuple[str, str]] = set()
+        # Keys marked used (now) when next read with GetAccessKeyLastUsed: "used after the report".
+        self.touch_on_read: set[str] = set()
 
     def account_of(self, access_key: str) -> str:
         with self.lock:
@@ -248,6 +264,18 @@ class Layer:
 
         if self.fixture.latency:
             time.sleep(self.fixture.latency)
+        if service == "iam" and (account, action) in self.fixture.denied:
+            body = error_xml("https://iam.amazonaws.com/doc/2010-05-08/", "AccessDenied", f"not authorized to perform: iam:{action}")
+            start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+            return [body]
+        if service == "iam" and action == "GetAccessKeyLastUsed" and form.get("AccessKeyId") in self.fixture.touch_on_read:
+            key_id = form["AccessKeyId"]
+            self.fixture.touch_on_read.discard(key_id)
+            for user in iam_backends[account]["aws"].users.values():
+                for key in user.access_keys:
+                    if key.access_key_id == key_id:
+                        now = datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
+                        key.last_used = AccessKeyLastUsed(now, "s3", "us-east-1")
         if service == "iam" and self.fixture.throttled():
             body = error_xml("https://iam.amazonaws.com/doc/2010-05-08/", "Throttling", "Rate exceeded")
             start_response("400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
@@ -269,7 +297,11 @@ class Layer:
             with self.fixture.lock:
                 self.fixture.latency = float(settings.get("latency_ms", 0)) / 1000.0
                 self.fixture.throttle_rate = float(settings.get("throttle_rate", 0))
+                self.fixture.denied = {tuple(pair) for pair in settings.get("deny", [])}
+                self.fixture.touch_on_read = set(settings.get("touch_on_read", []))
             payload = {"ok": True}
+        elif path == "/_fixture/iam-state":
+            payload = iam_state()
         elif path == "/_fixture/reset":
             with self.fixture.lock:
                 self.fixture.counts.clear()
@@ -280,6 +312,23 @@ class Layer:
         body = json.dumps(payload).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
+
+
+def iam_state() -> dict:
+    """Every account's users, with their keys (ID and status) and whether a password exists."""
+    state = {}
+    for account_id, partitions in list(iam_backends.items()):
+        backend = partitions["aws"]
+        users = {
+            name: {
+                "password": bool(user.password),
+                "keys": sorted([key.access_key_id, key.status] for key in user.access_keys),
+            }
+            for name, user in sorted(backend.users.items())
+        }
+        if users:
+            state[account_id] = users
+    return state
 
 
 def ago(seconds: float, now: datetime) -> datetime:
@@ -347,6 +396,17 @@ def seed(endpoint: str, scenario: dict, external_id: str | None) -> dict:
                     PolicyName="stalecreds-read-only",
                     PolicyDocument=json.dumps(
                         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": AUDIT_ACTIONS, "Resource": "*"}]}
+                    ),
+                )
+                iam.create_role(
+                    RoleName=REMEDIATION_ROLE,
+                    AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+                )
+                iam.put_role_policy(
+                    RoleName=REMEDIATION_ROLE,
+                    PolicyName="stalecreds-remediation",
+                    PolicyDocument=json.dumps(
+                        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": REMEDIATION_ACTIONS, "Resource": "*"}]}
                     ),
                 )
         for spec in users:

@@ -171,6 +171,18 @@ impl Moto {
         self.http("POST", "/_fixture/config", &body);
     }
 
+    /// Sets the fixture's AWS-like behaviour from a JSON object: `latency_ms`, `throttle_rate`,
+    /// `deny` ([account, action] pairs answered AccessDenied), `touch_on_read` (key IDs marked
+    /// used when next read with GetAccessKeyLastUsed).
+    pub fn configure_json(&self, body: &Value) {
+        self.http("POST", "/_fixture/config", &body.to_string());
+    }
+
+    /// Every account's users, keys (ID and status) and whether each has a password.
+    pub fn iam_state(&self) -> Value {
+        serde_json::from_str(&self.http("GET", "/_fixture/iam-state", "")).expect("JSON state")
+    }
+
     /// The moto state, as its `/moto-api/data.json` shows it.
     pub fn data(&self) -> Value {
         serde_json::from_str(&self.http("GET", "/moto-api/data.json", "")).expect("JSON data")

@@ -1,0 +1,197 @@
+//! The remediate stage: a staged, opt-in plan of IAM changes, applied only when asked.
+//!
+//! Takes the verdicts of an account and its [`RemediationPolicy`] and returns the [`Action`]s
+//! the policy calls for ([`plan`], pure); with `--apply`, [`apply`] re-reads each credential's
+//! live state just before changing it, changes it through the remediation role, and appends the
+//! change to the [`journal`]; [`undo`] reactivates the keys a journal says were deactivated.
+//!
+//! What it never does: touch root credentials, delete a user, touch an exempt user, act on a
+//! credential whose age is unknown, or make more than `max_actions` changes in a run.
+
+pub mod apply;
+pub mod journal;
+
+use std::cmp::Reverse;
+
+use crate::aws::AwsError;
+use crate::inventory::KeyStatus;
+use crate::rules::{CredentialKind, Outcome, Verdict};
+
+pub use apply::{apply, undo};
+
+/// The default cap on changes per run.
+pub const DEFAULT_MAX_ACTIONS: usize = 25;
+
+/// Which stages are on, and after how many idle days. Each stage is off unless set; each
+/// threshold is at least the reporting threshold (checked by `config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RemediationPolicy {
+    /// Deactivate Active access keys idle for this many days (reversible).
+    pub deactivate_keys_after_days: Option<u32>,
+    /// Delete access keys that are already Inactive and idle for this many days.
+    pub delete_inactive_keys_after_days: Option<u32>,
+    /// Delete console passwords (login profiles) idle for this many days.
+    pub delete_passwords_after_days: Option<u32>,
+}
+
+impl RemediationPolicy {
+    /// Whether any stage is on.
+    pub fn is_enabled(&self) -> bool {
+        self.deactivate_keys_after_days.is_some()
+            || self.delete_inactive_keys_after_days.is_some()
+            || self.delete_passwords_after_days.is_some()
+    }
+}
+
+/// A change to one credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ActionKind {
+    /// UpdateAccessKey to Inactive: reversible (`stalecreds undo`).
+    DeactivateKey,
+    /// DeleteLoginProfile: cannot be undone.
+    DeletePassword,
+    /// DeleteAccessKey of an Inactive key: cannot be undone.
+    DeleteInactiveKey,
+}
+
+impl ActionKind {
+    /// The name used in reports and the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::DeactivateKey => "deactivate_key",
+            ActionKind::DeletePassword => "delete_password",
+            ActionKind::DeleteInactiveKey => "delete_inactive_key",
+        }
+    }
+
+    /// Whether `stalecreds undo` can reverse it.
+    pub fn is_reversible(self) -> bool {
+        self == ActionKind::DeactivateKey
+    }
+
+    /// What it does, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ActionKind::DeactivateKey => "deactivate the key (reversible: stalecreds undo)",
+            ActionKind::DeletePassword => "delete the console password (cannot be undone)",
+            ActionKind::DeleteInactiveKey => "delete the inactive key (cannot be undone)",
+        }
+    }
+}
+
+/// One planned change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// The change.
+    pub kind: ActionKind,
+    /// The account.
+    pub account_id: String,
+    /// The user.
+    pub user_name: String,
+    /// The key, for key actions.
+    pub access_key_id: Option<String>,
+    /// Idle days when planned.
+    pub idle_days: i64,
+    /// The stage's threshold, checked again against live data before acting.
+    pub threshold: u32,
+}
+
+/// What became of a planned change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionState {
+    /// Planned; not applied because `--apply` was not given.
+    Planned,
+    /// Planned, but beyond `max_actions`: not applied in this run.
+    Deferred,
+    /// Applied, and journaled.
+    Applied,
+    /// Not applied, for this reason (the live state no longer qualifies, …).
+    Skipped(String),
+    /// The change failed.
+    Failed(AwsError),
+}
+
+impl ActionState {
+    /// The name used in reports.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ActionState::Planned => "planned",
+            ActionState::Deferred => "deferred",
+            ActionState::Applied => "applied",
+            ActionState::Skipped(_) => "skipped",
+            ActionState::Failed(_) => "failed",
+        }
+    }
+}
+
+/// A planned change and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionOutcome {
+    /// The change.
+    pub action: Action,
+    /// What became of it.
+    pub state: ActionState,
+}
+
+/// The changes `policy` calls for in one account. Root keys, exempt credentials (and every
+/// credential of a user `is_exempt` names), in-use credentials and credentials of unknown age
+/// are never planned.
+pub fn plan(
+    account_id: &str,
+    verdicts: &[Verdict],
+    policy: &RemediationPolicy,
+    is_exempt: &dyn Fn(&str) -> bool,
+) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for verdict in verdicts {
+        let Some(idle_days) = verdict.idle_days else {
+            continue;
+        };
+        if verdict.credential == CredentialKind::RootAccessKey || is_exempt(&verdict.user_name) {
+            continue;
+        }
+        let stage = match (verdict.credential, verdict.key_status, &verdict.outcome) {
+            (CredentialKind::AccessKey, Some(KeyStatus::Active), Outcome::Unused) => policy
+                .deactivate_keys_after_days
+                .map(|days| (ActionKind::DeactivateKey, days)),
+            (CredentialKind::AccessKey, Some(KeyStatus::Inactive), Outcome::Inactive) => policy
+                .delete_inactive_keys_after_days
+                .map(|days| (ActionKind::DeleteInactiveKey, days)),
+            (CredentialKind::Password, _, Outcome::Unused) => policy
+                .delete_passwords_after_days
+                .map(|days| (ActionKind::DeletePassword, days)),
+            _ => None,
+        };
+        if let Some((kind, threshold)) = stage
+            && idle_days >= i64::from(threshold)
+        {
+            actions.push(Action {
+                kind,
+                account_id: account_id.to_owned(),
+                user_name: verdict.user_name.clone(),
+                access_key_id: verdict.access_key_id.clone(),
+                idle_days,
+                threshold,
+            });
+        }
+    }
+    actions
+}
+
+/// Orders changes for the cap: reversible ones first, then the longest idle, then account,
+/// user and key, so that the same inventory always gives the same first `max_actions`.
+pub fn prioritize(actions: &mut [Action]) {
+    actions.sort_by_key(|action| {
+        (
+            !action.kind.is_reversible(),
+            Reverse(action.idle_days),
+            action.account_id.clone(),
+            action.user_name.clone(),
+            action.kind,
+            action.access_key_id.clone(),
+        )
+    });
+}
+
+#[cfg(test)]
+mod tests;

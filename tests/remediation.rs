@@ -1,0 +1,453 @@
+//! Remediation against moto: the plan changes nothing, `--apply` changes exactly the plan and
+//! journals it, `undo` restores the deactivated keys, live state is checked before each change,
+//! exempt users and root are never touched, the cap holds, and one refused change does not stop
+//! the others.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::{Value, json};
+use support::{Moto, Run, skipped, temp_dir};
+
+const POLICY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/remediation/demo.yaml"
+);
+
+/// The demo organization's planned changes (by account name, user, action).
+const DEMO_PLAN: [&str; 7] = [
+    "dev/hank deactivate_key",
+    "dev/judy deactivate_key",
+    "management/old-admin delete_password",
+    "prod/alice deactivate_key",
+    "prod/bob delete_password",
+    "prod/carol deactivate_key",
+    "prod/dave delete_inactive_key",
+];
+
+/// `account/user action state` for every credential with a remediation entry.
+fn remediation(moto: &Moto, report: &Value) -> Vec<(String, String)> {
+    let names: std::collections::BTreeMap<&str, &str> = moto
+        .accounts
+        .iter()
+        .map(|(name, id)| (id.as_str(), name.as_str()))
+        .collect();
+    let mut lines: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .chain(report["information"].as_array().expect("information"))
+        .filter(|item| !item["remediation"].is_null())
+        .map(|item| {
+            let account = names[item["account_id"].as_str().expect("account")];
+            (
+                format!(
+                    "{account}/{} {}",
+                    item["user_name"].as_str().expect("user"),
+                    item["remediation"]["action"].as_str().expect("action")
+                ),
+                item["remediation"]["state"]
+                    .as_str()
+                    .expect("state")
+                    .to_owned(),
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn scan(moto: &Moto, extra: &[&str], config: &Path) -> Run {
+    Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--config"])
+            .arg(config)
+            .args(extra),
+    )
+}
+
+fn journal_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect()
+}
+
+#[test]
+fn the_plan_changes_nothing_and_says_what_cannot_be_undone() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let before = moto.iam_state();
+    let dir = temp_dir();
+    let journal = dir.path().join("journal.jsonl");
+    let run = scan(
+        &moto,
+        &["--journal", journal.to_str().expect("utf-8")],
+        Path::new(POLICY),
+    );
+    assert_eq!(run.code, 3, "the sandbox is not scanned: {}", run.stderr);
+    assert_eq!(moto.iam_state(), before, "a plan changes nothing in IAM");
+    assert!(!journal.exists(), "nothing applied, nothing journaled");
+    let report = run.json();
+    let plan = remediation(&moto, &report);
+    assert_eq!(
+        plan.iter()
+            .map(|(what, _)| what.as_str())
+            .collect::<Vec<_>>(),
+        DEMO_PLAN
+    );
+    assert!(plan.iter().all(|(_, state)| state == "planned"));
+    assert_eq!(report["remediation"]["applied_mode"], false);
+    assert_eq!(report["remediation"]["irreversible"], 3);
+    let requests = moto.requests();
+    assert!(
+        requests.iter().all(|(_, _, action, _)| ![
+            "UpdateAccessKey",
+            "DeleteAccessKey",
+            "DeleteLoginProfile"
+        ]
+        .contains(&action.as_str())),
+        "no write request: {requests:?}"
+    );
+    let table = Run::of(moto.stalecreds().args(["scan", "--config", POLICY]));
+    assert!(
+        table.stdout.contains(
+            "Remediation plan, NOT applied (run with --apply to apply it): 7 changes now"
+        )
+    );
+    assert!(
+        table
+            .stdout
+            .contains("planned: delete password (cannot be undone)")
+    );
+}
+
+#[test]
+fn apply_changes_exactly_the_plan_journals_it_and_undo_restores_the_keys() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let before = moto.iam_state();
+    let dir = temp_dir();
+    let journal = dir.path().join("journal.jsonl");
+    let run = scan(
+        &moto,
+        &["--apply", "--journal", journal.to_str().expect("utf-8")],
+        Path::new(POLICY),
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let report = run.json();
+    let applied = remediation(&moto, &report);
+    assert_eq!(
+        applied
+            .iter()
+            .map(|(what, _)| what.as_str())
+            .collect::<Vec<_>>(),
+        DEMO_PLAN
+    );
+    assert!(
+        applied.iter().all(|(_, state)| state == "applied"),
+        "{applied:?}"
+    );
+
+    // Exactly the planned credentials changed, and nothing else.
+    let after = moto.iam_state();
+    let changes = diff(&before, &after);
+    let expected: BTreeSet<String> = [
+        format!(
+            "{}/hank {} Active->Inactive",
+            moto.account("dev"),
+            moto.key("dev/hank", 0)
+        ),
+        format!(
+            "{}/judy {} Active->Inactive",
+            moto.account("dev"),
+            moto.key("dev/judy", 1)
+        ),
+        format!(
+            "{}/old-admin password true->false",
+            moto.account("management")
+        ),
+        format!(
+            "{}/alice {} Active->Inactive",
+            moto.account("prod"),
+            moto.key("prod/alice", 1)
+        ),
+        format!("{}/bob password true->false", moto.account("prod")),
+        format!(
+            "{}/carol {} Active->Inactive",
+            moto.account("prod"),
+            moto.key("prod/carol", 0)
+        ),
+        format!(
+            "{}/dave {} Inactive->deleted",
+            moto.account("prod"),
+            moto.key("prod/dave", 0)
+        ),
+    ]
+    .into();
+    assert_eq!(changes, expected);
+
+    // The journal matches, change for change.
+    let entries = journal_lines(&journal);
+    assert_eq!(entries.len(), 7);
+    let journaled: BTreeSet<String> = entries
+        .iter()
+        .map(|entry| match entry["access_key_id"].as_str() {
+            Some(key) => format!(
+                "{}/{} {key} {}->{}",
+                entry["account_id"].as_str().expect("account"),
+                entry["user_name"].as_str().expect("user"),
+                entry["previous_state"].as_str().expect("previous"),
+                entry["new_state"].as_str().expect("new")
+            ),
+            None => format!(
+                "{}/{} password true->false",
+                entry["account_id"].as_str().expect("account"),
+                entry["user_name"].as_str().expect("user")
+            ),
+        })
+        .collect();
+    assert_eq!(journaled, expected);
+
+    // Undo reactivates the four keys; deletions are reported as such.
+    let undo = Run::of(
+        moto.stalecreds()
+            .arg("undo")
+            .arg(&journal)
+            .args(["--config", POLICY]),
+    );
+    assert_eq!(undo.code, 0, "{}", undo.stderr);
+    assert_eq!(
+        undo.stdout.matches("-> reactivated").count(),
+        4,
+        "{}",
+        undo.stdout
+    );
+    assert_eq!(
+        undo.stdout.matches("-> cannot be undone").count(),
+        3,
+        "{}",
+        undo.stdout
+    );
+    let restored = diff(&before, &moto.iam_state());
+    let irreversible: BTreeSet<String> = expected
+        .iter()
+        .filter(|change| !change.ends_with("Active->Inactive"))
+        .cloned()
+        .collect();
+    assert_eq!(restored, irreversible, "only the deletions remain");
+    assert_eq!(
+        journal_lines(&journal).len(),
+        11,
+        "the reactivations are journaled too"
+    );
+    // A second undo has nothing left to reactivate.
+    let again = Run::of(
+        moto.stalecreds()
+            .arg("undo")
+            .arg(&journal)
+            .args(["--config", POLICY]),
+    );
+    assert_eq!(
+        again.stdout.matches("-> reactivated").count(),
+        0,
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn a_key_used_after_the_report_is_skipped_at_verification() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let alice_key = moto.key("prod/alice", 1).to_owned();
+    moto.configure_json(&json!({ "touch_on_read": [alice_key] }));
+    let dir = temp_dir();
+    let journal = dir.path().join("journal.jsonl");
+    let prod = moto.account("prod").to_owned();
+    let run = scan(
+        &moto,
+        &[
+            "--apply",
+            "--account",
+            &prod,
+            "--journal",
+            journal.to_str().expect("utf-8"),
+        ],
+        Path::new(POLICY),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    let alice = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|finding| finding["access_key_id"] == alice_key.as_str())
+        .expect("alice's key is a finding (per the report)");
+    assert_eq!(alice["remediation"]["state"], "skipped");
+    assert!(
+        alice["remediation"]["reason"]
+            .as_str()
+            .expect("a reason")
+            .starts_with("used since the report"),
+        "{}",
+        alice["remediation"]
+    );
+    let state = moto.iam_state();
+    let keys = state[prod.as_str()]["alice"]["keys"]
+        .as_array()
+        .expect("keys");
+    assert!(
+        keys.iter().all(|key| key[1] == "Active"),
+        "alice's key was not touched: {keys:?}"
+    );
+    assert_eq!(report["remediation"]["applied"], 3);
+    assert_eq!(report["remediation"]["skipped"], 1);
+}
+
+#[test]
+fn exempt_users_and_root_are_never_touched_and_the_cap_holds() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let before = moto.iam_state();
+    let dir = temp_dir();
+    let config = dir.path().join("capped.yaml");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(POLICY)
+            .expect("policy")
+            .replace("max_actions: 25", "max_actions: 2"),
+    )
+    .expect("writable");
+    let journal = dir.path().join("journal.jsonl");
+    let run = scan(
+        &moto,
+        &["--apply", "--journal", journal.to_str().expect("utf-8")],
+        &config,
+    );
+    let report = run.json();
+    assert_eq!(report["remediation"]["applied"], 2);
+    assert_eq!(report["remediation"]["deferred"], 5);
+    let changed = diff(&before, &moto.iam_state());
+    assert_eq!(changed.len(), 2, "{changed:?}");
+    // Reversible changes first, longest idle first: judy's key (200 days), then alice's (100).
+    assert!(
+        changed
+            .iter()
+            .any(|change| change.contains(moto.key("dev/judy", 1))),
+        "{changed:?}"
+    );
+    assert!(
+        changed
+            .iter()
+            .any(|change| change.contains(moto.key("prod/alice", 1))),
+        "{changed:?}"
+    );
+    assert!(changed.iter().all(|change| !change.contains("breakglass")));
+    let table = Run::of(moto.stalecreds().args(["scan", "--config"]).arg(&config));
+    assert!(table.stdout.contains("deferred: "), "{}", table.stdout);
+    assert!(
+        table
+            .stdout
+            .contains("exempt: user name matches `breakglass-*`")
+    );
+}
+
+#[test]
+fn access_denied_on_one_change_does_not_stop_the_others() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let prod = moto.account("prod").to_owned();
+    moto.configure_json(&json!({ "deny": [[prod, "DeleteLoginProfile"]] }));
+    let dir = temp_dir();
+    let journal = dir.path().join("journal.jsonl");
+    let run = scan(
+        &moto,
+        &["--apply", "--journal", journal.to_str().expect("utf-8")],
+        Path::new(POLICY),
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let report = run.json();
+    let states = remediation(&moto, &report);
+    let bob = states
+        .iter()
+        .find(|(what, _)| what == "prod/bob delete_password")
+        .expect("bob");
+    assert_eq!(bob.1, "failed");
+    assert_eq!(
+        states
+            .iter()
+            .filter(|(_, state)| state == "applied")
+            .count(),
+        6,
+        "{states:?}"
+    );
+    let bob_finding = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|finding| finding["user_name"] == "bob")
+        .expect("bob");
+    assert_eq!(bob_finding["remediation"]["error"]["code"], "AccessDenied");
+    assert_eq!(
+        journal_lines(&journal).len(),
+        6,
+        "only what was done is journaled"
+    );
+}
+
+/// The changes between two IAM states, as `account/user what before->after`.
+fn diff(before: &Value, after: &Value) -> BTreeSet<String> {
+    let mut changes = BTreeSet::new();
+    for (account, users) in before.as_object().expect("accounts") {
+        for (user, was) in users.as_object().expect("users") {
+            let now = &after[account][user];
+            if was["password"] != now["password"] {
+                changes.insert(format!(
+                    "{account}/{user} password {}->{}",
+                    was["password"], now["password"]
+                ));
+            }
+            let keys = |state: &Value| -> Vec<(String, String)> {
+                state["keys"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|key| {
+                        (
+                            key[0].as_str().unwrap_or_default().to_owned(),
+                            key[1].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect()
+            };
+            let (old, new) = (keys(was), keys(now));
+            for (id, status) in &old {
+                match new.iter().find(|(other, _)| other == id) {
+                    None => {
+                        changes.insert(format!("{account}/{user} {id} {status}->deleted"));
+                    }
+                    Some((_, now_status)) if now_status != status => {
+                        changes.insert(format!("{account}/{user} {id} {status}->{now_status}"));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    changes
+}
