@@ -14,8 +14,9 @@
 //! - [`digest`]: one message per run, for people and machines, within SNS's size limit.
 //! - [`notify`]: publishes the digest to SNS.
 //! - [`remediate`]: the opt-in plan of IAM changes, applied with `--apply`, and its undo.
+//! - [`store`]: the report and journal, kept in S3 when a bucket is configured.
 //!
-//! [`pipeline::run`] drives the stages; [`aws`] holds the SDK plumbing the adapters share
+//! [`pipeline::run`] drives the stages, [`lambda::invoke`] is one Lambda invocation; [`aws`] holds the SDK plumbing the adapters share
 //! (retries, timeouts, pacing, error shape). The front ends (`src/bin/`) parse their input,
 //! build the clients, call `run` and turn the outcome into an exit status.
 
@@ -26,6 +27,7 @@ pub mod aws;
 pub mod config;
 pub mod digest;
 pub mod inventory;
+pub mod lambda;
 pub mod notify;
 pub mod org;
 pub mod pipeline;
@@ -33,5 +35,8 @@ pub mod remediate;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod store;
 
-pub use pipeline::{Clients, Event, RunError, run, send_digest, send_failure_digest, undo};
+pub use pipeline::{
+    Clients, Delivery, Event, RunError, deliver, run, send_digest, send_failure_digest, undo,
+};

@@ -23,7 +23,7 @@ use crate::remediate::{self, Action, ActionOutcome, ActionState};
 use crate::report::{self, AccountOutcome, AccountResult, Report, RunFacts};
 use crate::rules::{self, CredentialKind, Outcome, Verdict};
 use crate::scan::{self, Mode};
-use crate::{digest, notify, org};
+use crate::{digest, notify, org, store};
 
 /// The SDK clients a run uses, built once by the front end from one SDK configuration. Accounts
 /// reached through a named AWS profile get that profile's configuration, loaded once per run.
@@ -365,6 +365,61 @@ pub async fn undo(
         .collect()
         .await;
     Ok(results.into_iter().flatten().collect())
+}
+
+/// Where a run's results went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Where the full report is (`s3://…`, or the local file).
+    pub report: Option<String>,
+    /// Where the remediation journal is in S3.
+    pub journal: Option<String>,
+    /// The digest's SNS message ID, when one was sent.
+    pub message_id: Option<String>,
+    /// What could not be delivered: each makes the run incomplete.
+    pub errors: Vec<AwsError>,
+}
+
+/// Delivers a run's results: the report (and `journal`) to the report bucket when one is
+/// configured, then the one digest, pointing at the report (in S3, or `local_report`). A
+/// failure in one step does not stop the next: a digest is still sent if the upload failed.
+pub async fn deliver(
+    settings: &Settings,
+    clients: &Clients,
+    report: &Report,
+    local_report: Option<&str>,
+    journal: Option<&std::path::Path>,
+) -> Delivery {
+    let mut delivery = Delivery {
+        report: local_report.map(str::to_owned),
+        ..Delivery::default()
+    };
+    if let Some((name, prefix)) = &settings.report_bucket {
+        let bucket = store::Bucket {
+            name: name.clone(),
+            prefix: prefix.clone(),
+        };
+        let s3 = store::client(&clients.base);
+        match store::put_report(&s3, &bucket, report).await {
+            Ok(location) => delivery.report = Some(location),
+            Err(error) => delivery.errors.push(error),
+        }
+        if let Some(path) = journal
+            && let Ok(body) = std::fs::read(path)
+            && !body.is_empty()
+        {
+            let key = bucket.key(report, "journal.jsonl");
+            match store::put(&s3, &bucket, &key, body, "application/x-ndjson").await {
+                Ok(location) => delivery.journal = Some(location),
+                Err(error) => delivery.errors.push(error),
+            }
+        }
+    }
+    match send_digest(settings, clients, report, delivery.report.as_deref()).await {
+        Ok(message_id) => delivery.message_id = message_id,
+        Err(error) => delivery.errors.push(error),
+    }
+    delivery
 }
 
 /// Sends the run's digest when `settings` ask for it: one message, whatever the number of

@@ -108,3 +108,37 @@ fn the_remediation_policy_grants_exactly_the_iam_actions_remediation_calls() {
     );
     assert_eq!(policy_actions("## The remediation role"), called);
 }
+
+/// The actions between `# <marker>: begin` and `# <marker>: end` in a template.
+fn template_actions(template: &str, marker: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(template))
+        .expect("a template");
+    let block = text
+        .split(&format!("# {marker}: begin"))
+        .nth(1)
+        .and_then(|rest| rest.split(&format!("# {marker}: end")).next())
+        .unwrap_or_else(|| panic!("{template} marks its {marker}"));
+    block
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("- "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_deployed_roles_grant_exactly_the_iam_actions_the_code_calls() {
+    let audit = iam_actions_called(false);
+    assert_eq!(
+        template_actions("deploy/audit-role.yaml", "audit-actions"),
+        audit
+    );
+    // StackSets skip the management account: its execution role carries the same actions.
+    assert_eq!(
+        template_actions("deploy/scanner.yaml", "audit-actions"),
+        audit
+    );
+    assert_eq!(
+        template_actions("deploy/remediation-role.yaml", "remediation-actions"),
+        iam_actions_called(true)
+    );
+}

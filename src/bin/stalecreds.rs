@@ -115,6 +115,12 @@ struct ConfigArgs {
     /// When the digest is sent: on-findings, always or never [default: on-findings].
     #[arg(long, value_name = "WHEN")]
     notify: Option<String>,
+    /// Keep the JSON report (and the remediation journal) in this S3 bucket.
+    #[arg(long, value_name = "BUCKET")]
+    report_bucket: Option<String>,
+    /// The key prefix in the report bucket.
+    #[arg(long, value_name = "PREFIX")]
+    report_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -205,6 +211,8 @@ fn effective(args: &ConfigArgs) -> Result<Effective, ExitCode> {
         (Setting::Rate, &args.rate),
         (Setting::TopicArn, &args.topic_arn),
         (Setting::Notify, &args.notify),
+        (Setting::ReportBucket, &args.report_bucket),
+        (Setting::ReportPrefix, &args.report_prefix),
     ]
     .into_iter()
     .filter_map(|(setting, value)| value.clone().map(|value| (setting, value)))
@@ -281,13 +289,32 @@ async fn scan_and_report(args: &ScanArgs, settings: &Settings) -> anyhow::Result
         }
     }
     // The report is written first: a digest that cannot be published loses nothing.
-    match stalecreds::send_digest(settings, &clients, &report, written_to.as_deref()).await {
-        Ok(Some(message_id)) => tracing::info!(%message_id, "digest published"),
-        Ok(None) => {}
-        Err(error) => {
-            eprintln!("stalecreds: the digest could not be published: {error}");
-            status = EXIT_INCOMPLETE;
-        }
+    let delivery = stalecreds::deliver(
+        settings,
+        &clients,
+        &report,
+        written_to.as_deref(),
+        journal.as_ref().map(Journal::path),
+    )
+    .await;
+    if let Some(message_id) = &delivery.message_id {
+        tracing::info!(%message_id, "digest published");
+    }
+    if let Some(location) = delivery
+        .report
+        .as_deref()
+        .filter(|location| location.starts_with("s3://"))
+    {
+        eprintln!("stalecreds: report stored at {location}");
+    }
+    for error in &delivery.errors {
+        let what = if error.operation == "Publish" {
+            "the digest could not be published"
+        } else {
+            "the report could not be stored"
+        };
+        eprintln!("stalecreds: {what}: {error}");
+        status = EXIT_INCOMPLETE;
     }
     let mut stdout = std::io::stdout().lock();
     let written = match args.format {

@@ -84,6 +84,7 @@ const TOP: &[&str] = &[
     "exemptions",
     "notification",
     "remediation",
+    "reports",
     "vars",
 ];
 const DEFAULTS: &[&str] = &[
@@ -132,6 +133,7 @@ const REMEDIATION: &[&str] = &[
 ];
 const EXEMPTIONS: &[&str] = &["user_names", "tags"];
 const NOTIFICATION: &[&str] = &["topic_arn", "send"];
+const REPORTS: &[&str] = &["bucket", "prefix"];
 
 /// Reads the configuration file `path` whose content is `text`: what it says (the valid part),
 /// and every problem found, in the order of the file.
@@ -175,6 +177,16 @@ pub fn read(path: &str, text: &str) -> (FileConfig, Vec<Problem>) {
             for setting in [Setting::TopicArn, Setting::Notify] {
                 if let Some(node) = fields.get(setting.key()) {
                     let context = format!("notification.{}", setting.key());
+                    reader.setting(&mut config.layer, setting, node, &context);
+                }
+            }
+        }
+        if let Some(node) = top.get("reports")
+            && let Some(fields) = reader.map(node, "reports", REPORTS)
+        {
+            for setting in [Setting::ReportBucket, Setting::ReportPrefix] {
+                if let Some(node) = fields.get(setting.key()) {
+                    let context = format!("reports.{}", setting.key());
                     reader.setting(&mut config.layer, setting, node, &context);
                 }
             }

@@ -28,11 +28,15 @@ pub enum Setting {
     TopicArn,
     /// When to send the digest.
     Notify,
+    /// The S3 bucket that keeps reports (and journals).
+    ReportBucket,
+    /// The key prefix in that bucket.
+    ReportPrefix,
 }
 
 impl Setting {
     /// Every setting, in display order.
-    pub const ALL: [Setting; 9] = [
+    pub const ALL: [Setting; 11] = [
         Setting::RoleName,
         Setting::ExternalId,
         Setting::SessionName,
@@ -42,9 +46,11 @@ impl Setting {
         Setting::Rate,
         Setting::TopicArn,
         Setting::Notify,
+        Setting::ReportBucket,
+        Setting::ReportPrefix,
     ];
 
-    /// The key in the configuration file (under `defaults:`, or `notification:` for the last two).
+    /// The key in the configuration file (under `defaults:`, `notification:` or `reports:`).
     pub fn key(self) -> &'static str {
         match self {
             Setting::RoleName => "role_name",
@@ -56,6 +62,8 @@ impl Setting {
             Setting::Rate => "rate",
             Setting::TopicArn => "topic_arn",
             Setting::Notify => "send",
+            Setting::ReportBucket => "bucket",
+            Setting::ReportPrefix => "prefix",
         }
     }
 
@@ -71,6 +79,8 @@ impl Setting {
             Setting::Rate => "STALECREDS_RATE",
             Setting::TopicArn => "STALECREDS_TOPIC_ARN",
             Setting::Notify => "STALECREDS_NOTIFY",
+            Setting::ReportBucket => "STALECREDS_REPORT_BUCKET",
+            Setting::ReportPrefix => "STALECREDS_REPORT_PREFIX",
         }
     }
 
@@ -86,6 +96,8 @@ impl Setting {
             Setting::Rate => "--rate",
             Setting::TopicArn => "--topic-arn",
             Setting::Notify => "--notify",
+            Setting::ReportBucket => "--report-bucket",
+            Setting::ReportPrefix => "--report-prefix",
         }
     }
 
@@ -167,10 +179,29 @@ pub(crate) fn check_text(setting: Setting, text: &str) -> Result<SettingValue, S
             "expected a session name of 2-64 letters, digits or +=,.@_-, found {shown}"
         )),
         Setting::TopicArn => check_arn(text, "sns").map(|()| SettingValue::Text(text.to_owned())),
+        Setting::ReportBucket if !is_bucket_name(text) => Err(format!(
+            "expected an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens), found {shown}"
+        )),
+        Setting::ReportPrefix if text.starts_with('/') || text.chars().any(char::is_control) => {
+            Err(format!(
+                "expected a key prefix without a leading `/` or control characters, found {shown}"
+            ))
+        }
+        Setting::ReportBucket | Setting::ReportPrefix => Ok(SettingValue::Text(text.to_owned())),
         Setting::RoleName | Setting::ExternalId | Setting::SessionName => {
             Ok(SettingValue::Text(text.to_owned()))
         }
     }
+}
+
+/// Whether `name` is an S3 bucket name.
+fn is_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 /// The settings one layer gives; everything is optional.

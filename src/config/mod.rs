@@ -58,6 +58,8 @@ pub struct Settings {
     pub notify: Notify,
     /// The remediation policy, when the configuration has one.
     pub remediation: Option<Remediation>,
+    /// Where reports (and journals) are kept in S3: bucket and key prefix.
+    pub report_bucket: Option<(String, String)>,
 }
 
 /// The `remediation:` settings.
@@ -244,6 +246,7 @@ impl Settings {
             topic_arn: None,
             notify: Notify::default(),
             remediation: None,
+            report_bucket: None,
         }
     }
 

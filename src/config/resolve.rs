@@ -89,6 +89,7 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
     settings.overrides = overrides;
     settings.defaults.policy.exemptions = file.exemptions.clone();
     let mut sources = Vec::new();
+    let mut report_prefix = None;
     for setting in Setting::ALL {
         let Some(Sourced { value, source }) = merged(setting) else {
             sources.push((
@@ -120,6 +121,17 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
             }
             (Setting::TopicArn, SettingValue::Text(arn)) => settings.topic_arn = Some(arn.clone()),
             (Setting::Notify, SettingValue::Notify(notify)) => settings.notify = *notify,
+            (Setting::ReportBucket, SettingValue::Text(bucket)) => {
+                let prefix = settings
+                    .report_bucket
+                    .take()
+                    .map(|(_, prefix)| prefix)
+                    .unwrap_or_default();
+                settings.report_bucket = Some((bucket.clone(), prefix));
+            }
+            (Setting::ReportPrefix, SettingValue::Text(prefix)) => {
+                report_prefix = Some(prefix.clone());
+            }
             // The layers only ever hold the value kind `check_text` gives each setting.
             _ => unreachable!("{setting:?} holds {value:?}"),
         }
@@ -141,6 +153,15 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
                 settings.notify.as_str()
             ),
         });
+    }
+    if let Some(prefix) = report_prefix {
+        match &mut settings.report_bucket {
+            Some((_, kept)) => *kept = prefix,
+            None => problems.push(Problem {
+                source: merged(Setting::ReportPrefix).map_or(Source::Default, |value| value.source.clone()),
+                message: "a report prefix is given without a bucket (`reports.bucket`, STALECREDS_REPORT_BUCKET or --report-bucket)".to_owned(),
+            }),
+        }
     }
     settings.remediation = remediation(
         &file,
@@ -475,6 +496,8 @@ fn default_text(settings: &Settings, setting: Setting) -> String {
         Setting::Rate => settings.rate.to_string(),
         Setting::TopicArn => "(none: no digest)".to_owned(),
         Setting::Notify => settings.notify.as_str().to_owned(),
+        Setting::ReportBucket => "(none: reports stay local)".to_owned(),
+        Setting::ReportPrefix => "(none)".to_owned(),
     }
 }
 

@@ -44,6 +44,7 @@ from werkzeug.serving import make_server
 MANAGEMENT = "123456789012"
 AUDIT_ROLE = "stalecreds-audit"
 REMEDIATION_ROLE = "stalecreds-remediate"
+REPORT_BUCKET = "stalecreds-reports"
 DAY = 86400.0
 HOUR = 3600.0
 
@@ -302,6 +303,8 @@ class Layer:
             payload = {"ok": True}
         elif path == "/_fixture/iam-state":
             payload = iam_state()
+        elif path == "/_fixture/s3-objects":
+            payload = s3_objects()
         elif path == "/_fixture/reset":
             with self.fixture.lock:
                 self.fixture.counts.clear()
@@ -331,6 +334,16 @@ def iam_state() -> dict:
     return state
 
 
+def s3_objects() -> dict:
+    """Every object of the report bucket: key -> text."""
+    from moto.s3.models import s3_backends
+
+    bucket = s3_backends[MANAGEMENT]["aws"].buckets.get(REPORT_BUCKET)
+    if bucket is None:
+        return {}
+    return {key: obj.value.decode("utf-8", "replace") for key, obj in bucket.keys.items()}
+
+
 def ago(seconds: float, now: datetime) -> datetime:
     """A naive UTC datetime (as moto keeps them), whole seconds."""
     return (now - timedelta(seconds=seconds)).replace(microsecond=0, tzinfo=None)
@@ -344,6 +357,7 @@ def seed(endpoint: str, scenario: dict, external_id: str | None) -> dict:
     root_id = org.list_roots()["Roots"][0]["Id"]
     sns = session.client("sns", endpoint_url=endpoint)
     topic_arn = sns.create_topic(Name="stalecreds-digest")["TopicArn"]
+    session.client("s3", endpoint_url=endpoint).create_bucket(Bucket=REPORT_BUCKET)
 
     # Organizational units, nested: each member names its OU path ("workloads/production").
     ous: dict[str, str] = {}
@@ -434,7 +448,14 @@ def seed(endpoint: str, scenario: dict, external_id: str | None) -> dict:
                 key.last_used = None if used_ago is None else AccessKeyLastUsed(ago(used_ago, now), "s3", "us-east-1")
         if closed:
             org.close_account(AccountId=account_id)
-    return {"accounts": accounts, "root_id": root_id, "ous": ous, "topic_arn": topic_arn, "keys": key_ids}
+    return {
+        "accounts": accounts,
+        "root_id": root_id,
+        "ous": ous,
+        "topic_arn": topic_arn,
+        "report_bucket": REPORT_BUCKET,
+        "keys": key_ids,
+    }
 
 
 def main() -> int:

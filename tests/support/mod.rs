@@ -36,6 +36,8 @@ pub struct Moto {
     pub root_id: String,
     /// Organizational unit IDs by name.
     pub ous: BTreeMap<String, String>,
+    /// The S3 bucket the fixture created for reports.
+    pub report_bucket: String,
 }
 
 /// Whether the emulator tests were explicitly opted out of.
@@ -98,6 +100,7 @@ impl Moto {
             keys: serde_json::from_value(ready["keys"].clone()).expect("keys"),
             root_id: ready["root_id"].as_str().expect("root id").to_owned(),
             ous: strings(&ready["ous"]),
+            report_bucket: ready["report_bucket"].as_str().expect("bucket").to_owned(),
             child,
             _stdin: stdin,
         }
@@ -181,6 +184,11 @@ impl Moto {
     /// Every account's users, keys (ID and status) and whether each has a password.
     pub fn iam_state(&self) -> Value {
         serde_json::from_str(&self.http("GET", "/_fixture/iam-state", "")).expect("JSON state")
+    }
+
+    /// The objects of the report bucket: key -> text.
+    pub fn s3_objects(&self) -> BTreeMap<String, String> {
+        serde_json::from_str(&self.http("GET", "/_fixture/s3-objects", "")).expect("JSON objects")
     }
 
     /// The moto state, as its `/moto-api/data.json` shows it.

@@ -1,0 +1,381 @@
+//! The Lambda front end's library half: one invocation, from the event to the JSON response.
+//! `src/bin/bootstrap.rs` wraps it in `lambda_runtime`; nothing here knows that crate.
+//!
+//! Every invocation starts from nothing: it reads "now", the environment and the bundled
+//! configuration file again, and returns everything it found. Only the SDK clients ([`Function`])
+//! outlive an invocation in a warm container; no result ever does.
+//!
+//! The event is an EventBridge scheduled event (no overrides) or a JSON object with overrides:
+//! `accounts` (a list of IDs), `max_idle_days`, `mode`, `apply`. `apply: true` is refused unless
+//! the function's own configuration allows it (`STALECREDS_APPLY` or `STALECREDS_ALLOW_APPLY`).
+//! The run stops starting accounts before the Lambda deadline, keeping time to store the
+//! report and send the digest.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use crate::config::{self, ConfigError, Inputs, Setting, Settings};
+use crate::pipeline::{self, Clients, Event, RunError};
+use crate::remediate::journal::Journal;
+use crate::report::{AccountStatus, Report};
+
+/// The keys an override event may have.
+const EVENT_KEYS: [&str; 4] = ["accounts", "max_idle_days", "mode", "apply"];
+/// The most time kept, before the deadline, to store the report and send the digest.
+const MAX_RESERVE: Duration = Duration::from_secs(60);
+
+/// What lives as long as the container: the SDK clients, built at cold start.
+#[derive(Debug)]
+pub struct Function {
+    clients: Clients,
+}
+
+impl Function {
+    /// A function using these clients.
+    pub fn new(clients: Clients) -> Function {
+        Function { clients }
+    }
+}
+
+/// Why an invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The event is not a scheduled event nor a valid override object.
+    #[error("the event is not valid: {0}")]
+    Event(String),
+    /// The configuration (environment, bundled file, event overrides) has problems.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The event asked for `apply` and the function does not allow it, or it cannot be done.
+    #[error("{0}")]
+    Apply(String),
+    /// Nothing could be scanned.
+    #[error("{0}")]
+    Run(#[from] RunError),
+}
+
+impl InvokeError {
+    /// The Lambda `errorType`: whether a retry can help.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            InvokeError::Event(_) | InvokeError::Config(_) | InvokeError::Apply(_) => {
+                "NonRetryable.Configuration"
+            }
+            InvokeError::Run(_) => "Retryable.Run",
+        }
+    }
+}
+
+/// Runs one invocation. `env` reads the function's environment; `deadline` is the Lambda
+/// deadline.
+pub async fn invoke(
+    function: &Function,
+    event: &Value,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+    deadline: Option<SystemTime>,
+) -> Result<Value, InvokeError> {
+    // Read once per invocation, never at load: a warm container must not reuse a stale "now".
+    let now =
+        Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now());
+    let overrides = parse_event(event).map_err(InvokeError::Event)?;
+    let settings = settings(env, &overrides)?;
+    let apply = decide_apply(env, overrides.apply, &settings)?;
+
+    let journal_path = apply.then(|| {
+        std::env::temp_dir().join(format!("stalecreds-journal-{}.jsonl", now.as_second()))
+    });
+    let journal = match &journal_path {
+        Some(path) => Some(
+            Journal::open(path)
+                .map_err(|error| InvokeError::Apply(format!("cannot open the journal: {error}")))?,
+        ),
+        None => None,
+    };
+
+    let stop = stop_before(deadline);
+    let report = match pipeline::run(
+        &settings,
+        &function.clients,
+        now,
+        &|_: Event| {},
+        stop,
+        journal.as_ref(),
+    )
+    .await
+    {
+        Ok(report) => report,
+        Err(error) => {
+            if let Err(publish) =
+                pipeline::send_failure_digest(&settings, &function.clients, now, &error).await
+            {
+                tracing::error!(%publish, "the failure digest could not be published");
+            }
+            return Err(error.into());
+        }
+    };
+    let delivery = pipeline::deliver(
+        &settings,
+        &function.clients,
+        &report,
+        None,
+        journal_path.as_deref(),
+    )
+    .await;
+    if let Some(path) = &journal_path {
+        // The journal is in S3 now (or the error says why): /tmp is not kept.
+        let _ = std::fs::remove_file(path);
+    }
+    for error in &delivery.errors {
+        tracing::error!(%error, "a result could not be delivered");
+    }
+    tracing::info!(
+        findings = report.summary.findings,
+        accounts = report.summary.accounts,
+        complete = report.is_complete(),
+        "run finished"
+    );
+    Ok(response(&report, &delivery, apply))
+}
+
+/// The overrides an event carries.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Overrides {
+    accounts: Vec<String>,
+    flags: Vec<(Setting, String)>,
+    apply: Option<bool>,
+}
+
+fn parse_event(event: &Value) -> Result<Overrides, String> {
+    let object = match event {
+        Value::Null => return Ok(Overrides::default()),
+        Value::Object(object) => object,
+        other => return Err(format!("expected a JSON object, found {other}")),
+    };
+    // An EventBridge schedule: `source: aws.events`, `detail-type: Scheduled Event`.
+    if object.get("source").and_then(Value::as_str) == Some("aws.events")
+        || object.contains_key("detail-type")
+    {
+        return Ok(Overrides::default());
+    }
+    let mut overrides = Overrides::default();
+    for (key, value) in object {
+        match (key.as_str(), value) {
+            ("accounts", Value::Array(items)) => {
+                for item in items {
+                    match item {
+                        Value::String(id) => overrides.accounts.push(id.clone()),
+                        other => {
+                            return Err(format!(
+                                "`accounts` holds {other}, expected account ID strings"
+                            ));
+                        }
+                    }
+                }
+            }
+            ("max_idle_days", Value::Number(number)) => overrides
+                .flags
+                .push((Setting::MaxIdleDays, number.to_string())),
+            ("mode", Value::String(mode)) => overrides.flags.push((Setting::Mode, mode.clone())),
+            ("apply", Value::Bool(apply)) => overrides.apply = Some(*apply),
+            (known, value) if EVENT_KEYS.contains(&known) => {
+                return Err(format!("`{known}` has the wrong type: {value}"));
+            }
+            (unknown, _) => {
+                return Err(format!(
+                    "unknown key `{unknown}`; expected one of: {}",
+                    EVENT_KEYS.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(overrides)
+}
+
+/// The settings: the environment, the bundled file (`STALECREDS_CONFIG`, or `accounts.yaml` in
+/// the package when it is there), and the event's overrides on top.
+fn settings(
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+    overrides: &Overrides,
+) -> Result<Settings, InvokeError> {
+    let path = env("STALECREDS_CONFIG").map(PathBuf::from).or_else(|| {
+        let bundled = PathBuf::from(env("LAMBDA_TASK_ROOT")?).join("accounts.yaml");
+        bundled.exists().then_some(bundled)
+    });
+    let text = match &path {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|error| {
+            InvokeError::Event(format!(
+                "cannot read the configuration file {}: {error}",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    let shown = path.as_ref().map(|path| path.display().to_string());
+    let inputs = Inputs {
+        file: shown.as_deref().zip(text.as_deref()),
+        env,
+        flags: overrides.flags.clone(),
+        accounts: overrides.accounts.clone(),
+    };
+    Ok(config::resolve(inputs)?.settings)
+}
+
+/// Whether this invocation applies the remediation plan. The function's configuration decides:
+/// `STALECREDS_APPLY=true` applies on every run; `STALECREDS_ALLOW_APPLY=true` lets an event ask.
+fn decide_apply(
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+    asked: Option<bool>,
+    settings: &Settings,
+) -> Result<bool, InvokeError> {
+    let flag = |name: &str| -> Result<bool, InvokeError> {
+        match env(name).as_deref().map(str::trim) {
+            None | Some("") | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(InvokeError::Apply(format!(
+                "{name}: expected `true` or `false`, found `{other}`"
+            ))),
+        }
+    };
+    let (always, allowed) = (flag("STALECREDS_APPLY")?, flag("STALECREDS_ALLOW_APPLY")?);
+    let apply = match asked {
+        Some(true) if !(always || allowed) => {
+            return Err(InvokeError::Apply(
+                "the event asks to apply remediation, and this function does not allow it (STALECREDS_ALLOW_APPLY)"
+                    .to_owned(),
+            ));
+        }
+        Some(asked) => asked,
+        None => always,
+    };
+    if apply && settings.remediation.is_none() {
+        return Err(InvokeError::Apply(
+            "apply is on, but the configuration has no `remediation:` section".to_owned(),
+        ));
+    }
+    if apply && settings.report_bucket.is_none() {
+        return Err(InvokeError::Apply(
+            "apply is on, but no report bucket is configured: the journal of changes would be lost with /tmp (STALECREDS_REPORT_BUCKET)".to_owned(),
+        ));
+    }
+    Ok(apply)
+}
+
+/// A future that resolves when no new account should start: the deadline less the time kept to
+/// store the report and send the digest (a quarter of the budget, at most a minute).
+fn stop_before(deadline: Option<SystemTime>) -> impl std::future::Future<Output = ()> {
+    let remaining = deadline.map(|deadline| {
+        deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+    });
+    async move {
+        match remaining {
+            Some(remaining) => {
+                let reserve = (remaining / 4).min(MAX_RESERVE);
+                tokio::time::sleep(remaining.saturating_sub(reserve)).await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// The JSON response: the summary, and where everything went.
+fn response(report: &Report, delivery: &pipeline::Delivery, apply: bool) -> Value {
+    let not_scanned: Vec<Value> = report
+        .accounts
+        .iter()
+        .filter(|account| {
+            account.status == AccountStatus::Failed || !account.user_errors.is_empty()
+        })
+        .map(|account| {
+            json!({
+                "account_id": account.account_id,
+                "name": account.name,
+                "error": account.error,
+                "user_errors": account.user_errors.len(),
+            })
+        })
+        .collect();
+    json!({
+        "generated_at": report.generated_at,
+        "complete": report.is_complete() && delivery.errors.is_empty(),
+        "summary": report.summary,
+        "remediation": report.remediation,
+        "apply": apply,
+        "accounts_not_scanned": not_scanned,
+        "report": delivery.report,
+        "journal": delivery.journal,
+        "digest_message_id": delivery.message_id,
+        "delivery_errors": delivery.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduled_events_carry_no_overrides() {
+        let scheduled = json!({
+            "version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": "2026-11-28T10:00:00Z", "region": "us-east-1",
+            "resources": ["arn:aws:events:us-east-1:123456789012:rule/daily"], "detail": {}
+        });
+        assert_eq!(parse_event(&scheduled), Ok(Overrides::default()));
+        assert_eq!(parse_event(&Value::Null), Ok(Overrides::default()));
+        assert_eq!(parse_event(&json!({})), Ok(Overrides::default()));
+    }
+
+    #[test]
+    fn override_events_are_checked() {
+        let overrides = parse_event(
+            &json!({"accounts": ["111111111111"], "max_idle_days": 90, "apply": false}),
+        )
+        .expect("valid");
+        assert_eq!(overrides.accounts, ["111111111111"]);
+        assert_eq!(overrides.flags, [(Setting::MaxIdleDays, "90".to_owned())]);
+        assert_eq!(overrides.apply, Some(false));
+        assert!(
+            parse_event(&json!({"acounts": []}))
+                .expect_err("typo")
+                .contains("unknown key `acounts`")
+        );
+        assert!(
+            parse_event(&json!({"apply": "yes"}))
+                .expect_err("type")
+                .contains("`apply` has the wrong type")
+        );
+        assert!(parse_event(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn apply_needs_the_functions_own_permission() {
+        let mut settings = Settings::with_defaults(config::Selection::Accounts(Vec::new()));
+        settings.remediation = Some(config::Remediation {
+            policy: Default::default(),
+            role: config::RemediationRole::AuditRole,
+            max_actions: 1,
+        });
+        settings.report_bucket = Some(("reports".to_owned(), String::new()));
+        let nothing = |_: &str| None;
+        let allowed = |name: &str| (name == "STALECREDS_ALLOW_APPLY").then(|| "true".to_owned());
+        let always = |name: &str| (name == "STALECREDS_APPLY").then(|| "true".to_owned());
+        assert!(!decide_apply(&nothing, None, &settings).expect("off by default"));
+        assert!(matches!(
+            decide_apply(&nothing, Some(true), &settings),
+            Err(InvokeError::Apply(_))
+        ));
+        assert!(decide_apply(&allowed, Some(true), &settings).expect("allowed"));
+        assert!(!decide_apply(&allowed, None, &settings).expect("allowed is not on"));
+        assert!(decide_apply(&always, None, &settings).expect("on"));
+        assert!(!decide_apply(&always, Some(false), &settings).expect("an event may turn it off"));
+        settings.report_bucket = None;
+        assert!(matches!(
+            decide_apply(&always, None, &settings),
+            Err(InvokeError::Apply(_))
+        ));
+    }
+}
