@@ -284,6 +284,68 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn credentials_about_to_expire_are_refreshed_with_a_new_assume_role() {
+        // The mock clients' clock stands at 2009-02-13T23:31:30Z (1234567890).
+        let now: i64 = 1_234_567_890;
+        let assume = mock!(aws_sdk_sts::Client::assume_role).then_output(move || {
+            AssumeRoleOutput::builder()
+                .credentials(
+                    aws_sdk_sts::types::Credentials::builder()
+                        .access_key_id("ASIAREFRESHED")
+                        .secret_access_key("secret")
+                        .session_token("token")
+                        .expiration(DateTime::from_secs(now + 3600))
+                        .build()
+                        .expect("complete"),
+                )
+                .build()
+        });
+        let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&assume]);
+        let pace = Arc::new(Pace::new(NonZeroU32::new(100).expect("non-zero")));
+        // The first session, from the explicit AssumeRole, has five seconds left.
+        let expiring = Credentials::new(
+            "ASIAFIRST",
+            "secret",
+            Some("token".to_owned()),
+            Some(std::time::UNIX_EPOCH + Duration::from_secs(now as u64 + 5)),
+            "test",
+        );
+        let provider =
+            aws_credential_types::provider::SharedCredentialsProvider::new(RoleCredentials {
+                base: SdkConfig::builder().build(),
+                sts,
+                chain: RoleChain {
+                    role_arns: vec!["arn:aws:iam::123456789012:role/Audit".to_owned()],
+                    external_id: None,
+                    session_name: "stalecreds".to_owned(),
+                },
+                pace: Arc::clone(&pace),
+                first: Mutex::new(Some(expiring)),
+            });
+        let list_users = mock!(aws_sdk_iam::Client::list_users).then_output(|| {
+            aws_sdk_iam::operation::list_users::ListUsersOutput::builder()
+                .set_users(Some(Vec::new()))
+                .build()
+                .expect("complete")
+        });
+        let iam = mock_client!(
+            aws_sdk_iam,
+            RuleMode::MatchAny,
+            [&list_users],
+            |config: aws_sdk_iam::config::Builder| config
+                .credentials_provider(provider.clone())
+                .identity_cache(IdentityCache::lazy().build())
+        );
+        for _ in 0..3 {
+            iam.list_users().send().await.expect("lists");
+        }
+        // Used once, then within the refresh buffer: one new AssumeRole, then cached.
+        assert_eq!(assume.num_calls(), 1);
+        assert_eq!(pace.requests(), 1);
+        assert_eq!(list_users.num_calls(), 3);
+    }
+
+    #[tokio::test]
     async fn access_denied_keeps_the_code_and_message() {
         let denied = mock!(aws_sdk_sts::Client::assume_role).then_error(|| {
             AssumeRoleError::generic(
