@@ -151,6 +151,54 @@ where
         == Some(code)
 }
 
+/// Every item of a paginated call: `page(token)` makes one request and returns its items and
+/// the next page's token (`None` at the end). Each page first awaits `pace`. A page may be empty
+/// and still have a token (Organizations does this): it is followed. A token given twice is an
+/// error, not a loop.
+pub async fn all_pages<T, F, Fut>(
+    operation: &'static str,
+    pace: &Pace,
+    mut page: F,
+) -> Result<Vec<T>, AwsError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,
+{
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        pace.ready().await;
+        let (found, next) = page(token.clone()).await?;
+        items.extend(found);
+        match next {
+            Some(next) if token.as_deref() == Some(next.as_str()) => {
+                return Err(AwsError::invalid_answer(
+                    operation,
+                    "the same page token twice",
+                ));
+            }
+            Some(next) => token = Some(next),
+            None => return Ok(items),
+        }
+    }
+}
+
+/// IAM's pagination as a token: the `Marker` while `IsTruncated`, `None` after the last page.
+pub fn iam_marker(
+    operation: &'static str,
+    truncated: bool,
+    marker: Option<&str>,
+) -> Result<Option<String>, AwsError> {
+    match (truncated, marker) {
+        (false, _) => Ok(None),
+        (true, Some(marker)) => Ok(Some(marker.to_owned())),
+        (true, None) => Err(AwsError::invalid_answer(
+            operation,
+            "IsTruncated without a Marker",
+        )),
+    }
+}
+
 /// The request pace for one account: every AWS call into the account waits here first, and each
 /// call is counted. One `Pace` per account, never shared, so one account's pace never slows
 /// another's.

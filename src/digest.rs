@@ -104,10 +104,7 @@ pub fn render_failure(generated_at: jiff::Timestamp, error: &str) -> Digest {
     );
     let summary = serde_json::json!({ "generated_at": generated_at, "run_error": error });
     let json = summary.to_string();
-    let message = serde_json::json!({
-        "default": text, "email": text, "sqs": json, "lambda": json, "https": json,
-    })
-    .to_string();
+    let message = envelope(&text, &json);
     Digest {
         subject,
         message,
@@ -161,10 +158,7 @@ fn compose(report: &Report, full_report: Option<&str>, ranked: &[&Finding], keep
     let subject = subject(&report.summary);
     let text = text(report, full_report, kept, omitted);
     let json = summary_json(report, full_report, kept, omitted);
-    let message = serde_json::json!({
-        "default": text, "email": text, "sqs": json, "lambda": json, "https": json,
-    })
-    .to_string();
+    let message = envelope(&text, &json);
     Digest {
         subject,
         message,
@@ -173,6 +167,15 @@ fn compose(report: &Report, full_report: Option<&str>, ranked: &[&Finding], keep
         findings_included: kept.len(),
         findings_omitted: omitted,
     }
+}
+
+/// The `MessageStructure=json` message: the text for people (`default`, `email`), the JSON for
+/// machines (`sqs`, `lambda`, `https`).
+fn envelope(text: &str, json: &str) -> String {
+    serde_json::json!({
+        "default": text, "email": text, "sqs": json, "lambda": json, "https": json,
+    })
+    .to_string()
 }
 
 /// `stalecreds: 12 unused credentials in 4 of 37 accounts (1 account not scanned)`.

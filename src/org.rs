@@ -6,12 +6,11 @@
 //! is only a fallback for answers that lack `State`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::future::Future;
 
 use aws_sdk_organizations::Client;
 use aws_sdk_organizations::types::Account as SdkAccount;
 
-use crate::aws::{AwsError, Pace};
+use crate::aws::{self, AwsError, Pace};
 
 /// Organizations' largest page size for ListAccounts.
 const PAGE_SIZE: i32 = 20;
@@ -37,7 +36,7 @@ impl OrgAccount {
 /// Lists every account of the organization, following `NextToken` to the end: Organizations
 /// may return an empty page that still has a `NextToken`.
 pub async fn accounts(client: &Client, pace: &Pace) -> Result<Vec<OrgAccount>, AwsError> {
-    let accounts = all_pages("ListAccounts", pace, |token| async move {
+    let accounts = aws::all_pages("ListAccounts", pace, |token| async move {
         let page = client
             .list_accounts()
             .max_results(PAGE_SIZE)
@@ -68,7 +67,7 @@ pub async fn accounts_under(
             continue;
         }
         let parent = parent.as_str();
-        let listed = all_pages("ListAccountsForParent", pace, |token| async move {
+        let listed = aws::all_pages("ListAccountsForParent", pace, |token| async move {
             let page = client
                 .list_accounts_for_parent()
                 .parent_id(parent)
@@ -84,7 +83,7 @@ pub async fn accounts_under(
             let account = convert(account)?;
             accounts.insert(account.id.clone(), account);
         }
-        let children = all_pages(
+        let children = aws::all_pages(
             "ListOrganizationalUnitsForParent",
             pace,
             |token| async move {
@@ -108,36 +107,6 @@ pub async fn accounts_under(
         queue.extend(children.iter().filter_map(|ou| ou.id().map(str::to_owned)));
     }
     Ok(accounts.into_values().collect())
-}
-
-/// Every item of a paginated Organizations call, each page awaited on `pace`. An empty page with
-/// a token is followed; a token repeated is an error, not a loop.
-async fn all_pages<T, F, Fut>(
-    operation: &'static str,
-    pace: &Pace,
-    mut page: F,
-) -> Result<Vec<T>, AwsError>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,
-{
-    let mut items = Vec::new();
-    let mut next_token: Option<String> = None;
-    loop {
-        pace.ready().await;
-        let (found, token) = page(next_token.clone()).await?;
-        items.extend(found);
-        match token {
-            Some(token) if next_token.as_deref() == Some(token.as_str()) => {
-                return Err(AwsError::invalid_answer(
-                    operation,
-                    "Organizations returned the same NextToken twice",
-                ));
-            }
-            Some(token) => next_token = Some(token),
-            None => return Ok(items),
-        }
-    }
 }
 
 fn convert(account: &SdkAccount) -> Result<OrgAccount, AwsError> {

@@ -167,15 +167,9 @@ fn scan(args: ScanArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("stalecreds: cannot start the async runtime: {error}");
-            return ExitCode::from(EXIT_INCOMPLETE);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(scan_and_report(&args, &settings)) {
         Ok(code) => ExitCode::from(code),
@@ -342,15 +336,9 @@ fn undo(args: &UndoArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("stalecreds: cannot start the async runtime: {error}");
-            return ExitCode::from(EXIT_INCOMPLETE);
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         let clients = Clients::new(stalecreds::aws::load_sdk_config(None).await);
@@ -400,6 +388,17 @@ fn undo(args: &UndoArgs) -> ExitCode {
             ExitCode::from(EXIT_INCOMPLETE)
         }
     }
+}
+
+/// The async runtime, or exit status 3.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            eprintln!("stalecreds: cannot start the async runtime: {error}");
+            ExitCode::from(EXIT_INCOMPLETE)
+        })
 }
 
 /// 3 when the run is incomplete, 1 when there are findings, 0 when clean.

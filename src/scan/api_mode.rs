@@ -11,7 +11,7 @@ use futures::StreamExt;
 use jiff::Timestamp;
 
 use super::{Scanned, USERS_IN_FLIGHT, UserError};
-use crate::aws::{AwsError, Pace, timestamp};
+use crate::aws::{self, AwsError, Pace, timestamp};
 use crate::inventory::{AccessKey, Inventory, KeyStatus, Password, RootCredentials, User};
 use crate::rules::ROOT_USER;
 
@@ -73,52 +73,29 @@ pub(super) async fn scan(iam: &Client, pace: &Pace, root_arn: &str) -> Result<Sc
 
 /// Every user of the account, following `Marker` while `IsTruncated`.
 async fn list_users(iam: &Client, pace: &Pace) -> Result<Vec<ListedUser>, AwsError> {
-    let mut users = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        pace.ready().await;
+    aws::all_pages("ListUsers", pace, |marker| async move {
         let page = iam
             .list_users()
             .max_items(PAGE_SIZE)
-            .set_marker(marker.clone())
+            .set_marker(marker)
             .send()
             .await
             .map_err(|error| AwsError::from_sdk("ListUsers", &error))?;
-        users.extend(page.users().iter().map(|user| ListedUser {
-            name: user.user_name().to_owned(),
-            arn: user.arn().to_owned(),
-            password_last_used: user.password_last_used().and_then(timestamp),
-        }));
-        marker = next_marker(
-            "ListUsers",
-            page.is_truncated(),
-            page.marker(),
-            marker.as_deref(),
-        )?;
-        if marker.is_none() {
-            return Ok(users);
-        }
-    }
-}
-
-/// The marker for the next page, `None` at the end; an answer that would loop is an error.
-fn next_marker(
-    operation: &'static str,
-    truncated: bool,
-    marker: Option<&str>,
-    previous: Option<&str>,
-) -> Result<Option<String>, AwsError> {
-    match (truncated, marker) {
-        (false, _) => Ok(None),
-        (true, None) => Err(AwsError::invalid_answer(
-            operation,
-            "IsTruncated without a Marker",
-        )),
-        (true, Some(marker)) if Some(marker) == previous => {
-            Err(AwsError::invalid_answer(operation, "the same Marker twice"))
-        }
-        (true, Some(marker)) => Ok(Some(marker.to_owned())),
-    }
+        let users = page
+            .users()
+            .iter()
+            .map(|user| ListedUser {
+                name: user.user_name().to_owned(),
+                arn: user.arn().to_owned(),
+                password_last_used: user.password_last_used().and_then(timestamp),
+            })
+            .collect();
+        Ok((
+            users,
+            aws::iam_marker("ListUsers", page.is_truncated(), page.marker())?,
+        ))
+    })
+    .await
 }
 
 /// One user's password and keys; `None` if the user no longer exists.
@@ -163,54 +140,48 @@ pub(super) async fn list_access_keys(
     pace: &Pace,
     user_name: &str,
 ) -> Result<Vec<AccessKey>, AwsError> {
-    let mut keys = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        pace.ready().await;
+    let listed = aws::all_pages("ListAccessKeys", pace, |marker| async move {
         let page = iam
             .list_access_keys()
             .user_name(user_name)
             .max_items(PAGE_SIZE)
-            .set_marker(marker.clone())
+            .set_marker(marker)
             .send()
             .await
             .map_err(|error| AwsError::from_sdk("ListAccessKeys", &error))?;
-        for key in page.access_key_metadata() {
-            let (Some(id), Some(status)) = (key.access_key_id(), key.status()) else {
-                return Err(AwsError::invalid_answer(
-                    "ListAccessKeys",
-                    "a key without an ID or status",
-                ));
-            };
-            let status = match status.as_str() {
-                "Active" => KeyStatus::Active,
-                "Inactive" => KeyStatus::Inactive,
-                other => {
-                    return Err(AwsError::invalid_answer(
-                        "ListAccessKeys",
-                        format!("unknown key status {other:?}"),
-                    ));
-                }
-            };
-            keys.push(AccessKey {
-                id: Some(id.to_owned()),
-                slot: None,
-                status,
-                created: key.create_date().and_then(timestamp),
-                last_used: None,
-                last_used_service: None,
-            });
-        }
-        marker = next_marker(
+        let next = aws::iam_marker("ListAccessKeys", page.is_truncated(), page.marker())?;
+        Ok((page.access_key_metadata, next))
+    })
+    .await?;
+    listed.iter().map(access_key).collect()
+}
+
+/// A key as ListAccessKeys describes it.
+fn access_key(key: &aws_sdk_iam::types::AccessKeyMetadata) -> Result<AccessKey, AwsError> {
+    let (Some(id), Some(status)) = (key.access_key_id(), key.status()) else {
+        return Err(AwsError::invalid_answer(
             "ListAccessKeys",
-            page.is_truncated(),
-            page.marker(),
-            marker.as_deref(),
-        )?;
-        if marker.is_none() {
-            return Ok(keys);
+            "a key without an ID or status",
+        ));
+    };
+    let status = match status.as_str() {
+        "Active" => KeyStatus::Active,
+        "Inactive" => KeyStatus::Inactive,
+        other => {
+            return Err(AwsError::invalid_answer(
+                "ListAccessKeys",
+                format!("unknown key status {other:?}"),
+            ));
         }
-    }
+    };
+    Ok(AccessKey {
+        id: Some(id.to_owned()),
+        slot: None,
+        status,
+        created: key.create_date().and_then(timestamp),
+        last_used: None,
+        last_used_service: None,
+    })
 }
 
 /// Adds each key's last use (GetAccessKeyLastUsed, one request per key).
@@ -251,32 +222,25 @@ pub(super) async fn list_user_tags(
     pace: &Pace,
     user_name: &str,
 ) -> Result<Vec<(String, String)>, AwsError> {
-    let mut tags = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        pace.ready().await;
+    aws::all_pages("ListUserTags", pace, |marker| async move {
         let page = iam
             .list_user_tags()
             .user_name(user_name)
-            .set_marker(marker.clone())
+            .set_marker(marker)
             .send()
             .await
             .map_err(|error| AwsError::from_sdk("ListUserTags", &error))?;
-        tags.extend(
-            page.tags()
-                .iter()
-                .map(|tag| (tag.key().to_owned(), tag.value().to_owned())),
-        );
-        marker = next_marker(
-            "ListUserTags",
-            page.is_truncated(),
-            page.marker(),
-            marker.as_deref(),
-        )?;
-        if marker.is_none() {
-            return Ok(tags);
-        }
-    }
+        let tags = page
+            .tags()
+            .iter()
+            .map(|tag| (tag.key().to_owned(), tag.value().to_owned()))
+            .collect();
+        Ok((
+            tags,
+            aws::iam_marker("ListUserTags", page.is_truncated(), page.marker())?,
+        ))
+    })
+    .await
 }
 
 /// The root user's keys, as far as GetAccountSummary tells.
@@ -573,14 +537,18 @@ mod tests {
         assert_eq!(users.num_calls(), 3);
     }
 
-    #[test]
-    fn markers_that_would_loop_are_errors() {
-        assert_eq!(next_marker("ListUsers", false, Some("x"), None), Ok(None));
+    #[tokio::test]
+    async fn markers_that_would_loop_are_errors() {
+        assert_eq!(aws::iam_marker("ListUsers", false, Some("x")), Ok(None));
         assert_eq!(
-            next_marker("ListUsers", true, Some("x"), None),
+            aws::iam_marker("ListUsers", true, Some("x")),
             Ok(Some("x".to_owned()))
         );
-        assert!(next_marker("ListUsers", true, None, None).is_err());
-        assert!(next_marker("ListUsers", true, Some("x"), Some("x")).is_err());
+        assert!(aws::iam_marker("ListUsers", true, None).is_err());
+        let repeated = aws::all_pages("ListUsers", &pace(), |_| async {
+            Ok((vec![1], Some("x".to_owned())))
+        })
+        .await;
+        assert_eq!(repeated.expect_err("a loop").code, "InvalidAnswer");
     }
 }
