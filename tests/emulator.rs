@@ -735,3 +735,46 @@ fn a_digest_that_cannot_be_published_keeps_the_report_and_exits_3() {
         "no credential in the output"
     );
 }
+
+#[test]
+fn the_cli_stores_the_report_in_s3_and_the_digest_points_there() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let prod = moto.account("prod");
+    let run = Run::of(moto.stalecreds().args([
+        "scan",
+        "--account",
+        prod,
+        "--topic-arn",
+        &moto.topic_arn,
+        "--report-bucket",
+        &moto.report_bucket,
+        "--report-prefix",
+        "security",
+    ]));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let objects = moto.s3_objects();
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    let (key, body) = objects.iter().next().expect("one object");
+    assert!(
+        key.starts_with("security/stalecreds/") && key.ends_with("/report.json"),
+        "{key}"
+    );
+    let stored: Value = serde_json::from_str(body).expect("a JSON report");
+    assert_eq!(stored["summary"]["findings"], 4);
+    let location = format!("s3://{}/{key}", moto.report_bucket);
+    assert!(
+        run.stderr.contains(&format!("report stored at {location}")),
+        "{}",
+        run.stderr
+    );
+    let message: Value = serde_json::from_str(&moto.published()[0].1).expect("JSON message");
+    assert!(
+        message["email"]
+            .as_str()
+            .expect("text")
+            .contains(&format!("Full report: {location}"))
+    );
+}
