@@ -1,7 +1,7 @@
 //! The remediate stage: a staged, opt-in plan of IAM changes, applied only when asked.
 //!
 //! Takes the verdicts of an account and its [`RemediationPolicy`] and returns the [`Action`]s
-//! the policy calls for ([`plan`], pure); with `--apply`, [`apply`] re-reads each credential's
+//! the policy calls for ([`plan`], pure); with `--apply`, [`apply()`] re-reads each credential's
 //! live state just before changing it, changes it through the remediation role, and appends the
 //! change to the [`journal`]; [`undo`] reactivates the keys a journal says were deactivated.
 //!

@@ -24,7 +24,9 @@ use aws_sdk_iam::Client;
 use futures::StreamExt;
 
 use crate::aws::{AwsError, Pace};
-use crate::inventory::Inventory;
+use std::future::Future;
+
+use crate::inventory::{Inventory, User};
 
 pub use keys::{KeyResolution, match_report_keys};
 
@@ -92,36 +94,13 @@ pub async fn read_tags(
     inventory: &mut Inventory,
     users: &BTreeSet<String>,
 ) -> Vec<UserError> {
-    let names: Vec<String> = inventory
-        .users
-        .iter()
-        .filter(|user| users.contains(&user.name))
-        .map(|user| user.name.clone())
-        .collect();
-    let read: Vec<_> = futures::stream::iter(names)
-        .map(|name| async move {
-            let tags = api_mode::list_user_tags(iam, pace, &name).await;
-            (name, tags)
-        })
-        .buffer_unordered(USERS_IN_FLIGHT)
-        .collect()
-        .await;
-    let mut errors = Vec::new();
-    for (name, result) in read {
-        match result {
-            Ok(tags) => {
-                if let Some(user) = inventory.users.iter_mut().find(|user| user.name == name) {
-                    user.tags = Some(tags);
-                }
-            }
-            Err(error) => errors.push(UserError {
-                user_name: name,
-                error,
-            }),
-        }
-    }
-    errors.sort_by(|a, b| a.user_name.cmp(&b.user_name));
-    errors
+    update_users(
+        inventory,
+        users,
+        |user| async move { api_mode::list_user_tags(iam, pace, &user.name).await },
+        |user, tags| user.tags = Some(tags),
+    )
+    .await
 }
 
 /// Fills in the access key IDs of `users` (report mode), with one ListAccessKeys each. Where the
@@ -133,37 +112,54 @@ pub async fn resolve_key_ids(
     inventory: &mut Inventory,
     users: &BTreeSet<String>,
 ) -> Vec<UserError> {
-    let targets: Vec<usize> = inventory
+    update_users(
+        inventory,
+        users,
+        |user| async move {
+            let live = api_mode::list_access_keys(iam, pace, &user.name).await?;
+            match match_report_keys(&user.access_keys, &live) {
+                KeyResolution::Matched(keys) => Ok(keys),
+                KeyResolution::Ambiguous => api_mode::with_last_use(iam, pace, live).await,
+            }
+        },
+        |user, keys| user.access_keys = keys,
+    )
+    .await
+}
+
+/// Reads something for each user named in `users` (at most [`USERS_IN_FLIGHT`] at once, each
+/// read given a copy of the user) and applies what was read; a user whose read fails is left as
+/// it was, and the failure recorded.
+async fn update_users<T, Read, Fut>(
+    inventory: &mut Inventory,
+    users: &BTreeSet<String>,
+    read: Read,
+    apply: impl Fn(&mut User, T),
+) -> Vec<UserError>
+where
+    Read: Fn(User) -> Fut,
+    Fut: Future<Output = Result<T, AwsError>>,
+{
+    let selected: Vec<(usize, User)> = inventory
         .users
         .iter()
         .enumerate()
         .filter(|(_, user)| users.contains(&user.name))
-        .map(|(index, _)| index)
+        .map(|(index, user)| (index, user.clone()))
         .collect();
-    let resolved: Vec<_> = futures::stream::iter(targets)
-        .map(|index| {
-            let user = &inventory.users[index];
-            async move {
-                let result = async {
-                    let live = api_mode::list_access_keys(iam, pace, &user.name).await?;
-                    match match_report_keys(&user.access_keys, &live) {
-                        KeyResolution::Matched(keys) => Ok(keys),
-                        KeyResolution::Ambiguous => api_mode::with_last_use(iam, pace, live).await,
-                    }
-                }
-                .await;
-                (index, result)
-            }
+    let read_all: Vec<(usize, Result<T, AwsError>)> = futures::stream::iter(selected)
+        .map(|(index, user)| {
+            let found = read(user);
+            async move { (index, found.await) }
         })
         .buffer_unordered(USERS_IN_FLIGHT)
         .collect()
         .await;
-
     let mut errors = Vec::new();
-    for (index, result) in resolved {
+    for (index, result) in read_all {
         let user = &mut inventory.users[index];
         match result {
-            Ok(keys) => user.access_keys = keys,
+            Ok(value) => apply(user, value),
             Err(error) => errors.push(UserError {
                 user_name: user.name.clone(),
                 error,
