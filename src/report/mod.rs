@@ -561,3 +561,27 @@ fn finding(account_id: &str, account_name: Option<&str>, verdict: &Verdict) -> F
         remediation: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_schema_example_is_a_report() {
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report-schema.md"),
+        )
+        .expect("docs");
+        let example = doc
+            .split("```json\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a JSON example");
+        let report: Report = serde_json::from_str(example).expect("the example parses as a Report");
+        assert_eq!(report.schema_version, SCHEMA_VERSION);
+        // Every field is in the example: serializing it back gives the same JSON value.
+        let again = serde_json::to_value(&report).expect("serializes");
+        let original: serde_json::Value = serde_json::from_str(example).expect("JSON");
+        assert_eq!(again, original);
+    }
+}
