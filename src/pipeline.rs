@@ -182,6 +182,8 @@ pub async fn run(
         () = stop => scans.await,
     };
     outcomes.extend(scanned);
+    // A stopped run (Ctrl-C, the Lambda deadline) makes no change: its plan is only shown.
+    let apply = apply.filter(|_| !stopped.load(Ordering::Relaxed));
     if let Some(remediation) = &settings.remediation {
         remediate_all(
             settings,
