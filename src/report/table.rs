@@ -79,7 +79,13 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             .filter(|finding| finding.account_id == account.account_id)
             .map(row)
             .collect();
-        write_rows(out, &rows)?;
+        // The REMEDIATION column only when a remediation policy is configured.
+        let columns = if report.remediation.is_some() {
+            HEADER.len()
+        } else {
+            HEADER.len() - 1
+        };
+        write_rows(out, &rows, columns)?;
     }
     Ok(())
 }
@@ -184,7 +190,7 @@ fn row(finding: &Finding) -> [String; 7] {
     ]
 }
 
-fn write_rows(out: &mut dyn Write, rows: &[[String; 7]]) -> io::Result<()> {
+fn write_rows(out: &mut dyn Write, rows: &[[String; 7]], columns: usize) -> io::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -199,6 +205,7 @@ fn write_rows(out: &mut dyn Write, rows: &[[String; 7]]) -> io::Result<()> {
         let line: Vec<String> = cells
             .iter()
             .zip(widths)
+            .take(columns)
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
         writeln!(out, "  {}", line.join("  ").trim_end())?;
