@@ -334,37 +334,34 @@ fn text(report: &Report, full_report: Option<&str>, kept: &[&Finding], omitted: 
         "Unused means idle for {} days or more (CIS AWS Foundations 1.12), measured to {}.",
         report.max_idle_days, report.generated_at
     );
-    let mut notes = Vec::new();
-    if summary.accounts_failed > 0 {
-        notes.push(format!(
-            "{} account{} not scanned",
-            summary.accounts_failed,
-            plural(summary.accounts_failed)
-        ));
-    }
-    if summary.accounts_incomplete > 0 {
-        notes.push(format!(
-            "{} scanned incompletely",
-            summary.accounts_incomplete
-        ));
-    }
-    if summary.accounts_skipped > 0 {
-        notes.push(format!("{} skipped", summary.accounts_skipped));
-    }
-    if summary.exempt > 0 {
-        notes.push(format!(
-            "{} exempt credential{} not counted",
-            summary.exempt,
-            plural(summary.exempt)
-        ));
-    }
-    if summary.inactive_keys > 0 {
-        notes.push(format!(
-            "{} inactive key{} not counted",
-            summary.inactive_keys,
-            plural(summary.inactive_keys)
-        ));
-    }
+    let failed = summary.accounts_failed;
+    let (exempt, inactive) = (summary.exempt, summary.inactive_keys);
+    let notes: Vec<String> = [
+        (
+            failed,
+            format!("{failed} account{} not scanned", plural(failed)),
+        ),
+        (
+            summary.accounts_incomplete,
+            format!("{} scanned incompletely", summary.accounts_incomplete),
+        ),
+        (
+            summary.accounts_skipped,
+            format!("{} skipped", summary.accounts_skipped),
+        ),
+        (
+            exempt,
+            format!("{exempt} exempt credential{} not counted", plural(exempt)),
+        ),
+        (
+            inactive,
+            format!("{inactive} inactive key{} not counted", plural(inactive)),
+        ),
+    ]
+    .into_iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(_, note)| note)
+    .collect();
     if !notes.is_empty() {
         let _ = writeln!(out, "Also: {}.", notes.join("; "));
     }

@@ -290,12 +290,11 @@ async fn remediate_all(
         }
     }
 
+    let states: std::collections::HashMap<Action, ActionState> = states.into_iter().collect();
     for outcome in outcomes.iter_mut() {
         if let AccountResult::Scanned { actions, .. } = &mut outcome.result {
             for planned in actions.iter_mut() {
-                if let Some((_, state)) =
-                    states.iter().find(|(action, _)| *action == planned.action)
-                {
+                if let Some(state) = states.get(&planned.action) {
                     planned.state = state.clone();
                 }
             }

@@ -80,7 +80,7 @@ impl ActionKind {
 }
 
 /// One planned change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Action {
     /// The change.
     pub kind: ActionKind,

@@ -401,28 +401,14 @@ def seed(endpoint: str, scenario: dict, external_id: str | None) -> dict:
                 statement = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{MANAGEMENT}:root"}, "Action": "sts:AssumeRole"}
                 if external_id:
                     statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
-                iam.create_role(
-                    RoleName=AUDIT_ROLE,
-                    AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
-                )
-                iam.put_role_policy(
-                    RoleName=AUDIT_ROLE,
-                    PolicyName="stalecreds-read-only",
-                    PolicyDocument=json.dumps(
-                        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": AUDIT_ACTIONS, "Resource": "*"}]}
-                    ),
-                )
-                iam.create_role(
-                    RoleName=REMEDIATION_ROLE,
-                    AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
-                )
-                iam.put_role_policy(
-                    RoleName=REMEDIATION_ROLE,
-                    PolicyName="stalecreds-remediation",
-                    PolicyDocument=json.dumps(
-                        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": REMEDIATION_ACTIONS, "Resource": "*"}]}
-                    ),
-                )
+                trust = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+                for role, policy_name, actions in [
+                    (AUDIT_ROLE, "stalecreds-read-only", AUDIT_ACTIONS),
+                    (REMEDIATION_ROLE, "stalecreds-remediation", REMEDIATION_ACTIONS),
+                ]:
+                    iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
+                    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+                    iam.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(policy))
         for spec in users:
             iam.create_user(
                 UserName=spec["name"], Tags=[{"Key": k, "Value": v} for k, v in spec["tags"].items()]
