@@ -272,9 +272,12 @@ fn finding_line(out: &mut String, finding: &Finding) {
         || "age unknown".to_owned(),
         |days| format!("{days} days idle"),
     );
-    let next = match &finding.remediation {
-        Some(entry) => remediation_words(entry),
-        None => format!("proposed: {}", action(finding)),
+    let next = match (&finding.remediation, &finding.exemption_unknown) {
+        (_, Some(why)) => {
+            format!("exemption unknown ({why}): never remediated; check this user by hand")
+        }
+        (Some(entry), None) => remediation_words(entry),
+        (None, None) => format!("proposed: {}", action(finding)),
     };
     let _ = writeln!(
         out,

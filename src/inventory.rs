@@ -28,9 +28,21 @@ pub struct User {
     pub password: Option<Password>,
     /// The user's access keys (IAM allows at most two).
     pub access_keys: Vec<AccessKey>,
-    /// The user's tags (key, value), when they were read: `scan` reads them only for users
-    /// whose credentials are findings, and only when an exemption is by tag.
-    pub tags: Option<Vec<(String, String)>>,
+    /// The user's tags, as far as they were read: `scan` reads them only for users whose
+    /// credentials are findings (or may be deleted), and only when an exemption is by tag.
+    pub tags: Tags,
+}
+
+/// What is known of a user's tags.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Tags {
+    /// Not read (no exemption is by tag, or nothing of this user is a finding).
+    #[default]
+    NotRead,
+    /// Read: every (key, value) pair.
+    Read(Vec<(String, String)>),
+    /// Could not be read (ListUserTags denied by an SCP, throttled past the retries): why.
+    Unreadable(String),
 }
 
 /// A console password: a login profile that exists now.

@@ -538,14 +538,15 @@ async fn scan_account(
     }
     let actions = match &plan.remediation {
         Some((stages, _)) => {
-            let is_exempt = |user_name: &str| {
+            // Exempt users, and users who may be exempt (tags unread), are never touched.
+            let protected = |user_name: &str| {
                 inventory
                     .users
                     .iter()
                     .find(|user| user.name == user_name)
-                    .is_some_and(|user| plan.policy.exemption_for(user).is_some())
+                    .is_none_or(|user| plan.policy.exemption_for(user).protects())
             };
-            remediate::plan(&plan.id, &verdicts, stages, &is_exempt)
+            remediate::plan(&plan.id, &verdicts, stages, &protected)
                 .into_iter()
                 .map(|action| ActionOutcome {
                     action,

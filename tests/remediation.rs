@@ -451,3 +451,73 @@ fn diff(before: &Value, after: &Value) -> BTreeSet<String> {
     }
     changes
 }
+
+/// Issue 9: tag exemptions used to fail open. With ListUserTags denied (an SCP) in `dev`, hank's
+/// key (tagged `stalecreds:exempt=true`) was "not exempt" and `--apply` deactivated it.
+#[test]
+fn a_user_whose_tags_cannot_be_read_stays_a_finding_and_is_never_remediated() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let dev = moto.account("dev").to_owned();
+    moto.configure_json(&json!({ "deny": [[dev, "ListUserTags"]] }));
+    let before = moto.iam_state();
+    let dir = temp_dir();
+    let config = dir.path().join("tags.yaml");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(POLICY).expect("policy").replace(
+            "  user_names: [\"breakglass-*\"]",
+            "  user_names: [\"breakglass-*\"]\n  tags: {\"stalecreds:exempt\": \"true\"}",
+        ),
+    )
+    .expect("writable");
+    let journal = dir.path().join("journal.jsonl");
+    let run = scan(
+        &moto,
+        &["--apply", "--journal", journal.to_str().expect("utf-8")],
+        &config,
+    );
+    assert_eq!(run.code, 3, "an account with unreadable tags is incomplete");
+    let report = run.json();
+    let hank = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|finding| finding["user_name"] == "hank")
+        .expect("hank's key stays a finding");
+    assert_eq!(hank["outcome"], "unused");
+    assert!(
+        hank["exemption_unknown"]
+            .as_str()
+            .is_some_and(|why| why.contains("AccessDenied")),
+        "{hank}"
+    );
+    assert!(hank["remediation"].is_null(), "{hank}");
+    assert_eq!(report["summary"]["exemption_unknown"], 2, "hank and judy");
+    let changed = diff(&before, &moto.iam_state());
+    assert!(
+        changed.iter().all(|change| !change.contains("/hank ")),
+        "hank was touched: {changed:?}"
+    );
+    assert!(
+        changed
+            .iter()
+            .any(|change| change.contains(moto.key("prod/alice", 1))),
+        "other accounts are still remediated: {changed:?}"
+    );
+    let dev_entry = report["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|account| account["account_id"] == dev.as_str())
+        .expect("dev");
+    assert!(
+        !dev_entry["user_errors"]
+            .as_array()
+            .expect("errors")
+            .is_empty(),
+        "{dev_entry}"
+    );
+}

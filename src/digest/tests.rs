@@ -33,6 +33,7 @@ fn key(user: &str, id: &str, created: i64, used: Option<i64>, idle: i64) -> Verd
         idle_since: Some(days_ago(idle)),
         idle_days: Some(idle),
         outcome: Outcome::Unused,
+        exemption_unknown: None,
     }
 }
 

@@ -134,20 +134,23 @@ pub struct ActionOutcome {
 }
 
 /// The changes `policy` calls for in one account. Root keys, exempt credentials (and every
-/// credential of a user `is_exempt` names), in-use credentials and credentials of unknown age
-/// are never planned.
+/// credential of a user `protected` names: exempt, or perhaps exempt), credentials whose
+/// exemption is unknown, in-use credentials and credentials of unknown age are never planned.
 pub fn plan(
     account_id: &str,
     verdicts: &[Verdict],
     policy: &RemediationPolicy,
-    is_exempt: &dyn Fn(&str) -> bool,
+    protected: &dyn Fn(&str) -> bool,
 ) -> Vec<Action> {
     let mut actions = Vec::new();
     for verdict in verdicts {
         let Some(idle_days) = verdict.idle_days else {
             continue;
         };
-        if verdict.credential == CredentialKind::RootAccessKey || is_exempt(&verdict.user_name) {
+        if verdict.credential == CredentialKind::RootAccessKey
+            || verdict.exemption_unknown.is_some()
+            || protected(&verdict.user_name)
+        {
             continue;
         }
         let stage = match (verdict.credential, verdict.key_status, &verdict.outcome) {

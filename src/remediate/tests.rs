@@ -25,6 +25,7 @@ fn verdict(
         idle_since: None,
         idle_days: idle,
         outcome,
+        exemption_unknown: None,
     }
 }
 
@@ -215,5 +216,16 @@ fn reversible_changes_and_the_longest_idle_come_first_under_the_cap() {
     assert!(
         !ActionKind::DeletePassword.is_reversible()
             && !ActionKind::DeleteInactiveKey.is_reversible()
+    );
+}
+
+#[test]
+fn a_finding_whose_exemption_is_unknown_is_never_planned() {
+    let mut unknown = active("hank", 200);
+    unknown.exemption_unknown = Some("the user's tags could not be read".to_owned());
+    let verdicts = [unknown, active("alice", 200)];
+    assert_eq!(
+        planned(&verdicts, &policy(), &[]),
+        ["alice deactivate_key 200"]
     );
 }

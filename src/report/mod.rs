@@ -21,7 +21,7 @@ use crate::rules::{Outcome, Verdict};
 use crate::scan::UserError;
 
 /// The version of the report schema; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The whole run, as written by `--output` and `--format json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +157,9 @@ pub struct Finding {
     pub outcome: String,
     /// Why the credential is exempt.
     pub exempt_reason: Option<String>,
+    /// Why the credential might be exempt without it being known (the user's tags could not be
+    /// read, and an exemption is by tag): it stays a finding, and is never remediated.
+    pub exemption_unknown: Option<String>,
     /// The remediation planned for this credential, and what became of it.
     pub remediation: Option<RemediationEntry>,
 }
@@ -227,6 +230,8 @@ pub struct Summary {
     pub inactive_keys: usize,
     /// Unused but exempt credentials.
     pub exempt: usize,
+    /// Findings whose exemption is unknown (tags unreadable): never remediated.
+    pub exemption_unknown: usize,
     /// Accounts with at least one finding.
     pub accounts_with_findings: usize,
 }
@@ -408,6 +413,9 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
                         Outcome::InUse => {}
                         Outcome::Unused => {
                             entry.findings += 1;
+                            if verdict.exemption_unknown.is_some() {
+                                summary.exemption_unknown += 1;
+                            }
                             match verdict.credential {
                                 crate::rules::CredentialKind::AccessKey => {
                                     summary.unused_access_keys += 1
@@ -558,6 +566,7 @@ fn finding(account_id: &str, account_name: Option<&str>, verdict: &Verdict) -> F
         idle_days: verdict.idle_days,
         outcome: outcome.to_owned(),
         exempt_reason,
+        exemption_unknown: verdict.exemption_unknown.clone(),
         remediation: None,
     }
 }

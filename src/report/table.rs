@@ -168,6 +168,9 @@ pub(crate) fn remediation_words(entry: &super::RemediationEntry) -> String {
 fn row(finding: &Finding) -> [String; 7] {
     let verdict = match (&finding.exempt_reason, &finding.credential_status) {
         (Some(reason), _) => format!("exempt: {reason}"),
+        (None, _) if finding.exemption_unknown.is_some() => {
+            "unused, exemption unknown (tags unread): not remediated".to_owned()
+        }
         (None, Some(status)) if finding.outcome == "inactive" => format!("{status} (information)"),
         _ => finding.outcome.clone(),
     };

@@ -18,7 +18,7 @@ pub use root_access_key::ROOT_USER;
 
 use jiff::Timestamp;
 
-use crate::inventory::{Inventory, KeyStatus, User};
+use crate::inventory::{Inventory, KeyStatus, Tags, User};
 
 /// The closed set of rules. Each has a stable kebab-case code, documented in `docs/rules.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -106,9 +106,11 @@ pub struct Policy {
 /// One way to exempt break-glass users.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exemption {
-    /// A user-name pattern: `*` matches any run of characters; everything else is literal.
+    /// A user-name pattern: `*` matches any run of characters; everything else is literal, and
+    /// letters match whatever their case (IAM user names are unique without regard to case).
     UserName(String),
-    /// An IAM user tag, key and value exactly (for example `stalecreds:exempt` = `true`).
+    /// An IAM user tag: the key whatever its case (as IAM compares tag keys), the value exactly
+    /// (for example `stalecreds:exempt` = `true`).
     Tag {
         /// The tag key.
         key: String,
@@ -117,21 +119,72 @@ pub enum Exemption {
     },
 }
 
+/// Whether a user is exempt, as far as can be told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExemptionStatus {
+    /// No exemption applies.
+    NotExempt,
+    /// An exemption applies; the reason says which.
+    Exempt(String),
+    /// A tag exemption is configured and the user's tags are not known: the user may be exempt.
+    /// Fail closed: the credentials stay findings, and are never remediated.
+    Unknown(String),
+}
+
+impl ExemptionStatus {
+    /// Whether remediation must leave the user alone: exempt, or perhaps exempt.
+    pub fn protects(&self) -> bool {
+        !matches!(self, ExemptionStatus::NotExempt)
+    }
+}
+
 impl Policy {
-    /// The reason a user is exempt, if one applies. Tag exemptions need the user's tags: a user
-    /// whose tags were not read is not exempt by tag.
-    pub fn exemption_for(&self, user: &User) -> Option<String> {
-        self.exemptions
+    /// Whether `user` is exempt. A name pattern that matches decides alone; otherwise, when an
+    /// exemption is by tag, the user's tags decide, and tags not read (or unreadable) make the
+    /// answer [`ExemptionStatus::Unknown`].
+    pub fn exemption_for(&self, user: &User) -> ExemptionStatus {
+        let by_name = self
+            .exemptions
             .iter()
             .find_map(|exemption| match exemption {
-                Exemption::UserName(pattern) => glob_match(pattern, &user.name)
-                    .then(|| format!("user name matches `{pattern}`")),
-                Exemption::Tag { key, value } => user
-                    .tags
-                    .as_ref()?
-                    .iter()
-                    .any(|(k, v)| k == key && v == value)
-                    .then(|| format!("tagged `{key}={value}`")),
+                Exemption::UserName(pattern) => {
+                    glob_match(&pattern.to_lowercase(), &user.name.to_lowercase())
+                        .then(|| format!("user name matches `{pattern}`"))
+                }
+                Exemption::Tag { .. } => None,
+            });
+        if let Some(reason) = by_name {
+            return ExemptionStatus::Exempt(reason);
+        }
+        let mut by_tag = self
+            .exemptions
+            .iter()
+            .filter_map(|exemption| match exemption {
+                Exemption::Tag { key, value } => Some((key, value)),
+                Exemption::UserName(_) => None,
+            });
+        let Some(first) = by_tag.next() else {
+            return ExemptionStatus::NotExempt;
+        };
+        let tags = match &user.tags {
+            Tags::Read(tags) => tags,
+            Tags::NotRead => {
+                return ExemptionStatus::Unknown("the user's tags were not read".to_owned());
+            }
+            Tags::Unreadable(reason) => {
+                return ExemptionStatus::Unknown(format!(
+                    "the user's tags could not be read ({reason})"
+                ));
+            }
+        };
+        std::iter::once(first)
+            .chain(by_tag)
+            .find(|(key, value)| {
+                tags.iter()
+                    .any(|(k, v)| k.to_lowercase() == key.to_lowercase() && v == *value)
+            })
+            .map_or(ExemptionStatus::NotExempt, |(key, value)| {
+                ExemptionStatus::Exempt(format!("tagged `{key}={value}`"))
             })
     }
 
@@ -207,6 +260,9 @@ pub struct Verdict {
     pub idle_days: Option<i64>,
     /// The conclusion.
     pub outcome: Outcome,
+    /// Why an unused credential might be exempt without it being known (the user's tags could
+    /// not be read): it stays a finding, and is never remediated.
+    pub exemption_unknown: Option<String>,
 }
 
 impl Verdict {
@@ -223,15 +279,19 @@ pub fn evaluate(inventory: &Inventory, policy: &Policy, now: Timestamp) -> Vec<V
     let mut verdicts = Vec::new();
     root_access_key::evaluate(&inventory.root, now, &mut verdicts);
     for user in &inventory.users {
-        let exemption = policy.exemption_for(user);
         let first = verdicts.len();
         password_unused::evaluate(user, policy, now, &mut verdicts);
         access_key_unused::evaluate(user, policy, now, &mut verdicts);
-        if let Some(reason) = exemption {
-            for verdict in &mut verdicts[first..] {
-                if verdict.outcome == Outcome::Unused {
-                    verdict.outcome = Outcome::Exempt(reason.clone());
-                }
+        let unused = verdicts[first..]
+            .iter_mut()
+            .filter(|verdict| verdict.outcome == Outcome::Unused);
+        match policy.exemption_for(user) {
+            ExemptionStatus::NotExempt => {}
+            ExemptionStatus::Exempt(reason) => {
+                unused.for_each(|verdict| verdict.outcome = Outcome::Exempt(reason.clone()));
+            }
+            ExemptionStatus::Unknown(reason) => {
+                unused.for_each(|verdict| verdict.exemption_unknown = Some(reason.clone()));
             }
         }
     }

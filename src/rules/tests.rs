@@ -4,7 +4,7 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::*;
-use crate::inventory::{AccessKey, Inventory, KeyStatus, Password, RootCredentials, User};
+use crate::inventory::{AccessKey, Inventory, KeyStatus, Password, RootCredentials, Tags, User};
 
 const DAY: i64 = 24 * 60 * 60;
 
@@ -39,7 +39,7 @@ fn user(name: &str, password: Option<Password>, keys: Vec<AccessKey>) -> User {
         arn: format!("arn:aws:iam::111111111111:user/{name}"),
         password,
         access_keys: keys,
-        tags: None,
+        tags: Tags::NotRead,
     }
 }
 
@@ -72,6 +72,10 @@ fn check_with(inventory: Inventory, policy: &Policy, at: Timestamp, expect: &[&s
                 Outcome::InUse => "in-use".to_owned(),
                 Outcome::Inactive => "inactive".to_owned(),
                 Outcome::Exempt(reason) => format!("exempt({reason})"),
+            };
+            let outcome = match &verdict.exemption_unknown {
+                Some(why) => format!("{outcome}, exemption unknown({why})"),
+                None => outcome,
             };
             let idle = verdict
                 .idle_days
@@ -384,6 +388,95 @@ fn exempt_users_are_reported_but_not_findings() {
             "breakglass password: unused 200d",
         ],
     );
+}
+
+fn tagged(name: &str, tags: Tags) -> User {
+    User {
+        tags,
+        ..user(name, password(ago(200 * DAY), None), vec![])
+    }
+}
+
+#[test]
+fn names_and_tag_keys_match_whatever_their_case_and_tag_values_exactly() {
+    let inventory = Inventory {
+        users: vec![
+            user("BreakGlass-Admin", password(ago(200 * DAY), None), vec![]),
+            tagged(
+                "ops",
+                Tags::Read(vec![("StaleCreds:Exempt".to_owned(), "true".to_owned())]),
+            ),
+            tagged(
+                "dev",
+                Tags::Read(vec![("stalecreds:exempt".to_owned(), "True".to_owned())]),
+            ),
+        ],
+        ..Inventory::default()
+    };
+    let policy = Policy {
+        max_idle_days: 45,
+        exemptions: vec![
+            Exemption::UserName("breakglass-*".to_owned()),
+            Exemption::Tag {
+                key: "stalecreds:exempt".to_owned(),
+                value: "true".to_owned(),
+            },
+        ],
+    };
+    check_with(
+        inventory,
+        &policy,
+        now(),
+        &[
+            "BreakGlass-Admin password: exempt(user name matches `breakglass-*`) 200d",
+            "ops password: exempt(tagged `stalecreds:exempt=true`) 200d",
+            "dev password: unused 200d",
+        ],
+    );
+}
+
+#[test]
+fn tags_that_could_not_be_read_leave_the_exemption_unknown_and_the_finding_in_place() {
+    let inventory = Inventory {
+        users: vec![
+            tagged(
+                "hank",
+                Tags::Unreadable("ListUserTags: AccessDenied: denied by an SCP".to_owned()),
+            ),
+            tagged("ivan", Tags::NotRead),
+            // A name pattern decides alone: no tag is needed to know this user is exempt.
+            tagged("breakglass-1", Tags::Unreadable("throttled".to_owned())),
+        ],
+        ..Inventory::default()
+    };
+    let policy = Policy {
+        max_idle_days: 45,
+        exemptions: vec![
+            Exemption::UserName("breakglass-*".to_owned()),
+            Exemption::Tag {
+                key: "stalecreds:exempt".to_owned(),
+                value: "true".to_owned(),
+            },
+        ],
+    };
+    check_with(
+        inventory,
+        &policy,
+        now(),
+        &[
+            "hank password: unused, exemption unknown(the user's tags could not be read (ListUserTags: AccessDenied: denied by an SCP)) 200d",
+            "ivan password: unused, exemption unknown(the user's tags were not read) 200d",
+            "breakglass-1 password: exempt(user name matches `breakglass-*`) 200d",
+        ],
+    );
+    // Without a tag exemption, tags do not matter.
+    let by_name = Policy {
+        max_idle_days: 45,
+        exemptions: vec![Exemption::UserName("breakglass-*".to_owned())],
+    };
+    let unread = tagged("ivan", Tags::Unreadable("denied".to_owned()));
+    assert_eq!(by_name.exemption_for(&unread), ExemptionStatus::NotExempt);
+    assert!(policy.exemption_for(&unread).protects());
 }
 
 #[test]

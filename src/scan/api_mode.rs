@@ -12,7 +12,7 @@ use jiff::Timestamp;
 
 use super::{Scanned, USERS_IN_FLIGHT, UserError};
 use crate::aws::{self, AwsError, Pace, timestamp};
-use crate::inventory::{AccessKey, Inventory, KeyStatus, Password, RootCredentials, User};
+use crate::inventory::{AccessKey, Inventory, KeyStatus, Password, RootCredentials, Tags, User};
 use crate::rules::ROOT_USER;
 
 /// The largest page IAM's list calls allow.
@@ -130,7 +130,7 @@ async fn user_credentials(
         arn: listed.arn.clone(),
         password,
         access_keys,
-        tags: None,
+        tags: Tags::NotRead,
     }))
 }
 

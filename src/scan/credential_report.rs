@@ -8,7 +8,7 @@
 
 use jiff::Timestamp;
 
-use crate::inventory::{AccessKey, Inventory, KeyStatus, Password, RootCredentials, User};
+use crate::inventory::{AccessKey, Inventory, KeyStatus, Password, RootCredentials, Tags, User};
 use crate::rules::ROOT_USER;
 
 /// A credential report that could not be read.
@@ -97,7 +97,7 @@ pub fn parse(csv_bytes: &[u8], generated_at: Option<Timestamp>) -> Result<Invent
             arn,
             password,
             access_keys: keys,
-            tags: None,
+            tags: Tags::NotRead,
         });
     }
     Ok(inventory)

@@ -26,7 +26,7 @@ use futures::StreamExt;
 use crate::aws::{AwsError, Pace};
 use std::future::Future;
 
-use crate::inventory::{Inventory, User};
+use crate::inventory::{Inventory, Tags, User};
 
 pub use keys::{KeyResolution, match_report_keys};
 
@@ -87,20 +87,31 @@ pub async fn account(
 }
 
 /// Reads the tags of `users` (ListUserTags, paginated), for exemptions by tag. A user whose tags
-/// cannot be read keeps `tags: None`, so it is not exempt, and the failure is recorded.
+/// cannot be read gets [`Tags::Unreadable`], so that exemption stays unknown (never "not
+/// exempt"), and the failure is recorded.
 pub async fn read_tags(
     iam: &Client,
     pace: &Pace,
     inventory: &mut Inventory,
     users: &BTreeSet<String>,
 ) -> Vec<UserError> {
-    update_users(
+    let errors = update_users(
         inventory,
         users,
         |user| async move { api_mode::list_user_tags(iam, pace, &user.name).await },
-        |user, tags| user.tags = Some(tags),
+        |user, tags| user.tags = Tags::Read(tags),
     )
-    .await
+    .await;
+    for error in &errors {
+        if let Some(user) = inventory
+            .users
+            .iter_mut()
+            .find(|user| user.name == error.user_name)
+        {
+            user.tags = Tags::Unreadable(error.error.to_string());
+        }
+    }
+    errors
 }
 
 /// Fills in the access key IDs of `users` (report mode), with one ListAccessKeys each. Where the
@@ -129,7 +140,8 @@ pub async fn resolve_key_ids(
 
 /// Reads something for each user named in `users` (at most [`USERS_IN_FLIGHT`] at once, each
 /// read given a copy of the user) and applies what was read; a user whose read fails is left as
-/// it was, and the failure recorded.
+/// it was, and the failure recorded. A user IAM no longer knows (`NoSuchEntity`: deleted since
+/// the credential report) is dropped from the inventory: it has no credentials left to judge.
 async fn update_users<T, Read, Fut>(
     inventory: &mut Inventory,
     users: &BTreeSet<String>,
@@ -156,15 +168,26 @@ where
         .collect()
         .await;
     let mut errors = Vec::new();
+    let mut gone = BTreeSet::new();
     for (index, result) in read_all {
         let user = &mut inventory.users[index];
         match result {
             Ok(value) => apply(user, value),
+            Err(error) if error.code == "NoSuchEntity" => {
+                gone.insert(index);
+            }
             Err(error) => errors.push(UserError {
                 user_name: user.name.clone(),
                 error,
             }),
         }
+    }
+    if !gone.is_empty() {
+        let mut index = 0;
+        inventory.users.retain(|_| {
+            index += 1;
+            !gone.contains(&(index - 1))
+        });
     }
     errors.sort_by(|a, b| a.user_name.cmp(&b.user_name));
     errors
