@@ -71,6 +71,8 @@ pub struct AccessKey {
     pub last_used: Option<Timestamp>,
     /// The service the key was last used with, when AWS names one.
     pub last_used_service: Option<String>,
+    /// Whether `last_used` was read live (GetAccessKeyLastUsed), not from the credential report.
+    pub live: bool,
 }
 
 /// The IAM status of an access key.

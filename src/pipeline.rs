@@ -504,9 +504,6 @@ async fn scan_account(
         mut errors,
     } = scan::account(&iam, pace, settings.mode, &root_arn).await?;
     let mut verdicts = rules::evaluate(&inventory, &plan.policy, now);
-
-    // Tags decide exemptions, but only matter for would-be findings and remediation targets:
-    // read them for those users.
     let stages = plan
         .remediation
         .as_ref()
@@ -515,17 +512,10 @@ async fn scan_account(
     let deletes_inactive = |verdict: &Verdict| {
         stages.delete_inactive_keys_after_days.is_some() && verdict.outcome == Outcome::Inactive
     };
-    if plan.policy.needs_tags() {
-        let users = users_with(&verdicts, |verdict| {
-            verdict.outcome == Outcome::Unused || deletes_inactive(verdict)
-        });
-        if !users.is_empty() {
-            errors.extend(scan::read_tags(&iam, pace, &mut inventory, &users).await);
-            verdicts = rules::evaluate(&inventory, &plan.policy, now);
-        }
-    }
+
     // The credential report has no key IDs: look them up for the keys that are findings, or
-    // that remediation may delete.
+    // that remediation may delete. Then confirm every finding live: the report can be hours old.
+    let mut findings_confirmed_at = None;
     if settings.mode == Mode::Report {
         let users = users_with(&verdicts, |verdict| {
             verdict.credential == CredentialKind::AccessKey
@@ -533,6 +523,20 @@ async fn scan_account(
         });
         if !users.is_empty() {
             errors.extend(scan::resolve_key_ids(&iam, pace, &mut inventory, &users).await);
+            verdicts = rules::evaluate(&inventory, &plan.policy, now);
+        }
+        errors.extend(scan::confirm(&iam, pace, &mut inventory, &verdicts).await);
+        findings_confirmed_at = Some(Timestamp::now());
+        verdicts = rules::evaluate(&inventory, &plan.policy, now);
+    }
+    // Tags decide exemptions, but only matter for findings and remediation targets: read them
+    // for those users.
+    if plan.policy.needs_tags() {
+        let users = users_with(&verdicts, |verdict| {
+            verdict.outcome == Outcome::Unused || deletes_inactive(verdict)
+        });
+        if !users.is_empty() {
+            errors.extend(scan::read_tags(&iam, pace, &mut inventory, &users).await);
             verdicts = rules::evaluate(&inventory, &plan.policy, now);
         }
     }
@@ -562,6 +566,7 @@ async fn scan_account(
         errors,
         actions,
         credential_report_generated_at: inventory.credential_report_generated_at,
+        findings_confirmed_at,
     })
 }
 

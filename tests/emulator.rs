@@ -8,7 +8,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::{Moto, Run, read_json, skipped, temp_dir};
 
 /// Each finding as `account/user credential key-index idle-days`, with the key as the index of
@@ -87,7 +87,7 @@ fn report_mode_finds_exactly_the_seeded_unused_credentials() {
     assert_eq!(run.code, 3, "{}", run.stderr);
     let report = run.json();
     assert_eq!(report, read_json(&output), "--output holds the same report");
-    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["schema_version"], 2);
     assert_eq!(report["max_idle_days"], 45);
     assert_eq!(report["mode"], "report");
     assert_eq!(findings(&moto, &report, "findings"), DEMO_FINDINGS);
@@ -776,5 +776,49 @@ fn the_cli_stores_the_report_in_s3_and_the_digest_points_there() {
             .as_str()
             .expect("text")
             .contains(&format!("Full report: {location}"))
+    );
+}
+
+/// Issue 9: report-mode findings were as old as the credential report (up to four hours): a key
+/// used since was still reported unused, and a user deleted since made the account incomplete.
+#[test]
+fn findings_are_confirmed_live_so_a_stale_credential_report_cannot_make_them_false() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    moto.configure_json(&json!({ "freeze_reports": true }));
+    // The first scan has each account generate the report that every later scan is served.
+    let first = Run::of(moto.stalecreds().args(["scan", "--format", "json"]));
+    assert_eq!(findings(&moto, &first.json(), "findings"), DEMO_FINDINGS);
+    // Then, behind the report's back: alice uses her second key, bob signs in, carol is deleted.
+    moto.touch("prod", "alice", Some(moto.key("prod/alice", 1)));
+    moto.touch("prod", "bob", None);
+    moto.delete_user("prod", "carol");
+
+    let second = Run::of(moto.stalecreds().args(["scan", "--format", "json"]));
+    let report = second.json();
+    let expected: Vec<&str> = DEMO_FINDINGS
+        .iter()
+        .copied()
+        .filter(|line| {
+            !["prod/alice", "prod/bob ", "prod/carol"]
+                .iter()
+                .any(|user| line.starts_with(user))
+        })
+        .collect();
+    assert_eq!(findings(&moto, &report, "findings"), expected);
+    let prod = account(&report, moto.account("prod"));
+    assert_eq!(
+        prod["user_errors"],
+        json!([]),
+        "a user deleted since the report is gone, not an error"
+    );
+    assert!(prod["findings_confirmed_at"].is_string(), "{prod}");
+    assert!(prod["credential_report_generated_at"].is_string(), "{prod}");
+    assert_eq!(
+        report["summary"]["accounts_incomplete"], 0,
+        "{}",
+        report["summary"]
     );
 }

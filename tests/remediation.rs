@@ -270,7 +270,8 @@ fn a_key_used_after_the_report_is_skipped_at_verification() {
     }
     let moto = Moto::demo();
     let alice_key = moto.key("prod/alice", 1).to_owned();
-    moto.configure_json(&json!({ "touch_on_read": [alice_key] }));
+    // Used after the scan confirmed the finding (its first read), before the change (the second).
+    moto.configure_json(&json!({ "touch_on_read": { alice_key.as_str(): 1 } }));
     let dir = temp_dir();
     let journal = dir.path().join("journal.jsonl");
     let prod = moto.account("prod").to_owned();
@@ -292,7 +293,7 @@ fn a_key_used_after_the_report_is_skipped_at_verification() {
         .expect("findings")
         .iter()
         .find(|finding| finding["access_key_id"] == alice_key.as_str())
-        .expect("alice's key is a finding (per the report)");
+        .expect("alice's key is a finding (confirmed live by the scan)");
     assert_eq!(alice["remediation"]["state"], "skipped");
     assert!(
         alice["remediation"]["reason"]

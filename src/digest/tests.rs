@@ -69,6 +69,7 @@ fn scanned(id: &str, name: &str, verdicts: Vec<Verdict>, errors: Vec<UserError>)
             verdicts,
             errors,
             credential_report_generated_at: Some(now()),
+            findings_confirmed_at: Some(now()),
             actions: Vec::new(),
         },
         aws_requests: 4,

@@ -90,6 +90,8 @@ pub struct AccountEntry {
     pub user_errors: Vec<UserErrorEntry>,
     /// When the credential report used was generated (report mode).
     pub credential_report_generated_at: Option<Timestamp>,
+    /// When the report's findings were confirmed against live state (report mode).
+    pub findings_confirmed_at: Option<Timestamp>,
     /// The threshold applied to this account, in days.
     pub max_idle_days: u32,
     /// Users read.
@@ -310,6 +312,8 @@ pub enum AccountResult {
         errors: Vec<UserError>,
         /// When the credential report was generated (report mode).
         credential_report_generated_at: Option<Timestamp>,
+        /// When the findings were confirmed against live state (report mode).
+        findings_confirmed_at: Option<Timestamp>,
         /// The remediation planned for the account, and what became of it.
         actions: Vec<ActionOutcome>,
     },
@@ -359,6 +363,7 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
             error: None,
             user_errors: Vec::new(),
             credential_report_generated_at: None,
+            findings_confirmed_at: None,
             max_idle_days: outcome.max_idle_days,
             users: 0,
             credentials: 0,
@@ -381,6 +386,7 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
                 verdicts,
                 errors,
                 credential_report_generated_at,
+                findings_confirmed_at,
                 actions,
             } => {
                 if let Some(counts) = remediation.as_mut() {
@@ -389,6 +395,7 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
                 summary.accounts_scanned += 1;
                 entry.status = AccountStatus::Scanned;
                 entry.credential_report_generated_at = credential_report_generated_at;
+                entry.findings_confirmed_at = findings_confirmed_at;
                 entry.users = users;
                 entry.credentials = verdicts.len();
                 entry.user_errors = errors

@@ -30,6 +30,7 @@ fn key(
         created,
         last_used: used,
         last_used_service: None,
+        live: false,
     }
 }
 
@@ -330,6 +331,7 @@ fn root_access_keys_are_always_findings() {
         created: ago(500 * DAY),
         last_used: used,
         last_used_service: None,
+        live: false,
     };
     let arn = "arn:aws:iam::111111111111:root".to_owned();
     let with_root = |root| Inventory {

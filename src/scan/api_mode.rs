@@ -110,21 +110,12 @@ async fn user_credentials(
         Err(error) => return Err(error),
     };
     let access_keys = with_last_use(iam, pace, keys).await?;
-    pace.ready().await;
-    let password = match iam.get_login_profile().user_name(&listed.name).send().await {
-        Ok(output) => output.login_profile().map(|profile| Password {
-            set_at: timestamp(profile.create_date()),
+    let password = login_profile(iam, pace, &listed.name)
+        .await?
+        .map(|set_at| Password {
+            set_at,
             last_used: listed.password_last_used,
-        }),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|error| error.is_no_such_entity_exception()) =>
-        {
-            None
-        }
-        Err(error) => return Err(AwsError::from_sdk("GetLoginProfile", &error)),
-    };
+        });
     Ok(Some(User {
         name: listed.name.clone(),
         arn: listed.arn.clone(),
@@ -181,6 +172,7 @@ fn access_key(key: &aws_sdk_iam::types::AccessKeyMetadata) -> Result<AccessKey, 
         created: key.create_date().and_then(timestamp),
         last_used: None,
         last_used_service: None,
+        live: false,
     })
 }
 
@@ -192,28 +184,65 @@ pub(super) async fn with_last_use(
 ) -> Result<Vec<AccessKey>, AwsError> {
     let mut with_use = Vec::with_capacity(keys.len());
     for mut key in keys {
-        let Some(id) = key.id.clone() else {
+        let Some(id) = key.id.as_deref() else {
             return Err(AwsError::invalid_answer(
                 "GetAccessKeyLastUsed",
                 "a key without an ID",
             ));
         };
-        pace.ready().await;
-        let output = iam
-            .get_access_key_last_used()
-            .access_key_id(id)
-            .send()
-            .await
-            .map_err(|error| AwsError::from_sdk("GetAccessKeyLastUsed", &error))?;
-        if let Some(last_used) = output.access_key_last_used() {
-            key.last_used = last_used.last_used_date().and_then(timestamp);
-            let service = last_used.service_name();
-            key.last_used_service =
-                (!service.is_empty() && service != "N/A").then(|| service.to_owned());
-        }
+        (key.last_used, key.last_used_service) = last_use(iam, pace, id).await?;
+        key.live = true;
         with_use.push(key);
     }
     Ok(with_use)
+}
+
+/// A key's last use and its service, live (GetAccessKeyLastUsed); `None` when never used.
+pub(super) async fn last_use(
+    iam: &Client,
+    pace: &Pace,
+    key_id: &str,
+) -> Result<(Option<Timestamp>, Option<String>), AwsError> {
+    pace.ready().await;
+    let output = iam
+        .get_access_key_last_used()
+        .access_key_id(key_id)
+        .send()
+        .await
+        .map_err(|error| AwsError::from_sdk("GetAccessKeyLastUsed", &error))?;
+    Ok(output
+        .access_key_last_used()
+        .map_or((None, None), |last_used| {
+            let service = last_used.service_name();
+            (
+                last_used.last_used_date().and_then(timestamp),
+                (!service.is_empty() && service != "N/A").then(|| service.to_owned()),
+            )
+        }))
+}
+
+/// When the user's console password was set (the login profile's CreateDate), or `None` when
+/// the user has no password now (GetLoginProfile answers NoSuchEntity). The inner `None` is a
+/// profile without a date, which AWS does not send.
+pub(super) async fn login_profile(
+    iam: &Client,
+    pace: &Pace,
+    user_name: &str,
+) -> Result<Option<Option<Timestamp>>, AwsError> {
+    pace.ready().await;
+    match iam.get_login_profile().user_name(user_name).send().await {
+        Ok(output) => Ok(output
+            .login_profile()
+            .map(|profile| timestamp(profile.create_date()))),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|error| error.is_no_such_entity_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(AwsError::from_sdk("GetLoginProfile", &error)),
+    }
 }
 
 /// A user's tags, as (key, value) pairs.

@@ -171,6 +171,7 @@ impl Row<'_> {
             last_used: self.date(base + 2)?,
             last_used_service: (!is_sentinel(service) && !service.is_empty())
                 .then(|| service.to_owned()),
+            live: false,
         }))
     }
 }
@@ -240,6 +241,7 @@ mod tests {
                     created: ts("2021-03-04T05:06:07Z"),
                     last_used: ts("2026-11-01T10:00:00Z"),
                     last_used_service: Some("s3".to_owned()),
+                    live: false,
                 },
                 AccessKey {
                     id: None,
@@ -248,6 +250,7 @@ mod tests {
                     created: ts("2022-01-01T00:00:00Z"),
                     last_used: None,
                     last_used_service: None,
+                    live: false,
                 },
             ]
         );

@@ -68,6 +68,7 @@ mod tests {
             created: at(created),
             last_used: used.and_then(at),
             last_used_service: None,
+            live: false,
         }
     }
 
@@ -79,6 +80,7 @@ mod tests {
             created: at(created),
             last_used: None,
             last_used_service: None,
+            live: false,
         }
     }
 

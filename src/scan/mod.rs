@@ -14,6 +14,7 @@
 //! error; a failure on one user is recorded in [`Scanned::errors`] and the scan goes on.
 
 mod api_mode;
+mod confirm;
 pub mod credential_report;
 mod keys;
 mod report_mode;
@@ -28,6 +29,7 @@ use std::future::Future;
 
 use crate::inventory::{Inventory, Tags, User};
 
+pub use confirm::confirm;
 pub use keys::{KeyResolution, match_report_keys};
 
 /// How many users of one account are read at once (api mode, key resolution). The account's

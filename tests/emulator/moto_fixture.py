@@ -58,6 +58,7 @@ AUDIT_ACTIONS = [
     "iam:GetLoginProfile",
     "iam:GetAccountSummary",
     "iam:ListUserTags",
+    "iam:GetUser",
 ]
 
 # The remediation role: the changes, and the live reads that verify them first.
@@ -178,8 +179,13 @@ class Fixture:
         self.key_accounts: dict[str, str] = {}
         # (account, action) pairs answered AccessDenied, as an IAM policy without them would.
         self.denied: set[tuple[str, str]] = set()
-        # Keys marked used (now) when next read with GetAccessKeyLastUsed: "used after the report".
-        self.touch_on_read: set[str] = set()
+        # Keys marked used (now) when read with GetAccessKeyLastUsed, after letting the given
+        # number of reads pass untouched: "used after the report" (0), or "used after the scan
+        # confirmed it, before the change" (1).
+        self.touch_on_read: dict[str, int] = {}
+        # Serve each account's first credential report again, as AWS does for four hours.
+        self.freeze_reports = False
+        self.frozen: dict[str, tuple[str, list, bytes]] = {}
 
     def account_of(self, access_key: str) -> str:
         with self.lock:
@@ -197,6 +203,17 @@ class Fixture:
     def throttled(self) -> bool:
         with self.lock:
             return self.throttle_rate > 0 and self.rng.random() < self.throttle_rate
+
+    def reads_to_touch(self, key_id: str | None) -> bool:
+        """Whether this read of `key_id` is the one that marks it used."""
+        with self.lock:
+            if key_id not in self.touch_on_read:
+                return False
+            if self.touch_on_read[key_id] > 0:
+                self.touch_on_read[key_id] -= 1
+                return False
+            del self.touch_on_read[key_id]
+            return True
 
     def stats(self) -> dict:
         with self.lock:
@@ -269,9 +286,8 @@ class Layer:
             body = error_xml("https://iam.amazonaws.com/doc/2010-05-08/", "AccessDenied", f"not authorized to perform: iam:{action}")
             start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
             return [body]
-        if service == "iam" and action == "GetAccessKeyLastUsed" and form.get("AccessKeyId") in self.fixture.touch_on_read:
+        if service == "iam" and action == "GetAccessKeyLastUsed" and self.fixture.reads_to_touch(form.get("AccessKeyId")):
             key_id = form["AccessKeyId"]
-            self.fixture.touch_on_read.discard(key_id)
             for user in iam_backends[account]["aws"].users.values():
                 for key in user.access_keys:
                     if key.access_key_id == key_id:
@@ -287,6 +303,17 @@ class Layer:
                 body = error_xml("https://sts.amazonaws.com/doc/2011-06-15/", "AccessDenied", refusal)
                 start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
                 return [body]
+        if service == "iam" and action == "GetCredentialReport" and self.fixture.freeze_reports:
+            with self.fixture.lock:
+                frozen = self.fixture.frozen.get(account)
+            if frozen is None:
+                status, headers, body = call(self.app, environ)
+                if status.startswith("200"):
+                    with self.fixture.lock:
+                        self.fixture.frozen.setdefault(account, (status, headers, body))
+                frozen = (status, headers, body)
+            start_response(frozen[0], frozen[1])
+            return [frozen[2]]
         return self.app(environ, start_response)
 
     def control(self, path, environ, start_response):
@@ -299,7 +326,15 @@ class Layer:
                 self.fixture.latency = float(settings.get("latency_ms", 0)) / 1000.0
                 self.fixture.throttle_rate = float(settings.get("throttle_rate", 0))
                 self.fixture.denied = {tuple(pair) for pair in settings.get("deny", [])}
-                self.fixture.touch_on_read = set(settings.get("touch_on_read", []))
+                reads = settings.get("touch_on_read", {})
+                self.fixture.touch_on_read = dict(reads) if isinstance(reads, dict) else {key: 0 for key in reads}
+                self.fixture.freeze_reports = bool(settings.get("freeze_reports", False))
+            payload = {"ok": True}
+        elif path == "/_fixture/touch":
+            payload = touch(read_json(environ))
+        elif path == "/_fixture/delete-user":
+            request = read_json(environ)
+            iam_backends[request["account"]]["aws"].users.pop(request["user"])
             payload = {"ok": True}
         elif path == "/_fixture/iam-state":
             payload = iam_state()
@@ -315,6 +350,37 @@ class Layer:
         body = json.dumps(payload).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
+
+
+def call(app, environ) -> tuple[str, list, bytes]:
+    """Calls a WSGI app and collects its whole answer."""
+    answer = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer["status"], answer["headers"] = status, headers
+
+    body = b"".join(app(environ, start_response))
+    return answer["status"], answer["headers"], body
+
+
+def read_json(environ) -> dict:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return json.loads(environ["wsgi.input"].read(length) or b"{}")
+
+
+def touch(request: dict) -> dict:
+    """Marks a credential used now, as a person would by using it: a key (`key_id`) or a user's
+    password (`user`), in `account`."""
+    backend = iam_backends[request["account"]]["aws"]
+    now = datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
+    user = backend.users[request["user"]]
+    if request.get("key_id"):
+        for key in user.access_keys:
+            if key.access_key_id == request["key_id"]:
+                key.last_used = AccessKeyLastUsed(now, "s3", "us-east-1")
+    else:
+        user.password_last_used = now
+    return {"ok": True}
 
 
 def iam_state() -> dict:

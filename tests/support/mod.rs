@@ -176,9 +176,25 @@ impl Moto {
 
     /// Sets the fixture's AWS-like behaviour from a JSON object: `latency_ms`, `throttle_rate`,
     /// `deny` ([account, action] pairs answered AccessDenied), `touch_on_read` (key IDs marked
-    /// used when next read with GetAccessKeyLastUsed).
+    /// used when next read with GetAccessKeyLastUsed, or `{key: n}` after n reads),
+    /// `freeze_reports` (each account's first credential report is served again and again).
     pub fn configure_json(&self, body: &Value) {
         self.http("POST", "/_fixture/config", &body.to_string());
+    }
+
+    /// Marks a credential used now, in the account named `account` (a scenario name): the key
+    /// `key_id`, or the user's password when `key_id` is `None`.
+    pub fn touch(&self, account: &str, user: &str, key_id: Option<&str>) {
+        let body = serde_json::json!({
+            "account": self.account(account), "user": user, "key_id": key_id,
+        });
+        self.http("POST", "/_fixture/touch", &body.to_string());
+    }
+
+    /// Deletes a user (and its credentials) behind the credential report's back.
+    pub fn delete_user(&self, account: &str, user: &str) {
+        let body = serde_json::json!({ "account": self.account(account), "user": user });
+        self.http("POST", "/_fixture/delete-user", &body.to_string());
     }
 
     /// Every account's users, keys (ID and status) and whether each has a password.
