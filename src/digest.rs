@@ -16,8 +16,12 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+mod groups;
+
+use groups::Group;
+
 use crate::report::table::{day, plural, remediation_line, remediation_words};
-use crate::report::{AccountEntry, AccountStatus, ErrorEntry, Finding, Report, Summary};
+use crate::report::{AccountStatus, Finding, Report, Summary};
 
 /// SNS's limit on a published message, in bytes of UTF-8, message attributes included.
 pub const MAX_MESSAGE_BYTES: usize = 262_144;
@@ -72,24 +76,68 @@ pub fn render(report: &Report, full_report: Option<&str>) -> Digest {
     render_within(report, full_report, MAX_MESSAGE_BYTES)
 }
 
-/// Renders the digest within `limit` bytes.
+/// Renders the digest within `limit` bytes. The findings (most important first) are cut first,
+/// then the sample of accounts shown for each cause of failure, then the causes themselves:
+/// every cut is counted in the text, which points at the full report.
 pub fn render_within(report: &Report, full_report: Option<&str>, limit: usize) -> Digest {
     let ranked = ranked(&report.findings);
-    let all = compose(report, full_report, &ranked, ranked.len());
-    if all.size() + MARGIN_BYTES <= limit {
-        return all;
+    let groups = groups::groups(report);
+    let compose = |budget: Budget| compose(report, full_report, &ranked, &groups, budget);
+    let fits = |budget: Budget| compose(budget).size() + MARGIN_BYTES <= limit;
+    let mut budget = Budget {
+        findings: ranked.len(),
+        sample: SAMPLE_ACCOUNTS,
+        groups: groups.len(),
+    };
+    if fits(budget) {
+        return compose(budget);
     }
-    // The largest prefix of the ranked findings that fits; the message grows with the prefix.
-    let (mut fits, mut too_many) = (0, ranked.len());
-    while too_many - fits > 1 {
-        let middle = fits + (too_many - fits) / 2;
-        if compose(report, full_report, &ranked, middle).size() + MARGIN_BYTES <= limit {
-            fits = middle;
-        } else {
-            too_many = middle;
+    budget.findings = largest(ranked.len(), |findings| fits(Budget { findings, ..budget }));
+    if budget.findings == 0 {
+        budget.sample = largest(SAMPLE_ACCOUNTS, |sample| fits(Budget { sample, ..budget }));
+        if budget.sample == 0 {
+            budget.groups = largest(groups.len(), |kept| {
+                fits(Budget {
+                    groups: kept,
+                    ..budget
+                })
+            });
         }
     }
-    compose(report, full_report, &ranked, fits)
+    compose(budget)
+}
+
+/// How much of the run a digest shows.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    /// The first this many ranked findings.
+    findings: usize,
+    /// At most this many accounts named per cause of failure.
+    sample: usize,
+    /// The first this many causes of failure (largest first).
+    groups: usize,
+}
+
+/// Accounts named per cause of failure, at most.
+const SAMPLE_ACCOUNTS: usize = 10;
+
+/// The largest `n` in `0..=high` for which `fits(n)` holds, `fits` being true up to some `n` and
+/// false after; 0 when nothing fits.
+fn largest(high: usize, fits: impl Fn(usize) -> bool) -> usize {
+    if !fits(0) {
+        return 0;
+    }
+    // `fits(low)` holds; `fits(high)` does not, or `high` is past the end.
+    let (mut low, mut high) = (0, high + 1);
+    while high - low > 1 {
+        let middle = low + (high - low) / 2;
+        if fits(middle) {
+            low = middle;
+        } else {
+            high = middle;
+        }
+    }
+    low
 }
 
 /// A digest for a run that scanned nothing (no caller identity, no account list).
@@ -152,12 +200,26 @@ fn severity_rank(severity: &str) -> u8 {
     }
 }
 
-fn compose(report: &Report, full_report: Option<&str>, ranked: &[&Finding], keep: usize) -> Digest {
-    let kept = &ranked[..keep.min(ranked.len())];
+fn compose(
+    report: &Report,
+    full_report: Option<&str>,
+    ranked: &[&Finding],
+    groups: &[Group<'_>],
+    budget: Budget,
+) -> Digest {
+    let kept = &ranked[..budget.findings.min(ranked.len())];
     let omitted = ranked.len() - kept.len();
+    let split = budget.groups.min(groups.len());
+    let shown = Shown {
+        findings: kept,
+        findings_omitted: omitted,
+        groups: &groups[..split],
+        groups_omitted: &groups[split..],
+        sample: budget.sample,
+    };
     let subject = subject(&report.summary);
-    let text = text(report, full_report, kept, omitted);
-    let json = summary_json(report, full_report, kept, omitted);
+    let text = text(report, full_report, &shown);
+    let json = summary_json(report, full_report, &shown);
     let message = envelope(&text, &json);
     Digest {
         subject,
@@ -167,6 +229,15 @@ fn compose(report: &Report, full_report: Option<&str>, ranked: &[&Finding], keep
         findings_included: kept.len(),
         findings_omitted: omitted,
     }
+}
+
+/// What one rendering of the digest shows of the run.
+struct Shown<'r, 'g> {
+    findings: &'r [&'r Finding],
+    findings_omitted: usize,
+    groups: &'g [Group<'r>],
+    groups_omitted: &'g [Group<'r>],
+    sample: usize,
 }
 
 /// The `MessageStructure=json` message: the text for people (`default`, `email`), the JSON for
@@ -249,7 +320,7 @@ fn action(finding: &Finding) -> &'static str {
     }
 }
 
-fn finding_line(out: &mut String, finding: &Finding) {
+fn finding_line(out: &mut String, finding: &Finding) -> std::fmt::Result {
     let key = finding
         .access_key_id
         .as_deref()
@@ -279,13 +350,13 @@ fn finding_line(out: &mut String, finding: &Finding) {
         (Some(entry), None) => remediation_words(entry),
         (None, None) => format!("proposed: {}", action(finding)),
     };
-    let _ = writeln!(
+    writeln!(
         out,
         "  - [{}] {}: {}{key}{status}, {used} ({idle})\n      {next}",
         finding.severity,
         finding.user_name,
         credential_words(&finding.credential),
-    );
+    )
 }
 
 fn account_label(account_id: &str, name: Option<&str>) -> String {
@@ -295,33 +366,43 @@ fn account_label(account_id: &str, name: Option<&str>) -> String {
     }
 }
 
-fn text(report: &Report, full_report: Option<&str>, kept: &[&Finding], omitted: usize) -> String {
-    let summary = &report.summary;
+/// The text for people: the summary, the findings by account, the accounts not scanned by
+/// cause, what to do, and where the full report is.
+fn text(report: &Report, full_report: Option<&str>, shown: &Shown<'_, '_>) -> String {
     let mut out = String::new();
-    let _ = writeln!(
+    // Writing to a String cannot fail.
+    let _ = summary_section(&mut out, report)
+        .and_then(|()| findings_section(&mut out, report, full_report, shown))
+        .and_then(|()| not_scanned_section(&mut out, full_report, shown))
+        .and_then(|()| what_to_do_section(&mut out, full_report));
+    out
+}
+
+fn summary_section(out: &mut String, report: &Report) -> std::fmt::Result {
+    let summary = &report.summary;
+    writeln!(
         out,
         "stalecreds digest, {}\n",
         report.generated_at.strftime("%Y-%m-%d %H:%M UTC")
-    );
+    )?;
     if summary.findings == 0 {
-        let _ = writeln!(
+        writeln!(
             out,
             "No unused credentials in {} account{} scanned.",
             summary.accounts_scanned,
             plural(summary.accounts_scanned)
-        );
+        )?;
     } else {
-        let mut kinds = Vec::new();
-        for (count, word) in [
+        let kinds: Vec<String> = [
             (summary.unused_access_keys, "access key"),
             (summary.unused_passwords, "console password"),
             (summary.root_access_keys, "root access key"),
-        ] {
-            if count > 0 {
-                kinds.push(format!("{count} {word}{}", plural(count)));
-            }
-        }
-        let _ = writeln!(
+        ]
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, word)| format!("{count} {word}{}", plural(count)))
+        .collect();
+        writeln!(
             out,
             "{} unused credential{} in {} of {} account{} scanned: {}.",
             summary.findings,
@@ -330,15 +411,16 @@ fn text(report: &Report, full_report: Option<&str>, kept: &[&Finding], omitted: 
             summary.accounts_scanned,
             plural(summary.accounts_scanned),
             kinds.join(", ")
-        );
+        )?;
     }
-    let _ = writeln!(
+    writeln!(
         out,
         "Unused means idle for {} days or more (CIS AWS Foundations 1.12), measured to {}.",
         report.max_idle_days, report.generated_at
-    );
+    )?;
     let failed = summary.accounts_failed;
     let (exempt, inactive) = (summary.exempt, summary.inactive_keys);
+    let unknown = summary.exemption_unknown;
     let notes: Vec<String> = [
         (
             failed,
@@ -357,6 +439,13 @@ fn text(report: &Report, full_report: Option<&str>, kept: &[&Finding], omitted: 
             format!("{exempt} exempt credential{} not counted", plural(exempt)),
         ),
         (
+            unknown,
+            format!(
+                "{unknown} finding{} whose exemption is unknown (tags unreadable), never remediated",
+                plural(unknown)
+            ),
+        ),
+        (
             inactive,
             format!("{inactive} inactive key{} not counted", plural(inactive)),
         ),
@@ -366,13 +455,22 @@ fn text(report: &Report, full_report: Option<&str>, kept: &[&Finding], omitted: 
     .map(|(_, note)| note)
     .collect();
     if !notes.is_empty() {
-        let _ = writeln!(out, "Also: {}.", notes.join("; "));
+        writeln!(out, "Also: {}.", notes.join("; "))?;
     }
     if let Some(remediation) = &report.remediation {
-        let _ = writeln!(out, "{}.", remediation_line(remediation));
+        writeln!(out, "{}.", remediation_line(remediation))?;
     }
+    Ok(())
+}
 
-    // Accounts in the order of their most important finding.
+/// The kept findings, by account; accounts in the order of their most important finding.
+fn findings_section(
+    out: &mut String,
+    report: &Report,
+    full_report: Option<&str>,
+    shown: &Shown<'_, '_>,
+) -> std::fmt::Result {
+    let kept = shown.findings;
     let mut order: Vec<&str> = Vec::new();
     for finding in kept {
         if !order.contains(&finding.account_id.as_str()) {
@@ -392,18 +490,19 @@ fn text(report: &Report, full_report: Option<&str>, kept: &[&Finding], omitted: 
             .iter()
             .find(|account| account.account_id == account_id)
             .map_or(in_account.len(), |account| account.findings);
-        let _ = writeln!(
+        writeln!(
             out,
             "\n{}: {total} unused credential{}",
             account_label(account_id, name),
             plural(total)
-        );
+        )?;
         for finding in in_account {
-            finding_line(&mut out, finding);
+            finding_line(out, finding)?;
         }
     }
+    let omitted = shown.findings_omitted;
     if omitted > 0 {
-        let _ = writeln!(
+        writeln!(
             out,
             "\n... and {omitted} more finding{} left out of this message to keep it under {} KiB (the least severe and least idle). {}",
             plural(omitted),
@@ -413,52 +512,103 @@ fn text(report: &Report, full_report: Option<&str>, kept: &[&Finding], omitted: 
                 None =>
                     "Run `stalecreds scan --output report.json` for the full report.".to_owned(),
             }
-        );
+        )?;
     }
+    Ok(())
+}
 
-    let troubled: Vec<&AccountEntry> = report
-        .accounts
-        .iter()
-        .filter(|account| {
-            account.status == AccountStatus::Failed || !account.user_errors.is_empty()
-        })
-        .collect();
-    if !troubled.is_empty() {
-        let _ = writeln!(
+/// The accounts not scanned, or not completely: one entry per cause, with its count, what
+/// usually fixes it, an example message and a few of its accounts.
+fn not_scanned_section(
+    out: &mut String,
+    full_report: Option<&str>,
+    shown: &Shown<'_, '_>,
+) -> std::fmt::Result {
+    let all = shown.groups.iter().chain(shown.groups_omitted);
+    let accounts: usize = all.clone().map(|group| group.accounts.len()).sum();
+    if accounts == 0 {
+        return Ok(());
+    }
+    let causes = all.count();
+    writeln!(
+        out,
+        "\nAccounts not scanned, or not completely: {accounts} ({causes} cause{})",
+        plural(causes)
+    )?;
+    for group in shown.groups {
+        let count = group.accounts.len();
+        let what = match group.cause.status {
+            AccountStatus::Scanned => "scanned incompletely (some users could not be read)",
+            AccountStatus::Failed | AccountStatus::Skipped => "not scanned",
+        };
+        writeln!(
             out,
-            "\nAccounts not scanned, or not completely ({}):",
-            troubled.len()
-        );
-        for account in troubled {
-            let label = account_label(&account.account_id, account.name.as_deref());
-            match &account.error {
-                Some(ErrorEntry {
-                    operation,
-                    code,
-                    message,
-                }) => {
-                    let _ = writeln!(out, "  - {label}: {operation} {code}: {message}");
-                }
-                None => {
-                    let first = account.user_errors.first().map(|user| {
-                        format!(
-                            "{}: {} {}",
-                            user.user_name, user.error.operation, user.error.code
-                        )
-                    });
-                    let _ = writeln!(
-                        out,
-                        "  - {label}: {} user{} could not be read (first: {})",
-                        account.user_errors.len(),
-                        plural(account.user_errors.len()),
-                        first.unwrap_or_default()
-                    );
-                }
-            }
+            "  - {} {}: {count} account{} {what}\n      {}\n      e.g. {}",
+            group.cause.operation,
+            group.cause.code,
+            plural(count),
+            group.hint(),
+            example(group.example),
+        )?;
+        if shown.sample > 0 {
+            let named: Vec<String> = group
+                .accounts
+                .iter()
+                .take(shown.sample)
+                .map(|account| account_label(&account.account_id, account.name.as_deref()))
+                .collect();
+            let more = count - named.len();
+            let more = if more > 0 {
+                format!(", and {more} more")
+            } else {
+                String::new()
+            };
+            writeln!(out, "      {}{more}", named.join(", "))?;
         }
     }
+    if !shown.groups_omitted.is_empty() {
+        let left_out: usize = shown
+            .groups_omitted
+            .iter()
+            .map(|group| group.accounts.len())
+            .sum();
+        writeln!(
+            out,
+            "  ... and {} more cause{} ({left_out} account{}) left out of this message",
+            shown.groups_omitted.len(),
+            plural(shown.groups_omitted.len()),
+            plural(left_out)
+        )?;
+    }
+    let named: usize = shown
+        .groups
+        .iter()
+        .map(|group| group.accounts.len().min(shown.sample))
+        .sum();
+    if named < accounts {
+        writeln!(
+            out,
+            "  Every account and its error is in the full report: {}",
+            full_report.unwrap_or("`stalecreds scan --output report.json`")
+        )?;
+    }
+    Ok(())
+}
 
-    let _ = writeln!(
+/// An AWS error message as an example: one line of at most 200 characters, quoted.
+fn example(message: &str) -> String {
+    let line: String = message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match line.char_indices().nth(200) {
+        Some((cut, _)) => format!("\"{}...\"", &line[..cut]),
+        None => format!("\"{line}\""),
+    }
+}
+
+fn what_to_do_section(out: &mut String, full_report: Option<&str>) -> std::fmt::Result {
+    writeln!(
         out,
         "\nWhat to do\n\
          \x20 Access key: aws iam update-access-key --user-name USER --access-key-id KEY --status Inactive\n\
@@ -467,11 +617,11 @@ fn text(report: &Report, full_report: Option<&str>, kept: &[&Finding], omitted: 
          \x20             (console: IAM > Users > USER > Security credentials > Manage console access)\n\
          \x20 Root key:   sign in as the root user > Security credentials > Access keys > Delete\n\
          \x20 A user who must keep a credential: add an exemption to the configuration file."
-    );
+    )?;
     if let Some(location) = full_report {
-        let _ = writeln!(out, "\nFull report: {location}");
+        writeln!(out, "\nFull report: {location}")?;
     }
-    out
+    Ok(())
 }
 
 /// The machines' part: the report's field names, the kept findings only.
@@ -483,18 +633,28 @@ struct SummaryJson<'a> {
     mode: &'a str,
     summary: &'a Summary,
     accounts_not_scanned: Vec<NotScanned<'a>>,
+    causes_omitted: usize,
     findings: Vec<CompactFinding<'a>>,
     findings_omitted: usize,
     report: Option<&'a str>,
 }
 
+/// One cause of failure: its accounts counted, a sample of them named.
 #[derive(Serialize)]
 struct NotScanned<'a> {
-    account_id: &'a str,
-    name: Option<&'a str>,
     status: AccountStatus,
-    error: Option<&'a ErrorEntry>,
-    user_errors: usize,
+    operation: &'a str,
+    code: &'a str,
+    accounts: usize,
+    hint: &'static str,
+    sample: Vec<SampleAccount<'a>>,
+}
+
+#[derive(Serialize)]
+struct SampleAccount<'a> {
+    account_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
 }
 
 /// A finding, with the report's field names; absent values are left out, not `null`, to keep
@@ -516,35 +676,40 @@ struct CompactFinding<'a> {
     last_used: Option<jiff::Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     idle_days: Option<i64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    exemption_unknown: bool,
 }
 
-fn summary_json(
-    report: &Report,
-    full_report: Option<&str>,
-    kept: &[&Finding],
-    omitted: usize,
-) -> String {
+fn summary_json(report: &Report, full_report: Option<&str>, shown: &Shown<'_, '_>) -> String {
     let summary = SummaryJson {
         schema_version: report.schema_version,
         generated_at: report.generated_at,
         max_idle_days: report.max_idle_days,
         mode: &report.mode,
         summary: &report.summary,
-        accounts_not_scanned: report
-            .accounts
+        accounts_not_scanned: shown
+            .groups
             .iter()
-            .filter(|account| {
-                account.status == AccountStatus::Failed || !account.user_errors.is_empty()
-            })
-            .map(|account| NotScanned {
-                account_id: &account.account_id,
-                name: account.name.as_deref(),
-                status: account.status,
-                error: account.error.as_ref(),
-                user_errors: account.user_errors.len(),
+            .map(|group| NotScanned {
+                status: group.cause.status,
+                operation: group.cause.operation,
+                code: group.cause.code,
+                accounts: group.accounts.len(),
+                hint: group.hint(),
+                sample: group
+                    .accounts
+                    .iter()
+                    .take(shown.sample)
+                    .map(|account| SampleAccount {
+                        account_id: &account.account_id,
+                        name: account.name.as_deref(),
+                    })
+                    .collect(),
             })
             .collect(),
-        findings: kept
+        causes_omitted: shown.groups_omitted.len(),
+        findings: shown
+            .findings
             .iter()
             .map(|finding| CompactFinding {
                 rule: &finding.rule,
@@ -557,9 +722,10 @@ fn summary_json(
                 credential_status: finding.credential_status.as_deref(),
                 last_used: finding.last_used,
                 idle_days: finding.idle_days,
+                exemption_unknown: finding.exemption_unknown.is_some(),
             })
             .collect(),
-        findings_omitted: omitted,
+        findings_omitted: shown.findings_omitted,
         report: full_report,
     };
     // Serializing plain data with string keys cannot fail.

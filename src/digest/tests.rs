@@ -281,3 +281,175 @@ fn a_failed_run_still_has_a_digest() {
     assert!(digest.subject.len() < 100 && digest.subject.starts_with("stalecreds: run failed"));
     assert!(digest.text.contains("No credential was checked today"));
 }
+
+fn failed(id: u64, operation: &'static str, code: &str, message: &str) -> AccountOutcome {
+    AccountOutcome {
+        account_id: format!("{id:012}"),
+        // Organizations allows 50 characters of any printable ASCII.
+        name: Some(format!("a-rather-long-account-name-for-workload-{id:010}")),
+        state: Some("ACTIVE".to_owned()),
+        max_idle_days: 45,
+        result: AccountResult::Failed(AwsError {
+            operation,
+            code: code.to_owned(),
+            message: message.to_owned(),
+        }),
+        aws_requests: 1,
+    }
+}
+
+/// A StackSet rollout that missed an OU: thousands of accounts fail AssumeRole, some are not
+/// reached before the deadline, some are throttled.
+fn thousands_failed() -> Vec<AccountOutcome> {
+    let denied = "User: arn:aws:sts::123456789012:assumed-role/stalecreds-scanner/stalecreds is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::000000000000:role/stalecreds-audit";
+    (0..5_000u64)
+        .map(|n| match n % 10 {
+            0 => failed(
+                200_000_000_000 + n,
+                "Scan",
+                "NotReached",
+                "the run was stopped before this account was started",
+            ),
+            1 => failed(
+                200_000_000_000 + n,
+                "GenerateCredentialReport",
+                "Throttling",
+                "Rate exceeded",
+            ),
+            _ => failed(200_000_000_000 + n, "AssumeRole", "AccessDenied", denied),
+        })
+        .collect()
+}
+
+/// Issue 9: every failed account used to be listed in full, outside the size search, so a few
+/// hundred of them pushed the message past SNS's limit and Publish refused it.
+#[test]
+fn thousands_of_failed_accounts_fit_grouped_by_cause_with_a_hint_and_a_sample() {
+    let report = build(facts(), thousands_failed());
+    let digest = render(&report, Some("s3://reports/full.json"));
+    assert!(
+        digest.size() <= MAX_MESSAGE_BYTES,
+        "{} bytes",
+        digest.size()
+    );
+    let text = &digest.text;
+    assert!(
+        text.contains("Accounts not scanned, or not completely: 5000 (3 causes)"),
+        "{text}"
+    );
+    assert!(text.contains("  - AssumeRole AccessDenied: 4000 accounts not scanned\n      Is the audit role deployed"), "{text}");
+    assert!(
+        text.contains("  - Scan NotReached: 500 accounts not scanned"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  - GenerateCredentialReport Throttling: 500 accounts not scanned"),
+        "{text}"
+    );
+    assert!(text.contains(", and 3990 more\n"), "{text}");
+    assert!(
+        text.contains("Every account and its error is in the full report: s3://reports/full.json"),
+        "{text}"
+    );
+    let message: serde_json::Value = serde_json::from_str(&digest.message).expect("JSON");
+    let part: serde_json::Value =
+        serde_json::from_str(message["sqs"].as_str().expect("string")).expect("JSON");
+    assert_eq!(part["accounts_not_scanned"][0]["accounts"], 4000);
+    assert_eq!(
+        part["accounts_not_scanned"][0]["sample"]
+            .as_array()
+            .map(Vec::len),
+        Some(10)
+    );
+    assert_eq!(part["summary"]["accounts_failed"], 5000);
+}
+
+#[test]
+fn thousands_of_failed_accounts_and_ten_thousand_findings_fit_together() {
+    let mut outcomes = thousands_failed();
+    outcomes.extend((0..500u64).map(|account| {
+        let verdicts = (0..20)
+            .map(|n| {
+                let idle = 45 + ((account * 20 + n) % 700) as i64;
+                key(
+                    &format!("user-{n:02}"),
+                    &format!("AKIA{account:06}{n:06}XX"),
+                    idle + 10,
+                    Some(idle),
+                    idle,
+                )
+            })
+            .collect();
+        scanned(
+            &format!("{:012}", 100_000_000_000u64 + account),
+            "prod",
+            verdicts,
+            vec![],
+        )
+    }));
+    let report = build(facts(), outcomes);
+    assert_eq!(
+        (report.summary.findings, report.summary.accounts_failed),
+        (10_000, 5_000)
+    );
+    let digest = render(&report, Some("s3://reports/full.json"));
+    assert!(
+        digest.size() <= MAX_MESSAGE_BYTES,
+        "{} bytes",
+        digest.size()
+    );
+    assert!(
+        digest.findings_included > 100,
+        "{}",
+        digest.findings_included
+    );
+    assert_eq!(digest.findings_included + digest.findings_omitted, 10_000);
+    assert!(
+        digest
+            .text
+            .contains("AssumeRole AccessDenied: 4000 accounts not scanned")
+    );
+    assert!(digest.text.contains(&format!(
+        "... and {} more findings left out",
+        digest.findings_omitted
+    )));
+}
+
+#[test]
+fn when_even_the_causes_do_not_fit_they_are_cut_and_counted() {
+    // Two thousand distinct error codes, each with a long message: no sample, no finding and
+    // not every cause fits; the digest still goes out and says what it left out.
+    let long = "x".repeat(1_000);
+    let outcomes: Vec<AccountOutcome> = (0..2_000u64)
+        .map(|n| {
+            failed(
+                300_000_000_000 + n,
+                "GetCredentialReport",
+                &format!("OddError{n:04}"),
+                &long,
+            )
+        })
+        .collect();
+    let report = build(facts(), outcomes);
+    let digest = render(&report, None);
+    assert!(
+        digest.size() <= MAX_MESSAGE_BYTES,
+        "{} bytes",
+        digest.size()
+    );
+    assert!(
+        digest
+            .text
+            .contains("Accounts not scanned, or not completely: 2000 (2000 causes)")
+    );
+    assert!(
+        digest.text.contains("more causes ("),
+        "{}",
+        &digest.text[digest.text.len() - 800..]
+    );
+    assert!(
+        digest
+            .text
+            .contains("`stalecreds scan --output report.json`")
+    );
+}

@@ -60,7 +60,7 @@ pub struct Tool {
 }
 
 /// What happened to one account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountStatus {
     /// Scanned (see `user_errors` for users that could not be read).
