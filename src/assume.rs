@@ -110,10 +110,11 @@ pub async fn iam_client(
         .retry_partition(RetryPartition::new(format!("stalecreds-iam-{account_id}")))
         .interceptor(pace.counter());
     if let Some(chain) = chain {
-        let credentials = assume_chain(base, sts, chain, pace).await?;
+        let credentials = assume_chain(base, sts, account_id, chain, pace).await?;
         let provider = RoleCredentials {
             base: base.clone(),
             sts: sts.clone(),
+            account_id: account_id.to_owned(),
             chain: chain.clone(),
             pace: Arc::clone(pace),
             first: Mutex::new(Some(credentials)),
@@ -127,10 +128,13 @@ pub async fn iam_client(
     Ok(aws_sdk_iam::Client::from_conf(config.build()))
 }
 
-/// Assumes each role of the chain in turn and returns the last role's credentials.
+/// Assumes each role of the chain in turn and returns the last role's credentials, once the
+/// answer shows that they act in `account_id`: a chain that lands in another account would have
+/// that account scanned and reported under the wrong ID.
 async fn assume_chain(
     base: &SdkConfig,
     sts: &aws_sdk_sts::Client,
+    account_id: &str,
     chain: &RoleChain,
     pace: &Pace,
 ) -> Result<Credentials, AwsError> {
@@ -167,6 +171,15 @@ async fn assume_chain(
                 "no Credentials in the answer",
             ));
         };
+        if index == last {
+            let acting = output
+                .assumed_role_user()
+                .map(|user| user.arn())
+                .ok_or_else(|| {
+                    AwsError::invalid_answer("AssumeRole", "no AssumedRoleUser in the answer")
+                })?;
+            check_account("AssumeRole", acting, account_id)?;
+        }
         let expiry = SystemTime::try_from(*issued.expiration())
             .map_err(|_| AwsError::invalid_answer("AssumeRole", "an Expiration out of range"))?;
         credentials = Some(Credentials::new(
@@ -180,6 +193,22 @@ async fn assume_chain(
     credentials.ok_or_else(|| AwsError::invalid_answer("AssumeRole", "an empty role chain"))
 }
 
+/// Checks that `arn` (an assumed role, a user: whoever the credentials act as) is in
+/// `account_id`; otherwise a `WrongAccount` error naming both accounts.
+pub fn check_account(operation: &'static str, arn: &str, account_id: &str) -> Result<(), AwsError> {
+    let acting = arn.split(':').nth(4).unwrap_or_default();
+    if acting == account_id {
+        return Ok(());
+    }
+    Err(AwsError {
+        operation,
+        code: "WrongAccount".to_owned(),
+        message: format!(
+            "the credentials act in account {acting} ({arn}), not in {account_id}: nothing of account {acting} is reported under {account_id}"
+        ),
+    })
+}
+
 /// The credentials provider behind an account's IAM client: it hands out the credentials that
 /// [`iam_client`] obtained first, then assumes the chain again whenever the identity cache asks
 /// for fresh ones.
@@ -187,6 +216,7 @@ async fn assume_chain(
 struct RoleCredentials {
     base: SdkConfig,
     sts: aws_sdk_sts::Client,
+    account_id: String,
     chain: RoleChain,
     pace: Arc<Pace>,
     first: Mutex<Option<Credentials>>,
@@ -206,9 +236,15 @@ impl ProvideCredentials for RoleCredentials {
         match first {
             Some(credentials) => future::ProvideCredentials::ready(Ok(credentials)),
             None => future::ProvideCredentials::new(async move {
-                assume_chain(&self.base, &self.sts, &self.chain, &self.pace)
-                    .await
-                    .map_err(CredentialsError::provider_error)
+                assume_chain(
+                    &self.base,
+                    &self.sts,
+                    &self.account_id,
+                    &self.chain,
+                    &self.pace,
+                )
+                .await
+                .map_err(CredentialsError::provider_error)
             }),
         }
     }
@@ -243,6 +279,62 @@ mod tests {
         );
     }
 
+    /// AssumeRole's answer: credentials for a role in `account`, expiring at `expires`.
+    fn issued(account: &str, key: &str, expires: i64) -> AssumeRoleOutput {
+        AssumeRoleOutput::builder()
+            .credentials(
+                aws_sdk_sts::types::Credentials::builder()
+                    .access_key_id(key)
+                    .secret_access_key("secret")
+                    .session_token("token")
+                    .expiration(DateTime::from_secs(expires))
+                    .build()
+                    .expect("complete"),
+            )
+            .assumed_role_user(
+                aws_sdk_sts::types::AssumedRoleUser::builder()
+                    .assumed_role_id("AROAEXAMPLE:stalecreds")
+                    .arn(format!(
+                        "arn:aws:sts::{account}:assumed-role/Audit/stalecreds"
+                    ))
+                    .build()
+                    .expect("complete"),
+            )
+            .build()
+    }
+
+    /// Issue 9: credentials that act in another account than the one configured were used as
+    /// they came, and that account was reported under the configured ID.
+    #[tokio::test]
+    async fn a_role_that_lands_in_another_account_fails_with_both_ids() {
+        let assume = mock!(aws_sdk_sts::Client::assume_role)
+            .then_output(|| issued("999999999999", "ASIAELSEWHERE", 4_000_000_000));
+        let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&assume]);
+        let chain = RoleChain {
+            role_arns: vec!["arn:aws:iam::123456789012:role/Audit".to_owned()],
+            external_id: None,
+            session_name: "stalecreds".to_owned(),
+        };
+        let pace = Pace::new(NonZeroU32::new(100).expect("non-zero"));
+        let error = assume_chain(
+            &SdkConfig::builder().build(),
+            &sts,
+            "123456789012",
+            &chain,
+            &pace,
+        )
+        .await
+        .expect_err("the wrong account");
+        assert_eq!(
+            (error.operation, error.code.as_str()),
+            ("AssumeRole", "WrongAccount")
+        );
+        assert!(
+            error.message.contains("999999999999") && error.message.contains("123456789012"),
+            "{error}"
+        );
+    }
+
     #[tokio::test]
     async fn assume_role_sends_the_session_name_external_id_and_one_hour() {
         let assume = mock!(aws_sdk_sts::Client::assume_role)
@@ -252,19 +344,7 @@ mod tests {
                     && request.external_id() == Some("ext-123")
                     && request.duration_seconds() == Some(3600)
             })
-            .then_output(|| {
-                AssumeRoleOutput::builder()
-                    .credentials(
-                        aws_sdk_sts::types::Credentials::builder()
-                            .access_key_id("ASIAEXAMPLE")
-                            .secret_access_key("secret")
-                            .session_token("token")
-                            .expiration(DateTime::from_secs(4_000_000_000))
-                            .build()
-                            .expect("complete"),
-                    )
-                    .build()
-            });
+            .then_output(|| issued("123456789012", "ASIAEXAMPLE", 4_000_000_000));
         let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&assume]);
         let chain = RoleChain {
             role_arns: vec!["arn:aws:iam::123456789012:role/Audit".to_owned()],
@@ -273,7 +353,7 @@ mod tests {
         };
         let pace = Pace::new(NonZeroU32::new(100).expect("non-zero"));
         let base = SdkConfig::builder().build();
-        let credentials = assume_chain(&base, &sts, &chain, &pace)
+        let credentials = assume_chain(&base, &sts, "123456789012", &chain, &pace)
             .await
             .expect("assumes");
         assert_eq!(credentials.access_key_id(), "ASIAEXAMPLE");
@@ -287,19 +367,8 @@ mod tests {
     async fn credentials_about_to_expire_are_refreshed_with_a_new_assume_role() {
         // The mock clients' clock stands at 2009-02-13T23:31:30Z (1234567890).
         let now: i64 = 1_234_567_890;
-        let assume = mock!(aws_sdk_sts::Client::assume_role).then_output(move || {
-            AssumeRoleOutput::builder()
-                .credentials(
-                    aws_sdk_sts::types::Credentials::builder()
-                        .access_key_id("ASIAREFRESHED")
-                        .secret_access_key("secret")
-                        .session_token("token")
-                        .expiration(DateTime::from_secs(now + 3600))
-                        .build()
-                        .expect("complete"),
-                )
-                .build()
-        });
+        let assume = mock!(aws_sdk_sts::Client::assume_role)
+            .then_output(move || issued("123456789012", "ASIAREFRESHED", now + 3600));
         let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&assume]);
         let pace = Arc::new(Pace::new(NonZeroU32::new(100).expect("non-zero")));
         // The first session, from the explicit AssumeRole, has five seconds left.
@@ -314,6 +383,7 @@ mod tests {
             aws_credential_types::provider::SharedCredentialsProvider::new(RoleCredentials {
                 base: SdkConfig::builder().build(),
                 sts,
+                account_id: "123456789012".to_owned(),
                 chain: RoleChain {
                     role_arns: vec!["arn:aws:iam::123456789012:role/Audit".to_owned()],
                     external_id: None,
@@ -362,9 +432,15 @@ mod tests {
             session_name: "stalecreds".to_owned(),
         };
         let pace = Pace::new(NonZeroU32::new(100).expect("non-zero"));
-        let error = assume_chain(&SdkConfig::builder().build(), &sts, &chain, &pace)
-            .await
-            .expect_err("denied");
+        let error = assume_chain(
+            &SdkConfig::builder().build(),
+            &sts,
+            "123456789012",
+            &chain,
+            &pace,
+        )
+        .await
+        .expect_err("denied");
         assert_eq!(
             (error.operation, error.code.as_str(), error.message.as_str()),
             (

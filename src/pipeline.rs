@@ -14,7 +14,7 @@ use aws_config::SdkConfig;
 use futures::StreamExt;
 use jiff::Timestamp;
 
-use crate::assume::{self, Caller};
+use crate::assume::{self, Caller, RoleChain};
 use crate::aws::{AwsError, Pace};
 use crate::config::{AccountPlan, Selection, Settings};
 use crate::remediate::apply::UndoState;
@@ -35,7 +35,17 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     /// Organizations, for ListAccounts.
     pub organizations: aws_sdk_organizations::Client,
-    profiles: tokio::sync::Mutex<BTreeMap<String, (SdkConfig, aws_sdk_sts::Client)>>,
+    profiles: tokio::sync::Mutex<BTreeMap<String, Start>>,
+}
+
+/// Where an account's chain of credentials starts: the caller's, or a named profile's, with
+/// whom those credentials act as (GetCallerIdentity, asked once per profile).
+#[derive(Debug, Clone)]
+struct Start {
+    base: SdkConfig,
+    sts: aws_sdk_sts::Client,
+    /// The profile's identity (an ARN); `None` for the caller's own credentials.
+    identity: Option<Result<String, AwsError>>,
 }
 
 impl Clients {
@@ -51,19 +61,52 @@ impl Clients {
 
     /// The configuration and STS client that start an account's chain: the caller's, or the
     /// named profile's.
-    async fn starting_point(&self, profile: Option<&str>) -> (SdkConfig, aws_sdk_sts::Client) {
+    async fn starting_point(&self, profile: Option<&str>) -> Start {
         let Some(profile) = profile else {
-            return (self.base.clone(), self.sts.clone());
+            return Start {
+                base: self.base.clone(),
+                sts: self.sts.clone(),
+                identity: None,
+            };
         };
         // A tokio mutex, held across the load on purpose: each profile is loaded once per run.
         let mut profiles = self.profiles.lock().await;
         if let Some(loaded) = profiles.get(profile) {
             return loaded.clone();
         }
-        let config = crate::aws::load_sdk_config(Some(profile)).await;
-        let loaded = (config.clone(), aws_sdk_sts::Client::new(&config));
+        let base = crate::aws::load_sdk_config(Some(profile)).await;
+        let sts = aws_sdk_sts::Client::new(&base);
+        let identity = assume::caller(&sts).await.map(|caller| caller.arn);
+        let loaded = Start {
+            base,
+            sts,
+            identity: Some(identity),
+        };
         profiles.insert(profile.to_owned(), loaded.clone());
         loaded
+    }
+
+    /// An IAM client that acts in `account_id`: from `profile`'s credentials (or the caller's),
+    /// through `chain` when there is one. Either way the credentials are shown to act in that
+    /// account first (the last AssumeRole's answer, or the starting identity), so that nothing
+    /// of another account is ever reported under its ID.
+    async fn iam_for(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        profile: Option<&str>,
+        chain: Option<&RoleChain>,
+        pace: &Arc<Pace>,
+    ) -> Result<aws_sdk_iam::Client, AwsError> {
+        let start = self.starting_point(profile).await;
+        if chain.is_none() {
+            let acting = match start.identity {
+                Some(identity) => identity?,
+                None => caller.arn.clone(),
+            };
+            assume::check_account("GetCallerIdentity", &acting, account_id)?;
+        }
+        assume::iam_client(&start.base, &start.sts, account_id, chain, pace).await
     }
 }
 
@@ -261,8 +304,14 @@ async fn remediate_all(
                         let plan = settings.plan(&account_id, None, caller);
                         let chain = plan.remediation.and_then(|(_, chain)| chain);
                         let pace = Arc::new(Pace::new(settings.rate));
-                        let (base, sts) = clients.starting_point(plan.profile.as_deref()).await;
-                        match assume::iam_client(&base, &sts, &account_id, chain.as_ref(), &pace)
+                        match clients
+                            .iam_for(
+                                caller,
+                                &account_id,
+                                plan.profile.as_deref(),
+                                chain.as_ref(),
+                                &pace,
+                            )
                             .await
                         {
                             Ok(iam) => {
@@ -352,8 +401,16 @@ pub async fn undo(
                     None => plan.chain,
                 };
                 let pace = Arc::new(Pace::new(settings.rate));
-                let (base, sts) = clients.starting_point(plan.profile.as_deref()).await;
-                match assume::iam_client(&base, &sts, &account_id, chain.as_ref(), &pace).await {
+                let iam = clients
+                    .iam_for(
+                        caller,
+                        &account_id,
+                        plan.profile.as_deref(),
+                        chain.as_ref(),
+                        &pace,
+                    )
+                    .await;
+                match iam {
                     Ok(iam) => remediate::undo(&iam, &pace, entries, journal, undo_run).await,
                     Err(error) => entries
                         .into_iter()
@@ -496,8 +553,15 @@ async fn scan_account(
     plan: &AccountPlan,
     pace: &Arc<Pace>,
 ) -> Result<AccountResult, AwsError> {
-    let (base, sts) = clients.starting_point(plan.profile.as_deref()).await;
-    let iam = assume::iam_client(&base, &sts, &plan.id, plan.chain.as_ref(), pace).await?;
+    let iam = clients
+        .iam_for(
+            caller,
+            &plan.id,
+            plan.profile.as_deref(),
+            plan.chain.as_ref(),
+            pace,
+        )
+        .await?;
     let root_arn = format!("arn:{}:iam::{}:root", caller.partition, plan.id);
     let scan::Scanned {
         mut inventory,

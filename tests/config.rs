@@ -251,6 +251,7 @@ snapshot_problems! {
     duplicate_keys_are_refused: "duplicate_key.yaml",
     remediation_never_acts_before_the_reporting_threshold: "remediation_below_threshold.yaml",
     remediation_needs_a_role_of_its_own: "remediation_without_role.yaml",
+    role_chains_must_end_in_their_own_account: "chain_elsewhere.yaml",
 }
 
 #[test]

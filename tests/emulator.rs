@@ -822,3 +822,59 @@ fn findings_are_confirmed_live_so_a_stale_credential_report_cannot_make_them_fal
         report["summary"]
     );
 }
+
+/// Issue 9: a `profile:` entry whose credentials act in another account was scanned, and that
+/// account's credentials reported under the configured ID.
+#[test]
+fn a_profile_that_acts_in_another_account_fails_that_account_and_reports_nothing_of_it() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let (prod, dev, management) = (
+        moto.account("prod"),
+        moto.account("dev"),
+        moto.account("management"),
+    );
+    let dir = temp_dir();
+    let accounts = write(
+        &dir,
+        "accounts.yml",
+        &format!(
+            "accounts:\n\
+             - account_id: '{prod}'\n  name: production\n  profile: scanner\n\
+             - account_id: '{dev}'\n  name: development\n"
+        ),
+    );
+    // The profile's keys are the management account's: it does not act in prod.
+    let aws_config = write(
+        &dir,
+        "aws-config",
+        "[profile scanner]\naws_access_key_id = testing\naws_secret_access_key = testing\nregion = us-east-1\n",
+    );
+    let run = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--config"])
+            .arg(&accounts)
+            .env("AWS_CONFIG_FILE", &aws_config),
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let report = run.json();
+    let production = account(&report, prod);
+    assert_eq!(production["status"], "failed");
+    assert_eq!(production["error"]["code"], "WrongAccount");
+    let message = production["error"]["message"].as_str().expect("a message");
+    assert!(
+        message.contains(management) && message.contains(prod),
+        "{message}"
+    );
+    assert!(
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .all(|finding| finding["account_id"] != prod),
+        "nothing is reported under prod's ID"
+    );
+    assert_eq!(account(&report, dev)["status"], "scanned");
+}

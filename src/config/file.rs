@@ -517,9 +517,11 @@ impl Reader<'_> {
             let name = text(self, "name");
             let display_name = text(self, "display_name");
             let _ = (text(self, "email"), text(self, "org_id"));
-            let role = fields
-                .get("role")
-                .and_then(|node| self.role(node, &format!("{context}.role")));
+            let role = fields.get("role").and_then(|node| {
+                let role = self.role(node, &format!("{context}.role"))?;
+                self.ends_in(node, &format!("{context}.role"), &role, &id)
+                    .then_some(role)
+            });
             let external_id = fields.get("external_id").and_then(|node| {
                 let context = format!("{context}.external_id");
                 let id = self.string(node, &context)?;
@@ -572,6 +574,33 @@ impl Reader<'_> {
             });
         }
         accounts
+    }
+
+    /// Whether a role (chain) ends in account `id`: the last role's credentials are the ones
+    /// that scan, and a chain that ends elsewhere would scan another account under this ID.
+    fn ends_in(&mut self, node: &Node, context: &str, role: &RoleSpec, id: &str) -> bool {
+        let RoleSpec::Arns(arns) = role else {
+            return true;
+        };
+        let Some(last) = arns.last() else {
+            return true;
+        };
+        let account = last.split(':').nth(4).unwrap_or_default();
+        if account == id {
+            return true;
+        }
+        // Point at the last role of a list: that is the one in the wrong account.
+        let at = match &node.value {
+            Value::Seq(items) => items.last().map_or(node.at, |item| item.at),
+            _ => node.at,
+        };
+        self.problem(
+            at,
+            format!(
+                "`{context}`: the last role, {last}, is in account {account}, not {id}: the scan would report account {account} as {id}"
+            ),
+        );
+        false
     }
 
     /// A role ARN, or a list of role ARNs assumed in turn (c7n-org's `role`).
@@ -638,7 +667,12 @@ impl Reader<'_> {
                         entry.role = Some(RoleSpec::Name(name.clone()));
                     }
                 }
-                (None, Some(role)) => entry.role = self.role(role, &format!("{context}.role")),
+                (None, Some(node)) => {
+                    let context = format!("{context}.role");
+                    entry.role = self
+                        .role(node, &context)
+                        .filter(|role| self.ends_in(node, &context, role, &id));
+                }
                 (None, None) => {}
             }
             let mut layer = Layer::default();
