@@ -38,22 +38,39 @@ pub fn retry_config() -> RetryConfig {
         .with_max_backoff(Duration::from_secs(20))
 }
 
-/// The timeouts every client uses: no call, retries included, outlives five minutes, and no
-/// single attempt outlives thirty seconds.
-pub fn timeout_config() -> TimeoutConfig {
+/// The timeouts every client uses: no call, retries included, outlives `call`, and no single
+/// attempt outlives `attempt` (the settings `call_timeout_seconds` and
+/// `attempt_timeout_seconds`: 300 s and 30 s by default).
+pub fn timeout_config(attempt: Duration, call: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .read_timeout(Duration::from_secs(30))
-        .operation_attempt_timeout(Duration::from_secs(30))
-        .operation_timeout(Duration::from_secs(300))
+        .connect_timeout(Duration::from_secs(5).min(attempt))
+        .read_timeout(attempt)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(call)
+        .build()
+}
+
+/// `base` with the timeouts of `settings`.
+pub fn with_timeouts(
+    base: &aws_config::SdkConfig,
+    settings: &crate::config::Settings,
+) -> aws_config::SdkConfig {
+    base.to_builder()
+        .timeout_config(timeout_config(
+            settings.attempt_timeout,
+            settings.call_timeout,
+        ))
         .build()
 }
 
 /// The caller's SDK configuration, from the SDK's own chain (environment, profiles, SSO,
 /// container and instance roles, `AWS_ENDPOINT_URL`), or from the named profile, with our
-/// retries and timeouts. The region falls back to `us-east-1` when none is configured: IAM and
-/// Organizations are global.
-pub async fn load_sdk_config(profile: Option<&str>) -> aws_config::SdkConfig {
+/// retries and `timeouts` (the defaults' when `None`). The region falls back to `us-east-1` when
+/// none is configured: IAM and Organizations are global.
+pub async fn load_sdk_config(
+    profile: Option<&str>,
+    timeouts: Option<TimeoutConfig>,
+) -> aws_config::SdkConfig {
     let region =
         aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1");
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
@@ -63,7 +80,12 @@ pub async fn load_sdk_config(profile: Option<&str>) -> aws_config::SdkConfig {
     loader
         .region(region)
         .retry_config(retry_config())
-        .timeout_config(timeout_config())
+        .timeout_config(timeouts.unwrap_or_else(|| {
+            timeout_config(
+                crate::config::DEFAULT_ATTEMPT_TIMEOUT,
+                crate::config::DEFAULT_CALL_TIMEOUT,
+            )
+        }))
         .load()
         .await
 }
@@ -131,6 +153,18 @@ impl AwsError {
             message: message.into(),
         }
     }
+}
+
+/// An error and its causes, one after the other: `what: why: because`.
+pub fn describe(error: &dyn Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Converts an SDK timestamp; `None` for one outside jiff's range (years -9999..=9999), which

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 mod groups;
 
-use groups::Group;
+pub use groups::{Cause, Group, groups};
 
 use crate::report::table::{day, plural, remediation_line, remediation_words};
 use crate::report::{AccountStatus, Finding, Report, Summary};

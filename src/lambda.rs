@@ -8,35 +8,39 @@
 //! The event is an EventBridge scheduled event (no overrides) or a JSON object with overrides:
 //! `accounts` (a list of IDs), `max_idle_days`, `mode`, `apply`. `apply: true` is refused unless
 //! the function's own configuration allows it (`STALECREDS_APPLY` or `STALECREDS_ALLOW_APPLY`).
-//! The run stops starting accounts before the Lambda deadline, keeping time to store the
-//! report and send the digest.
+//! The Lambda deadline is taken first, as one absolute [`Deadline`]: listing, scanning,
+//! confirming, remediation and delivery all respect it (see `deadline`), so the function always
+//! ends with a report and a digest before Lambda would stop it. A scheduled event's `id` is the
+//! run's ID: a second delivery of the same event cannot publish a second digest.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
+use aws_config::SdkConfig;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::config::{self, ConfigError, Inputs, Setting, Settings};
-use crate::pipeline::{self, Clients, Event, RunError};
-use crate::remediate::journal::Journal;
-use crate::report::{AccountStatus, Report};
+use crate::deadline::Deadline;
+use crate::digest;
+use crate::pipeline::{self, Clients, JournalPlace, ScanError, ScanRequest, Scanned, Sent};
 
 /// The keys an override event may have.
 const EVENT_KEYS: [&str; 4] = ["accounts", "max_idle_days", "mode", "apply"];
-/// The most time kept, before the deadline, to store the report and send the digest.
-const MAX_RESERVE: Duration = Duration::from_secs(60);
+/// The causes of failure named in a response, at most (the response stays small).
+const RESPONSE_CAUSES: usize = 10;
 
-/// What lives as long as the container: the SDK clients, built at cold start.
+/// What lives as long as the container: the SDK configuration, loaded at cold start. Clients
+/// are made from it for each invocation, with that invocation's timeouts.
 #[derive(Debug)]
 pub struct Function {
-    clients: Clients,
+    base: SdkConfig,
 }
 
 impl Function {
-    /// A function using these clients.
-    pub fn new(clients: Clients) -> Function {
-        Function { clients }
+    /// A function using this SDK configuration.
+    pub fn new(base: SdkConfig) -> Function {
+        Function { base }
     }
 }
 
@@ -52,9 +56,9 @@ pub enum InvokeError {
     /// The event asked for `apply` and the function does not allow it, or it cannot be done.
     #[error("{0}")]
     Apply(String),
-    /// Nothing could be scanned.
-    #[error("{0}")]
-    Run(#[from] RunError),
+    /// Nothing could be scanned, or `apply` could not be journaled.
+    #[error(transparent)]
+    Scan(#[from] ScanError),
 }
 
 impl InvokeError {
@@ -64,7 +68,8 @@ impl InvokeError {
             InvokeError::Event(_) | InvokeError::Config(_) | InvokeError::Apply(_) => {
                 "NonRetryable.Configuration"
             }
-            InvokeError::Run(_) => "Retryable.Run",
+            InvokeError::Scan(ScanError::Run(_)) => "Retryable.Run",
+            InvokeError::Scan(_) => "NonRetryable.Configuration",
         }
     }
 }
@@ -77,67 +82,34 @@ pub async fn invoke(
     env: &(dyn Fn(&str) -> Option<String> + Sync),
     deadline: Option<SystemTime>,
 ) -> Result<Value, InvokeError> {
+    // The deadline before anything else: every phase of the run is cut from it.
+    let deadline = deadline.map_or_else(Deadline::none, |at| {
+        let budget = at.duration_since(SystemTime::now()).unwrap_or_default();
+        Deadline::after(tokio::time::Instant::now(), budget)
+    });
     // Read once per invocation, never at load: a warm container must not reuse a stale "now".
     let now =
         Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now());
     let overrides = parse_event(event).map_err(InvokeError::Event)?;
     let settings = settings(env, &overrides)?;
     let apply = decide_apply(env, overrides.apply, &settings)?;
-
-    let journal_path = apply.then(|| {
-        std::env::temp_dir().join(format!("stalecreds-journal-{}.jsonl", now.as_second()))
-    });
-    let journal = match &journal_path {
-        Some(path) => Some(
-            Journal::open(path)
-                .map_err(|error| InvokeError::Apply(format!("cannot open the journal: {error}")))?,
-        ),
-        None => None,
-    };
-
-    let stop = stop_before(deadline);
-    let report = match pipeline::run(
-        &settings,
-        &function.clients,
+    let clients = Clients::new(crate::aws::with_timeouts(&function.base, &settings));
+    let request = ScanRequest {
         now,
-        &|_: Event| {},
-        stop,
-        journal.as_ref(),
-    )
-    .await
-    {
-        Ok(report) => report,
-        Err(error) => {
-            if let Err(publish) =
-                pipeline::send_failure_digest(&settings, &function.clients, now, &error).await
-            {
-                tracing::error!(%publish, "the failure digest could not be published");
-            }
-            return Err(error.into());
-        }
+        deadline,
+        events: &|_| {},
+        apply: apply.then_some(JournalPlace::Bucket),
+        output: None,
+        run_id: overrides.run_id.clone(),
     };
-    let delivery = pipeline::deliver(
-        &settings,
-        &function.clients,
-        &report,
-        None,
-        journal_path.as_deref(),
-    )
-    .await;
-    if let Some(path) = &journal_path {
-        // The journal is in S3 now (or the error says why): /tmp is not kept.
-        let _ = std::fs::remove_file(path);
-    }
-    for error in &delivery.errors {
-        tracing::error!(%error, "a result could not be delivered");
-    }
+    let scanned = pipeline::scan(&settings, &clients, request, std::future::pending()).await?;
     tracing::info!(
-        findings = report.summary.findings,
-        accounts = report.summary.accounts,
-        complete = report.is_complete(),
+        findings = scanned.report.summary.findings,
+        accounts = scanned.report.summary.accounts,
+        complete = scanned.report.is_complete(),
         "run finished"
     );
-    Ok(response(&report, &delivery, apply))
+    Ok(response(&scanned, apply))
 }
 
 /// The overrides an event carries.
@@ -146,6 +118,8 @@ struct Overrides {
     accounts: Vec<String>,
     flags: Vec<(Setting, String)>,
     apply: Option<bool>,
+    /// The scheduled event's ID: the run's identity.
+    run_id: Option<String>,
 }
 
 fn parse_event(event: &Value) -> Result<Overrides, String> {
@@ -158,7 +132,10 @@ fn parse_event(event: &Value) -> Result<Overrides, String> {
     if object.get("source").and_then(Value::as_str) == Some("aws.events")
         || object.contains_key("detail-type")
     {
-        return Ok(Overrides::default());
+        return Ok(Overrides {
+            run_id: object.get("id").and_then(Value::as_str).map(str::to_owned),
+            ..Overrides::default()
+        });
     }
     let mut overrides = Overrides::default();
     for (key, value) in object {
@@ -263,53 +240,45 @@ fn decide_apply(
     Ok(apply)
 }
 
-/// A future that resolves when no new account should start: the deadline less the time kept to
-/// store the report and send the digest (a quarter of the budget, at most a minute).
-fn stop_before(deadline: Option<SystemTime>) -> impl std::future::Future<Output = ()> {
-    let remaining = deadline.map(|deadline| {
-        deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or_default()
-    });
-    async move {
-        match remaining {
-            Some(remaining) => {
-                let reserve = (remaining / 4).min(MAX_RESERVE);
-                tokio::time::sleep(remaining.saturating_sub(reserve)).await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    }
-}
-
-/// The JSON response: the summary, and where everything went.
-fn response(report: &Report, delivery: &pipeline::Delivery, apply: bool) -> Value {
-    let not_scanned: Vec<Value> = report
-        .accounts
+/// The JSON response: counts and locations only, never a list that grows with the organization
+/// (Step Functions refuses states over 256 KiB).
+fn response(scanned: &Scanned, apply: bool) -> Value {
+    let (report, delivery) = (&scanned.report, &scanned.delivery);
+    let groups = digest::groups(report);
+    let causes: Vec<Value> = groups
         .iter()
-        .filter(|account| {
-            account.status == AccountStatus::Failed || !account.user_errors.is_empty()
-        })
-        .map(|account| {
+        .take(RESPONSE_CAUSES)
+        .map(|group| {
             json!({
-                "account_id": account.account_id,
-                "name": account.name,
-                "error": account.error,
-                "user_errors": account.user_errors.len(),
+                "operation": group.cause.operation,
+                "code": group.cause.code,
+                "accounts": group.accounts.len(),
             })
         })
         .collect();
+    let digest = match &delivery.digest {
+        Sent::No => json!({ "sent": false }),
+        Sent::Published(id) => json!({ "sent": true, "message_id": id }),
+        Sent::AlreadyPublished => json!({ "sent": false, "already_published": true }),
+    };
     json!({
         "generated_at": report.generated_at,
         "complete": report.is_complete() && delivery.errors.is_empty(),
         "summary": report.summary,
         "remediation": report.remediation,
         "apply": apply,
-        "accounts_not_scanned": not_scanned,
+        "accounts_not_scanned": groups.iter().map(|group| group.accounts.len()).sum::<usize>(),
+        "causes": causes,
+        "causes_omitted": groups.len().saturating_sub(RESPONSE_CAUSES),
+        "state_errors": report.state.as_ref().map_or(0, |state| state.errors.len()),
         "report": delivery.report,
         "journal": delivery.journal,
-        "digest_message_id": delivery.message_id,
-        "delivery_errors": delivery.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "digest": digest,
+        "delivery_errors": delivery
+            .errors
+            .iter()
+            .map(|error| crate::aws::describe(error))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -324,7 +293,13 @@ mod tests {
             "account": "123456789012", "time": "2026-11-28T10:00:00Z", "region": "us-east-1",
             "resources": ["arn:aws:events:us-east-1:123456789012:rule/daily"], "detail": {}
         });
-        assert_eq!(parse_event(&scheduled), Ok(Overrides::default()));
+        assert_eq!(
+            parse_event(&scheduled),
+            Ok(Overrides {
+                run_id: Some("x".to_owned()),
+                ..Overrides::default()
+            })
+        );
         assert_eq!(parse_event(&Value::Null), Ok(Overrides::default()));
         assert_eq!(parse_event(&json!({})), Ok(Overrides::default()));
     }

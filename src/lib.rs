@@ -25,6 +25,7 @@
 pub mod assume;
 pub mod aws;
 pub mod config;
+pub mod deadline;
 pub mod digest;
 pub mod inventory;
 pub mod lambda;
@@ -35,8 +36,7 @@ pub mod remediate;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod state;
 pub mod store;
 
-pub use pipeline::{
-    Clients, Delivery, Event, RunError, deliver, run, send_digest, send_failure_digest, undo,
-};
+pub use pipeline::{Clients, Delivery, Event, RunError, ScanRequest, Scanned, scan, undo};

@@ -6,21 +6,26 @@
 //! group and a deduplication ID, so one run still makes one message. A KMS-encrypted topic works
 //! when the caller may use its key (`kms:GenerateDataKey*`, `kms:Decrypt`; docs/permissions.md).
 
+use std::time::Duration;
+
 use aws_config::SdkConfig;
 use aws_sdk_sns::config::Region;
 use aws_sdk_sns::config::retry::RetryPartition;
+use aws_sdk_sns::config::timeout::TimeoutConfig;
 use aws_sdk_sns::types::MessageAttributeValue;
 
 use crate::aws::AwsError;
 use crate::digest::Digest;
 
-/// Publishes `digest` to `topic_arn`; returns the SNS message ID. `run_id` (the run's
-/// `generated_at`) deduplicates on FIFO topics.
+/// Publishes `digest` to `topic_arn`; returns the SNS message ID. `run_id` (the run's trigger,
+/// or its `generated_at`) deduplicates on FIFO topics. `timeout`, when given, bounds the call,
+/// retries included (delivery near the deadline).
 pub async fn publish(
     base: &SdkConfig,
     topic_arn: &str,
     digest: &Digest,
     run_id: &str,
+    timeout: Option<Duration>,
 ) -> Result<String, AwsError> {
     let region = topic_arn
         .split(':')
@@ -29,12 +34,18 @@ pub async fn publish(
         .ok_or_else(|| {
             AwsError::invalid_answer("Publish", format!("no region in topic ARN {topic_arn}"))
         })?;
-    let sns = aws_sdk_sns::Client::from_conf(
-        aws_sdk_sns::config::Builder::from(base)
-            .region(Region::new(region.to_owned()))
-            .retry_partition(RetryPartition::new("stalecreds-sns"))
-            .build(),
-    );
+    let mut config = aws_sdk_sns::config::Builder::from(base)
+        .region(Region::new(region.to_owned()))
+        .retry_partition(RetryPartition::new("stalecreds-sns"));
+    if let Some(timeout) = timeout {
+        config = config.timeout_config(
+            TimeoutConfig::builder()
+                .operation_timeout(timeout)
+                .operation_attempt_timeout(timeout)
+                .build(),
+        );
+    }
+    let sns = aws_sdk_sns::Client::from_conf(config.build());
     publish_with(&sns, topic_arn, digest, run_id).await
 }
 
@@ -74,8 +85,6 @@ pub async fn publish_with(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use aws_sdk_sns::operation::publish::{PublishError, PublishOutput};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
     use aws_smithy_types::error::ErrorMetadata;

@@ -5,6 +5,8 @@
 //! (and `journal.jsonl`), so runs never overwrite each other and list by date. With a custom
 //! endpoint (`AWS_ENDPOINT_URL`: an emulator, MinIO) requests use path-style addresses.
 
+use std::time::Duration;
+
 use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
 
@@ -23,17 +25,42 @@ pub struct Bucket {
 impl Bucket {
     /// The key of `file` for the run of `report`.
     pub fn key(&self, report: &Report, file: &str) -> String {
+        self.run_key(report.generated_at, file)
+    }
+
+    /// The key of `file` for the run whose `now` is `run`.
+    pub fn run_key(&self, run: jiff::Timestamp, file: &str) -> String {
+        format!(
+            "{}stalecreds/{}/{}/{file}",
+            self.prefix(),
+            run.strftime("%Y/%m/%d"),
+            run.strftime("%Y%m%dT%H%M%SZ")
+        )
+    }
+
+    /// The key of `file` outside any run (state kept from run to run).
+    pub fn state_key(&self, file: &str) -> String {
+        format!("{}stalecreds/state/{file}", self.prefix())
+    }
+
+    /// `s3://bucket/key`.
+    pub fn url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.name)
+    }
+
+    fn prefix(&self) -> String {
         let mut prefix = self.prefix.clone();
         if !prefix.is_empty() && !prefix.ends_with('/') {
             prefix.push('/');
         }
-        let at = report.generated_at;
-        format!(
-            "{prefix}stalecreds/{}/{}/{file}",
-            at.strftime("%Y/%m/%d"),
-            at.strftime("%Y%m%dT%H%M%SZ")
-        )
+        prefix
     }
+}
+
+/// Splits `s3://bucket/key` into the bucket and the key.
+pub fn parse_url(url: &str) -> Option<(String, String)> {
+    let (bucket, key) = url.strip_prefix("s3://")?.split_once('/')?;
+    (!bucket.is_empty()).then(|| (bucket.to_owned(), key.to_owned()))
 }
 
 /// An S3 client for `base`, path-style when a custom endpoint is configured.
@@ -46,23 +73,148 @@ pub fn client(base: &SdkConfig) -> aws_sdk_s3::Client {
     )
 }
 
-/// Puts `body` at `key`; returns `s3://bucket/key`.
+/// Puts `body` at `key`; returns `s3://bucket/key`. `timeout`, when given, bounds the call,
+/// retries included (delivery near the deadline).
 pub async fn put(
     s3: &aws_sdk_s3::Client,
     bucket: &Bucket,
     key: &str,
     body: Vec<u8>,
     content_type: &str,
+    timeout: Option<Duration>,
 ) -> Result<String, AwsError> {
     s3.put_object()
         .bucket(&bucket.name)
         .key(key)
         .content_type(content_type)
         .body(ByteStream::from(body))
+        .customize()
+        .config_override(within(timeout))
         .send()
         .await
         .map_err(|error| AwsError::from_sdk("PutObject", &error))?;
-    Ok(format!("s3://{}/{key}", bucket.name))
+    Ok(bucket.url(key))
+}
+
+/// Puts `body` at `key` only if no object is there yet (`If-None-Match: *`): `Ok(true)` when
+/// this call created it, `Ok(false)` when it already existed. A marker that says "done once".
+pub async fn create(
+    s3: &aws_sdk_s3::Client,
+    bucket: &Bucket,
+    key: &str,
+    body: Vec<u8>,
+    timeout: Option<Duration>,
+) -> Result<bool, AwsError> {
+    let created = s3
+        .put_object()
+        .bucket(&bucket.name)
+        .key(key)
+        .if_none_match("*")
+        .content_type("application/json")
+        .body(ByteStream::from(body))
+        .customize()
+        .config_override(within(timeout))
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(true),
+        Err(error)
+            if error
+                .raw_response()
+                .is_some_and(|raw| raw.status().as_u16() == 412) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(AwsError::from_sdk("PutObject", &error)),
+    }
+}
+
+/// Deletes `key` (a marker taken back).
+pub async fn delete(
+    s3: &aws_sdk_s3::Client,
+    bucket: &Bucket,
+    key: &str,
+    timeout: Option<Duration>,
+) -> Result<(), AwsError> {
+    s3.delete_object()
+        .bucket(&bucket.name)
+        .key(key)
+        .customize()
+        .config_override(within(timeout))
+        .send()
+        .await
+        .map_err(|error| AwsError::from_sdk("DeleteObject", &error))?;
+    Ok(())
+}
+
+/// The object at `key`, or `None` when there is none.
+pub async fn get(
+    s3: &aws_sdk_s3::Client,
+    bucket: &Bucket,
+    key: &str,
+) -> Result<Option<Vec<u8>>, AwsError> {
+    let output = match s3.get_object().bucket(&bucket.name).key(key).send().await {
+        Ok(output) => output,
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|error| error.is_no_such_key()) =>
+        {
+            return Ok(None);
+        }
+        Err(error) => return Err(AwsError::from_sdk("GetObject", &error)),
+    };
+    let body = output
+        .body
+        .collect()
+        .await
+        .map_err(|error| AwsError::invalid_answer("GetObject", error.to_string()))?;
+    Ok(Some(body.into_bytes().to_vec()))
+}
+
+/// The keys under `prefix`, in order, every page read.
+pub async fn list(
+    s3: &aws_sdk_s3::Client,
+    bucket: &Bucket,
+    prefix: &str,
+) -> Result<Vec<String>, AwsError> {
+    let mut keys = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(&bucket.name)
+            .prefix(prefix)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|error| AwsError::from_sdk("ListObjectsV2", &error))?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|object| object.key().map(str::to_owned)),
+        );
+        match page.next_continuation_token() {
+            Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    keys.sort();
+    Ok(keys)
+}
+
+/// A configuration override that bounds one call (retries included) by `timeout`.
+fn within(timeout: Option<Duration>) -> aws_sdk_s3::config::Builder {
+    let mut config = aws_sdk_s3::config::Builder::new();
+    if let Some(timeout) = timeout {
+        config = config.timeout_config(
+            aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                .operation_timeout(timeout)
+                .operation_attempt_timeout(timeout)
+                .build(),
+        );
+    }
+    config
 }
 
 /// Puts the report as JSON; returns where.
@@ -70,6 +222,7 @@ pub async fn put_report(
     s3: &aws_sdk_s3::Client,
     bucket: &Bucket,
     report: &Report,
+    timeout: Option<Duration>,
 ) -> Result<String, AwsError> {
     let mut body = Vec::new();
     report
@@ -81,6 +234,7 @@ pub async fn put_report(
         &bucket.key(report, "report.json"),
         body,
         "application/json",
+        timeout,
     )
     .await
 }
@@ -99,6 +253,7 @@ mod tests {
                 mode: "report".to_owned(),
                 caller_account_id: None,
                 remediation: None,
+                state: None,
             },
             Vec::new(),
         );

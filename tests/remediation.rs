@@ -59,13 +59,31 @@ fn remediation(moto: &Moto, report: &Value) -> Vec<(String, String)> {
     lines
 }
 
+/// `stalecreds scan` with the report bucket, which also keeps the state (when each inactive key
+/// became inactive) that deleting inactive keys needs.
 fn scan(moto: &Moto, extra: &[&str], config: &Path) -> Run {
     Run::of(
         moto.stalecreds()
-            .args(["scan", "--format", "json", "--config"])
+            .args([
+                "scan",
+                "--format",
+                "json",
+                "--report-bucket",
+                &moto.report_bucket,
+                "--config",
+            ])
             .arg(config)
             .args(extra),
     )
+}
+
+/// The journal's entries of one phase (`intent`, `done`, `failed`).
+fn phase(entries: &[Value], phase: &str) -> Vec<Value> {
+    entries
+        .iter()
+        .filter(|entry| entry["phase"] == phase)
+        .cloned()
+        .collect()
 }
 
 fn journal_lines(path: &Path) -> Vec<Value> {
@@ -101,9 +119,19 @@ fn the_plan_changes_nothing_and_says_what_cannot_be_undone() {
             .collect::<Vec<_>>(),
         DEMO_PLAN
     );
-    assert!(plan.iter().all(|(_, state)| state == "planned"));
+    // dave's key, inactive for 500 days, is seen inactive for the first time: its grace period
+    // starts today, and its deletion waits.
+    for (what, state) in &plan {
+        let expected = if what == "prod/dave delete_inactive_key" {
+            "waiting"
+        } else {
+            "planned"
+        };
+        assert_eq!(state, expected, "{what}");
+    }
     assert_eq!(report["remediation"]["applied_mode"], false);
-    assert_eq!(report["remediation"]["irreversible"], 3);
+    assert_eq!(report["remediation"]["irreversible"], 2);
+    assert_eq!(report["remediation"]["waiting"], 1);
     let requests = moto.requests();
     assert!(
         requests.iter().all(|(_, _, action, _)| ![
@@ -114,11 +142,24 @@ fn the_plan_changes_nothing_and_says_what_cannot_be_undone() {
         .contains(&action.as_str())),
         "no write request: {requests:?}"
     );
-    let table = Run::of(moto.stalecreds().args(["scan", "--config", POLICY]));
+    let table = Run::of(moto.stalecreds().args([
+        "scan",
+        "--report-bucket",
+        &moto.report_bucket,
+        "--config",
+        POLICY,
+    ]));
     assert!(
         table.stdout.contains(
-            "Remediation plan, NOT applied (run with --apply to apply it): 7 changes now"
-        )
+            "Remediation plan, NOT applied (run with --apply to apply it): 6 changes now"
+        ),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table.stdout.contains("waiting: delete inactive key from "),
+        "{}",
+        table.stdout
     );
     assert!(
         table
@@ -152,7 +193,9 @@ fn apply_changes_exactly_the_plan_journals_it_and_undo_restores_the_keys() {
         DEMO_PLAN
     );
     assert!(
-        applied.iter().all(|(_, state)| state == "applied"),
+        applied
+            .iter()
+            .all(|(what, state)| state == "applied" || what == "prod/dave delete_inactive_key"),
         "{applied:?}"
     );
 
@@ -185,19 +228,17 @@ fn apply_changes_exactly_the_plan_journals_it_and_undo_restores_the_keys() {
             moto.account("prod"),
             moto.key("prod/carol", 0)
         ),
-        format!(
-            "{}/dave {} Inactive->deleted",
-            moto.account("prod"),
-            moto.key("prod/dave", 0)
-        ),
     ]
     .into();
     assert_eq!(changes, expected);
 
-    // The journal matches, change for change.
+    // The journal matches, change for change: an intent made durable before each change, and
+    // its outcome after.
     let entries = journal_lines(&journal);
-    assert_eq!(entries.len(), 7);
-    let journaled: BTreeSet<String> = entries
+    assert_eq!(entries.len(), 12, "{entries:?}");
+    assert_eq!(phase(&entries, "intent").len(), 6);
+    let done = phase(&entries, "done");
+    let journaled: BTreeSet<String> = done
         .iter()
         .map(|entry| match entry["access_key_id"].as_str() {
             Some(key) => format!(
@@ -232,7 +273,7 @@ fn apply_changes_exactly_the_plan_journals_it_and_undo_restores_the_keys() {
     );
     assert_eq!(
         undo.stdout.matches("-> cannot be undone").count(),
-        3,
+        2,
         "{}",
         undo.stdout
     );
@@ -245,8 +286,8 @@ fn apply_changes_exactly_the_plan_journals_it_and_undo_restores_the_keys() {
     assert_eq!(restored, irreversible, "only the deletions remain");
     assert_eq!(
         journal_lines(&journal).len(),
-        11,
-        "the reactivations are journaled too"
+        20,
+        "the reactivations are journaled too, intent and outcome"
     );
     // A second undo has nothing left to reactivate.
     let again = Run::of(
@@ -311,8 +352,9 @@ fn a_key_used_after_the_report_is_skipped_at_verification() {
         keys.iter().all(|key| key[1] == "Active"),
         "alice's key was not touched: {keys:?}"
     );
-    assert_eq!(report["remediation"]["applied"], 3);
+    assert_eq!(report["remediation"]["applied"], 2, "bob and carol");
     assert_eq!(report["remediation"]["skipped"], 1);
+    assert_eq!(report["remediation"]["waiting"], 1, "dave");
 }
 
 #[test]
@@ -339,7 +381,7 @@ fn exempt_users_and_root_are_never_touched_and_the_cap_holds() {
     );
     let report = run.json();
     assert_eq!(report["remediation"]["applied"], 2);
-    assert_eq!(report["remediation"]["deferred"], 5);
+    assert_eq!(report["remediation"]["deferred"], 4);
     let changed = diff(&before, &moto.iam_state());
     assert_eq!(changed.len(), 2, "{changed:?}");
     // Reversible changes first, longest idle first: judy's key (200 days), then alice's (100).
@@ -356,7 +398,11 @@ fn exempt_users_and_root_are_never_touched_and_the_cap_holds() {
         "{changed:?}"
     );
     assert!(changed.iter().all(|change| !change.contains("breakglass")));
-    let table = Run::of(moto.stalecreds().args(["scan", "--config"]).arg(&config));
+    let table = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--report-bucket", &moto.report_bucket, "--config"])
+            .arg(&config),
+    );
     assert!(table.stdout.contains("deferred: "), "{}", table.stdout);
     assert!(
         table
@@ -393,7 +439,7 @@ fn access_denied_on_one_change_does_not_stop_the_others() {
             .iter()
             .filter(|(_, state)| state == "applied")
             .count(),
-        6,
+        5,
         "{states:?}"
     );
     let bob_finding = report["findings"]
@@ -403,11 +449,12 @@ fn access_denied_on_one_change_does_not_stop_the_others() {
         .find(|finding| finding["user_name"] == "bob")
         .expect("bob");
     assert_eq!(bob_finding["remediation"]["error"]["code"], "AccessDenied");
-    assert_eq!(
-        journal_lines(&journal).len(),
-        6,
-        "only what was done is journaled"
-    );
+    let entries = journal_lines(&journal);
+    assert_eq!(phase(&entries, "intent").len(), 6, "{entries:?}");
+    assert_eq!(phase(&entries, "done").len(), 5, "{entries:?}");
+    let failed = phase(&entries, "failed");
+    assert_eq!(failed.len(), 1, "{entries:?}");
+    assert_eq!(failed[0]["user_name"], "bob");
 }
 
 /// The changes between two IAM states, as `account/user what before->after`.

@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
-use stalecreds::Clients;
 use stalecreds::lambda::{Function, InvokeError, invoke};
 
 #[tokio::main]
@@ -24,7 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .without_time()
         .init();
 
-    let function = Function::new(Clients::new(stalecreds::aws::load_sdk_config(None).await));
+    let function = Function::new(stalecreds::aws::load_sdk_config(None, None).await);
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);

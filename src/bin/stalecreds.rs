@@ -10,14 +10,16 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use stalecreds::config::{self, Effective, Inputs, Setting, Settings};
+use stalecreds::aws::describe;
+use stalecreds::config::{self, Effective, Inputs, Setting};
+use stalecreds::deadline::Deadline;
+use stalecreds::pipeline::{JournalPlace, ScanError, Scanned, Sent};
 use stalecreds::remediate::apply::UndoState;
 use stalecreds::remediate::journal::Journal;
-use stalecreds::report::{self, Report};
-use stalecreds::{Clients, Event};
+use stalecreds::report;
+use stalecreds::{Clients, Event, ScanRequest};
 
 const EXIT_FINDINGS: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -46,12 +48,17 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct UndoArgs {
-    /// The journal written by `stalecreds scan --apply`.
+    /// The journal written by `stalecreds scan --apply`: a file, an `s3://bucket/key` object of
+    /// JSON lines, or an `s3://bucket/prefix/` of entries (the Lambda's).
     #[arg(value_name = "JOURNAL")]
-    journal: PathBuf,
+    journal: String,
     /// Undo only the changes of this run (its `generated_at`, as in the journal's `run`).
     #[arg(long, value_name = "RUN")]
     run: Option<String>,
+    /// Where the reactivations are journaled [default: JOURNAL itself when it is a local file,
+    /// stalecreds-undo-journal.jsonl otherwise].
+    #[arg(long = "journal", value_name = "FILE")]
+    out: Option<PathBuf>,
     #[command(flatten)]
     config: ConfigArgs,
 }
@@ -121,6 +128,15 @@ struct ConfigArgs {
     /// The key prefix in the report bucket.
     #[arg(long, value_name = "PREFIX")]
     report_prefix: Option<String>,
+    /// A local directory for the state kept from run to run, when there is no report bucket.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<String>,
+    /// The longest one attempt of an AWS call may take, in seconds [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    attempt_timeout: Option<String>,
+    /// The longest an AWS call may take, retries included, in seconds [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    call_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -171,12 +187,93 @@ fn scan(args: ScanArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    match runtime.block_on(scan_and_report(&args, &settings)) {
-        Ok(code) => ExitCode::from(code),
+    let scanned = runtime.block_on(async {
+        let base = stalecreds::aws::load_sdk_config(None, None).await;
+        let clients = Clients::new(stalecreds::aws::with_timeouts(&base, &settings));
+        // The run's single "now", whole seconds: every idle age is measured to it.
+        let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+            .unwrap_or_else(|_| jiff::Timestamp::now());
+        let progress = progress_bar();
+        let on_event = |event: Event| match event {
+            Event::Planned { accounts } => progress.set_length(accounts as u64),
+            Event::AccountDone { .. } => progress.inc(1),
+        };
+        let stop = async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                progress.suspend(|| {
+                    eprintln!("stalecreds: interrupted; finishing the accounts in flight")
+                });
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let request = ScanRequest {
+            now,
+            deadline: Deadline::none(),
+            events: &on_event,
+            apply: args.apply.then(|| JournalPlace::File(args.journal.clone())),
+            output: args.output.clone(),
+            run_id: None,
+        };
+        let scanned = stalecreds::scan(&settings, &clients, request, stop).await;
+        progress.finish_and_clear();
+        scanned
+    });
+    let scanned = match scanned {
+        Ok(scanned) => scanned,
         Err(error) => {
-            eprintln!("stalecreds: {error:#}");
-            ExitCode::from(EXIT_INCOMPLETE)
+            eprintln!("stalecreds: {}", describe(&error));
+            return ExitCode::from(match error {
+                ScanError::Journal(_) | ScanError::NoBucket | ScanError::NoStateStore => EXIT_USAGE,
+                ScanError::Run(_) => EXIT_INCOMPLETE,
+            });
         }
+    };
+    tell(&scanned);
+    let mut stdout = std::io::stdout().lock();
+    let report = &scanned.report;
+    let written = match args.format {
+        Format::Table => report::table::write(report, &mut stdout),
+        Format::Json => report.write_json(&mut stdout),
+        Format::Csv => report::csv::write(report, &mut stdout),
+    }
+    .and_then(|()| stdout.flush());
+    match written {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(error) => {
+            eprintln!("stalecreds: cannot write to standard output: {error}");
+            return ExitCode::from(EXIT_INCOMPLETE);
+        }
+        Ok(()) => {}
+    }
+    ExitCode::from(exit_status(&scanned))
+}
+
+/// Says on standard error where the results went, and what could not be delivered.
+fn tell(scanned: &Scanned) {
+    let delivery = &scanned.delivery;
+    if let Some(location) = delivery
+        .report
+        .as_deref()
+        .filter(|location| location.starts_with("s3://"))
+    {
+        eprintln!("stalecreds: report stored at {location}");
+    }
+    if let Sent::Published(message_id) = &delivery.digest {
+        tracing::info!(%message_id, "digest published");
+    }
+    if let Some(remediation) = &scanned.report.remediation {
+        if let Some(journal) = &remediation.journal_error {
+            eprintln!(
+                "stalecreds: the journal could not be written, no change was made after that: {journal}"
+            );
+        }
+        if let Some(why) = &remediation.withheld {
+            eprintln!("stalecreds: --apply made no change: {why}");
+        }
+    }
+    for error in &delivery.errors {
+        eprintln!("stalecreds: {}", describe(error));
     }
 }
 
@@ -207,6 +304,9 @@ fn effective(args: &ConfigArgs) -> Result<Effective, ExitCode> {
         (Setting::Notify, &args.notify),
         (Setting::ReportBucket, &args.report_bucket),
         (Setting::ReportPrefix, &args.report_prefix),
+        (Setting::StateDir, &args.state_dir),
+        (Setting::AttemptTimeout, &args.attempt_timeout),
+        (Setting::CallTimeout, &args.call_timeout),
     ]
     .into_iter()
     .filter_map(|(setting, value)| value.clone().map(|value| (setting, value)))
@@ -226,113 +326,22 @@ fn effective(args: &ConfigArgs) -> Result<Effective, ExitCode> {
     })
 }
 
-async fn scan_and_report(args: &ScanArgs, settings: &Settings) -> anyhow::Result<u8> {
-    let clients = Clients::new(stalecreds::aws::load_sdk_config(None).await);
-    // The run's single "now", whole seconds: every idle age is measured to it.
-    let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())?;
-    let progress = progress_bar();
-    let on_event = |event: Event| match event {
-        Event::Planned { accounts } => progress.set_length(accounts as u64),
-        Event::AccountDone { .. } => progress.inc(1),
-    };
-    let stop = async {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            progress
-                .suspend(|| eprintln!("stalecreds: interrupted; finishing the accounts in flight"));
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    // Opened before the first request: a journal that cannot be written stops the run before
-    // anything changes.
-    let journal = if args.apply {
-        Some(
-            Journal::open(&args.journal)
-                .with_context(|| format!("cannot open the journal {}", args.journal.display()))?,
-        )
-    } else {
-        None
-    };
-    let report =
-        match stalecreds::run(settings, &clients, now, &on_event, stop, journal.as_ref()).await {
-            Ok(report) => report,
-            Err(error) => {
-                progress.finish_and_clear();
-                if let Err(publish) =
-                    stalecreds::send_failure_digest(settings, &clients, now, &error).await
-                {
-                    eprintln!("stalecreds: the digest could not be published: {publish}");
-                }
-                return Err(error.into());
-            }
-        };
-    progress.finish_and_clear();
-
-    let mut status = exit_status(&report);
-    let mut written_to = None;
-    if let Some(path) = &args.output {
-        match report.write_file(path) {
-            Ok(()) => written_to = Some(path.display().to_string()),
-            Err(error) => {
-                eprintln!(
-                    "stalecreds: cannot write the report to {}: {error}",
-                    path.display()
-                );
-                status = EXIT_INCOMPLETE;
-            }
-        }
-    }
-    // The report is written first: a digest that cannot be published loses nothing.
-    let delivery = stalecreds::deliver(
-        settings,
-        &clients,
-        &report,
-        written_to.as_deref(),
-        journal.as_ref().map(Journal::path),
-    )
-    .await;
-    if let Some(message_id) = &delivery.message_id {
-        tracing::info!(%message_id, "digest published");
-    }
-    if let Some(location) = delivery
-        .report
-        .as_deref()
-        .filter(|location| location.starts_with("s3://"))
-    {
-        eprintln!("stalecreds: report stored at {location}");
-    }
-    for error in &delivery.errors {
-        let what = if error.operation == "Publish" {
-            "the digest could not be published"
-        } else {
-            "the report could not be stored"
-        };
-        eprintln!("stalecreds: {what}: {error}");
-        status = EXIT_INCOMPLETE;
-    }
-    let mut stdout = std::io::stdout().lock();
-    let written = match args.format {
-        Format::Table => report::table::write(&report, &mut stdout),
-        Format::Json => report.write_json(&mut stdout),
-        Format::Csv => report::csv::write(&report, &mut stdout),
-    }
-    .and_then(|()| stdout.flush());
-    match written {
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.context("cannot write to standard output")?,
-    }
-    Ok(status)
-}
-
 fn undo(args: &UndoArgs) -> ExitCode {
     let settings = match effective(&args.config) {
         Ok(effective) => effective.settings,
         Err(code) => return code,
     };
-    let entries = match stalecreds::remediate::journal::read(&args.journal) {
-        Ok(entries) => entries,
-        Err(problem) => {
-            eprintln!("stalecreds: {problem}");
+    let out = args.out.clone().unwrap_or_else(|| {
+        if args.journal.starts_with("s3://") {
+            PathBuf::from("stalecreds-undo-journal.jsonl")
+        } else {
+            PathBuf::from(&args.journal)
+        }
+    });
+    let out = match Journal::open(&out) {
+        Ok(out) => out,
+        Err(error) => {
+            eprintln!("stalecreds: {}", describe(&error));
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -341,53 +350,59 @@ fn undo(args: &UndoArgs) -> ExitCode {
         Err(code) => return code,
     };
     let result = runtime.block_on(async {
-        let clients = Clients::new(stalecreds::aws::load_sdk_config(None).await);
-        let journal = Journal::open(&args.journal)
-            .with_context(|| format!("cannot append to the journal {}", args.journal.display()))?;
-        let outcome =
-            stalecreds::undo(&settings, &clients, entries, args.run.as_deref(), &journal).await?;
-        anyhow::Ok(outcome)
+        let base = stalecreds::aws::load_sdk_config(None, None).await;
+        let clients = Clients::new(stalecreds::aws::with_timeouts(&base, &settings));
+        stalecreds::undo(
+            &settings,
+            &clients,
+            &args.journal,
+            args.run.as_deref(),
+            &out,
+        )
+        .await
     });
-    match result {
-        Ok(mut outcomes) => {
-            outcomes.sort_by(|(a, _), (b, _)| {
-                (&a.account_id, &a.user_name, &a.access_key_id).cmp(&(
-                    &b.account_id,
-                    &b.user_name,
-                    &b.access_key_id,
-                ))
-            });
-            let mut failed = false;
-            for (entry, state) in &outcomes {
-                let what = format!(
-                    "{} {} {}",
-                    entry.account_id,
-                    entry.user_name,
-                    entry.access_key_id.as_deref().unwrap_or(&entry.credential)
-                );
-                let said = match state {
-                    UndoState::Reactivated => "reactivated".to_owned(),
-                    UndoState::Skipped(reason) => format!("nothing to do: {reason}"),
-                    UndoState::Irreversible => {
-                        format!("cannot be undone: {} was deleted", entry.credential)
-                    }
-                    UndoState::Failed(error) => {
-                        failed = true;
-                        format!("FAILED: {error}")
-                    }
-                };
-                println!("{what}: {} -> {said}", entry.action);
-            }
-            if outcomes.is_empty() {
-                println!("nothing to undo in {}", args.journal.display());
-            }
-            ExitCode::from(if failed { EXIT_INCOMPLETE } else { 0 })
-        }
+    let mut outcomes = match result {
+        Ok(outcomes) => outcomes,
         Err(error) => {
-            eprintln!("stalecreds: {error:#}");
-            ExitCode::from(EXIT_INCOMPLETE)
+            eprintln!("stalecreds: {}", describe(&error));
+            return ExitCode::from(match error {
+                stalecreds::pipeline::UndoError::Journal(_) => EXIT_USAGE,
+                stalecreds::pipeline::UndoError::Run(_) => EXIT_INCOMPLETE,
+            });
         }
+    };
+    outcomes.sort_by(|(a, _), (b, _)| {
+        (&a.account_id, &a.user_name, &a.access_key_id).cmp(&(
+            &b.account_id,
+            &b.user_name,
+            &b.access_key_id,
+        ))
+    });
+    let mut failed = false;
+    for (entry, state) in &outcomes {
+        let what = format!(
+            "{} {} {}",
+            entry.account_id,
+            entry.user_name,
+            entry.access_key_id.as_deref().unwrap_or(&entry.credential)
+        );
+        let said = match state {
+            UndoState::Reactivated => "reactivated".to_owned(),
+            UndoState::Skipped(reason) => format!("nothing to do: {reason}"),
+            UndoState::Irreversible => {
+                format!("cannot be undone: {} was deleted", entry.credential)
+            }
+            UndoState::Failed(error) => {
+                failed = true;
+                format!("FAILED: {error}")
+            }
+        };
+        println!("{what}: {} -> {said}", entry.action);
     }
+    if outcomes.is_empty() {
+        println!("nothing to undo in {}", args.journal);
+    }
+    ExitCode::from(if failed { EXIT_INCOMPLETE } else { 0 })
 }
 
 /// The async runtime, or exit status 3.
@@ -401,9 +416,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
-/// 3 when the run is incomplete, 1 when there are findings, 0 when clean.
-fn exit_status(report: &Report) -> u8 {
-    if !report.is_complete() {
+/// 3 when the run is incomplete (or something could not be delivered), 1 when there are
+/// findings, 0 when clean.
+fn exit_status(scanned: &Scanned) -> u8 {
+    let report = &scanned.report;
+    if !report.is_complete() || !scanned.delivery.errors.is_empty() {
         EXIT_INCOMPLETE
     } else if report.summary.findings > 0 {
         EXIT_FINDINGS

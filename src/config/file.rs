@@ -95,6 +95,8 @@ const DEFAULTS: &[&str] = &[
     "mode",
     "concurrency",
     "rate",
+    "attempt_timeout_seconds",
+    "call_timeout_seconds",
 ];
 const ORGANIZATION: &[&str] = &["enabled", "include_ous", "exclude_accounts"];
 const ACCOUNT: &[&str] = &[
@@ -133,7 +135,7 @@ const REMEDIATION: &[&str] = &[
 ];
 const EXEMPTIONS: &[&str] = &["user_names", "tags"];
 const NOTIFICATION: &[&str] = &["topic_arn", "send"];
-const REPORTS: &[&str] = &["bucket", "prefix"];
+const REPORTS: &[&str] = &["bucket", "prefix", "state_dir"];
 
 /// Reads the configuration file `path` whose content is `text`: what it says (the valid part),
 /// and every problem found, in the order of the file.
@@ -184,7 +186,11 @@ pub fn read(path: &str, text: &str) -> (FileConfig, Vec<Problem>) {
         if let Some(node) = top.get("reports")
             && let Some(fields) = reader.map(node, "reports", REPORTS)
         {
-            for setting in [Setting::ReportBucket, Setting::ReportPrefix] {
+            for setting in [
+                Setting::ReportBucket,
+                Setting::ReportPrefix,
+                Setting::StateDir,
+            ] {
                 if let Some(node) = fields.get(setting.key()) {
                     let context = format!("reports.{}", setting.key());
                     reader.setting(&mut config.layer, setting, node, &context);

@@ -32,11 +32,17 @@ pub enum Setting {
     ReportBucket,
     /// The key prefix in that bucket.
     ReportPrefix,
+    /// A local directory for the state kept from run to run, when there is no bucket.
+    StateDir,
+    /// The longest one attempt of an AWS call may take, in seconds.
+    AttemptTimeout,
+    /// The longest an AWS call may take, retries included, in seconds.
+    CallTimeout,
 }
 
 impl Setting {
     /// Every setting, in display order.
-    pub const ALL: [Setting; 11] = [
+    pub const ALL: [Setting; 14] = [
         Setting::RoleName,
         Setting::ExternalId,
         Setting::SessionName,
@@ -48,6 +54,9 @@ impl Setting {
         Setting::Notify,
         Setting::ReportBucket,
         Setting::ReportPrefix,
+        Setting::StateDir,
+        Setting::AttemptTimeout,
+        Setting::CallTimeout,
     ];
 
     /// The key in the configuration file (under `defaults:`, `notification:` or `reports:`).
@@ -64,6 +73,9 @@ impl Setting {
             Setting::Notify => "send",
             Setting::ReportBucket => "bucket",
             Setting::ReportPrefix => "prefix",
+            Setting::StateDir => "state_dir",
+            Setting::AttemptTimeout => "attempt_timeout_seconds",
+            Setting::CallTimeout => "call_timeout_seconds",
         }
     }
 
@@ -81,6 +93,9 @@ impl Setting {
             Setting::Notify => "STALECREDS_NOTIFY",
             Setting::ReportBucket => "STALECREDS_REPORT_BUCKET",
             Setting::ReportPrefix => "STALECREDS_REPORT_PREFIX",
+            Setting::StateDir => "STALECREDS_STATE_DIR",
+            Setting::AttemptTimeout => "STALECREDS_ATTEMPT_TIMEOUT",
+            Setting::CallTimeout => "STALECREDS_CALL_TIMEOUT",
         }
     }
 
@@ -98,6 +113,9 @@ impl Setting {
             Setting::Notify => "--notify",
             Setting::ReportBucket => "--report-bucket",
             Setting::ReportPrefix => "--report-prefix",
+            Setting::StateDir => "--state-dir",
+            Setting::AttemptTimeout => "--attempt-timeout",
+            Setting::CallTimeout => "--call-timeout",
         }
     }
 
@@ -112,6 +130,8 @@ impl Setting {
             Setting::MaxIdleDays => Some((1, 36_500)),
             Setting::Concurrency => Some((1, 1024)),
             Setting::Rate => Some((1, 10_000)),
+            Setting::AttemptTimeout => Some((1, 600)),
+            Setting::CallTimeout => Some((1, 3_600)),
             _ => None,
         }
     }
@@ -148,7 +168,11 @@ pub(crate) fn check_text(setting: Setting, text: &str) -> Result<SettingValue, S
         format!("`{text}`")
     };
     match setting {
-        Setting::MaxIdleDays | Setting::Concurrency | Setting::Rate => text
+        Setting::MaxIdleDays
+        | Setting::Concurrency
+        | Setting::Rate
+        | Setting::AttemptTimeout
+        | Setting::CallTimeout => text
             .parse::<i128>()
             .map_err(|_| {
                 let (low, high) = setting.range().unwrap_or_default();
@@ -187,7 +211,12 @@ pub(crate) fn check_text(setting: Setting, text: &str) -> Result<SettingValue, S
                 "expected a key prefix without a leading `/` or control characters, found {shown}"
             ))
         }
-        Setting::ReportBucket | Setting::ReportPrefix => Ok(SettingValue::Text(text.to_owned())),
+        Setting::StateDir if text.is_empty() || text.chars().any(char::is_control) => Err(format!(
+            "expected a directory path without control characters, found {shown}"
+        )),
+        Setting::ReportBucket | Setting::ReportPrefix | Setting::StateDir => {
+            Ok(SettingValue::Text(text.to_owned()))
+        }
         Setting::RoleName | Setting::ExternalId | Setting::SessionName => {
             Ok(SettingValue::Text(text.to_owned()))
         }

@@ -14,6 +14,7 @@ mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
 
 pub use file::{FileConfig, read as read_file};
 pub use layer::{Layer, Setting, SettingValue};
@@ -36,6 +37,10 @@ pub const DEFAULT_MAX_IDLE_DAYS: u32 = 45;
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// AWS requests per second per account.
 pub const DEFAULT_RATE: u32 = 10;
+/// The longest one attempt of an AWS call may take.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest an AWS call may take, retries included.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Everything a run needs to know, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +65,12 @@ pub struct Settings {
     pub remediation: Option<Remediation>,
     /// Where reports (and journals) are kept in S3: bucket and key prefix.
     pub report_bucket: Option<(String, String)>,
+    /// Where the state kept from run to run lives when there is no report bucket.
+    pub state_dir: Option<std::path::PathBuf>,
+    /// The longest one attempt of an AWS call may take.
+    pub attempt_timeout: Duration,
+    /// The longest an AWS call may take, retries included.
+    pub call_timeout: Duration,
 }
 
 /// The `remediation:` settings.
@@ -226,6 +237,18 @@ pub struct AccountPlan {
 }
 
 impl Settings {
+    /// Whether any account may have its inactive keys deleted (the default stages, or an
+    /// override's).
+    pub fn deletes_inactive_keys(&self) -> bool {
+        self.remediation.as_ref().is_some_and(|remediation| {
+            remediation.policy.delete_inactive_keys_after_days.is_some()
+                || self.overrides.values().any(|o| {
+                    o.remediation
+                        .is_some_and(|stages| stages.delete_inactive_keys_after_days.is_some())
+                })
+        })
+    }
+
     /// Settings with every default and this selection.
     pub fn with_defaults(selection: Selection) -> Settings {
         Settings {
@@ -247,6 +270,9 @@ impl Settings {
             notify: Notify::default(),
             remediation: None,
             report_bucket: None,
+            state_dir: None,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
         }
     }
 

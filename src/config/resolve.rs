@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
 
 use super::file::{self, FileConfig};
 use super::layer::{Layer, Setting, SettingValue};
@@ -132,6 +133,15 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
             (Setting::ReportPrefix, SettingValue::Text(prefix)) => {
                 report_prefix = Some(prefix.clone());
             }
+            (Setting::StateDir, SettingValue::Text(dir)) => {
+                settings.state_dir = Some(dir.into());
+            }
+            (Setting::AttemptTimeout, SettingValue::Number(seconds)) => {
+                settings.attempt_timeout = Duration::from_secs(u64::from(*seconds));
+            }
+            (Setting::CallTimeout, SettingValue::Number(seconds)) => {
+                settings.call_timeout = Duration::from_secs(u64::from(*seconds));
+            }
             // The layers only ever hold the value kind `check_text` gives each setting.
             _ => unreachable!("{setting:?} holds {value:?}"),
         }
@@ -169,6 +179,18 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
         merged(Setting::MaxIdleDays),
         &mut problems,
     );
+    if settings.call_timeout < settings.attempt_timeout
+        && let Some(Sourced { source, .. }) = merged(Setting::CallTimeout)
+    {
+        problems.push(Problem {
+            source: source.clone(),
+            message: format!(
+                "the call timeout ({} s) is shorter than one attempt ({} s)",
+                settings.call_timeout.as_secs(),
+                settings.attempt_timeout.as_secs()
+            ),
+        });
+    }
     if !problems.is_empty() {
         // The file's problems in the order of the file, then the environment's, then the flags'.
         problems.sort_by_key(|problem| match &problem.source {
@@ -498,6 +520,9 @@ fn default_text(settings: &Settings, setting: Setting) -> String {
         Setting::Notify => settings.notify.as_str().to_owned(),
         Setting::ReportBucket => "(none: reports stay local)".to_owned(),
         Setting::ReportPrefix => "(none)".to_owned(),
+        Setting::StateDir => "(none: the report bucket, if any)".to_owned(),
+        Setting::AttemptTimeout => settings.attempt_timeout.as_secs().to_string(),
+        Setting::CallTimeout => settings.call_timeout.as_secs().to_string(),
     }
 }
 

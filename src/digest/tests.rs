@@ -83,6 +83,7 @@ fn facts() -> RunFacts {
         mode: "report".to_owned(),
         caller_account_id: Some("123456789012".to_owned()),
         remediation: None,
+        state: None,
     }
 }
 

@@ -1,82 +1,121 @@
 //! Applying a plan, and undoing it: the only code that writes to IAM.
 //!
 //! Before each change the credential's live state is read again (the credential report can be
-//! hours old): a key used since, a key whose status changed, a password deleted or used since,
-//! is skipped with the reason. One failed change never stops the others.
+//! hours old): a key used since, a key whose status changed, a password deleted, used or reset
+//! since, is skipped with the reason. Then the change's intent is made durable in the journal,
+//! the change is made, and its outcome journaled. One failed change never stops the others; a
+//! journal that cannot be written stops every change after it, and so does the run's deadline.
 
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::StatusType;
 use jiff::Timestamp;
 
-use super::journal::{Entry, Journal};
+use super::journal::{Entry, Journal, Phase};
 use super::{Action, ActionKind, ActionOutcome, ActionState};
-use crate::aws::{AwsError, Pace, timestamp};
+use crate::aws::{AwsError, Pace, describe, timestamp};
+use crate::deadline::Deadline;
 use crate::rules::idle_days;
 
 /// Applies `actions` (all in one account) in order, journaling each change. `now` is the run's
-/// "now": the stage thresholds are checked against it with the live dates.
+/// "now": the stage thresholds are checked against it with the live dates. No change starts
+/// after the deadline's hard phase.
 pub async fn apply(
     iam: &Client,
     pace: &Pace,
     actions: Vec<Action>,
     now: Timestamp,
     journal: &Journal,
-    run: &str,
+    deadline: &Deadline,
 ) -> Vec<ActionOutcome> {
+    let run = now.to_string();
     let mut outcomes = Vec::with_capacity(actions.len());
-    let mut journal_broken: Option<String> = None;
     for action in actions {
-        let state = match &journal_broken {
-            Some(reason) => ActionState::Skipped(reason.clone()),
-            None => match apply_one(iam, pace, &action, now).await {
-                Ok(Ok(previous)) => {
-                    let entry = entry_for(&action, now, run, &previous);
-                    match journal.append(&entry) {
-                        Ok(()) => ActionState::Applied,
-                        Err(error) => {
-                            // The change is made but unrecorded: say so, and make no more.
-                            let reason = format!(
-                                "the journal {} is not writable: {error}",
-                                journal.path().display()
-                            );
-                            journal_broken = Some(format!("not attempted: {reason}"));
-                            ActionState::Failed(AwsError::invalid_answer("Journal", reason))
-                        }
-                    }
-                }
-                Ok(Err(reason)) => ActionState::Skipped(reason),
-                Err(error) => ActionState::Failed(error),
-            },
-        };
+        let state = apply_one(iam, pace, &action, now, journal, &run, deadline).await;
         outcomes.push(ActionOutcome { action, state });
     }
     outcomes
 }
 
-/// Verifies and makes one change: `Ok(Ok(previous state))` when made, `Ok(Err(reason))` when
-/// the live state no longer qualifies, `Err` when AWS refused.
+/// What the live state says of a planned change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Check {
+    /// It still qualifies: make it. The state before the change.
+    Proceed(&'static str),
+    /// It no longer qualifies, for this reason.
+    Skip(String),
+}
+
 async fn apply_one(
     iam: &Client,
     pace: &Pace,
     action: &Action,
     now: Timestamp,
-) -> Result<Result<String, String>, AwsError> {
+    journal: &Journal,
+    run: &str,
+    deadline: &Deadline,
+) -> ActionState {
+    if let Some(failure) = journal.failure() {
+        return ActionState::Skipped(format!(
+            "not attempted: the journal failed earlier ({failure})"
+        ));
+    }
+    let previous = match verify(iam, pace, action, now).await {
+        Ok(Check::Proceed(previous)) => previous,
+        Ok(Check::Skip(reason)) => return ActionState::Skipped(reason),
+        Err(error) => return ActionState::Failed(error),
+    };
+    if deadline.past_hard() {
+        return ActionState::Skipped(
+            "not attempted: the run's deadline was near (no change starts after it)".to_owned(),
+        );
+    }
+    if let Err(error) = journal
+        .append(&entry(action, run, previous, Phase::Intent, None))
+        .await
+    {
+        return ActionState::Skipped(format!(
+            "not attempted: its journal entry could not be made durable ({})",
+            describe(&error)
+        ));
+    }
+    let (state, phase, note) = match change(iam, pace, action).await {
+        Ok(note) => (ActionState::Applied, Phase::Done, note),
+        Err(error) => {
+            let note = error.to_string();
+            (ActionState::Failed(error), Phase::Failed, Some(note))
+        }
+    };
+    // The intent is durable: if the outcome cannot be written, `undo` reads the live state. The
+    // failure is the journal's own, and it stops every later change.
+    let _ = journal
+        .append(&entry(action, run, previous, phase, note))
+        .await;
+    state
+}
+
+/// Reads the credential's live state: whether the change still qualifies.
+async fn verify(
+    iam: &Client,
+    pace: &Pace,
+    action: &Action,
+    now: Timestamp,
+) -> Result<Check, AwsError> {
     match action.kind {
         ActionKind::DeactivateKey | ActionKind::DeleteInactiveKey => {
             let Some(key_id) = action.access_key_id.as_deref() else {
-                return Ok(Err("the access key ID is not known".to_owned()));
+                return Ok(Check::Skip("the access key ID is not known".to_owned()));
             };
             let wanted = if action.kind == ActionKind::DeactivateKey {
                 StatusType::Active
             } else {
                 StatusType::Inactive
             };
-            let (status, created) = match live_key(iam, pace, &action.user_name, key_id).await? {
-                Some(found) => found,
-                None => return Ok(Err("the key no longer exists".to_owned())),
+            let Some((status, created)) = live_key(iam, pace, &action.user_name, key_id).await?
+            else {
+                return Ok(Check::Skip("the key no longer exists".to_owned()));
             };
             if status != wanted {
-                return Ok(Err(format!("the key is now {}", status.as_str())));
+                return Ok(Check::Skip(format!("the key is now {}", status.as_str())));
             }
             pace.ready().await;
             let last_used = iam
@@ -88,27 +127,23 @@ async fn apply_one(
                 .access_key_last_used()
                 .and_then(|used| used.last_used_date())
                 .and_then(timestamp);
-            if let Some(reason) = too_recent(created, last_used, action.threshold, now) {
-                return Ok(Err(reason));
+            if action.kind == ActionKind::DeactivateKey
+                && let Some(reason) = too_recent(created, last_used, action.threshold, now)
+            {
+                return Ok(Check::Skip(reason));
             }
-            pace.ready().await;
-            if action.kind == ActionKind::DeactivateKey {
-                iam.update_access_key()
-                    .user_name(&action.user_name)
-                    .access_key_id(key_id)
-                    .status(StatusType::Inactive)
-                    .send()
-                    .await
-                    .map_err(|error| AwsError::from_sdk("UpdateAccessKey", &error))?;
+            if let (Some(since), Some(used)) = (action.inactive_since, last_used)
+                && used > since
+            {
+                return Ok(Check::Skip(format!(
+                    "used ({used}) after it was recorded inactive ({since}): its grace period starts again"
+                )));
+            }
+            Ok(Check::Proceed(if status == StatusType::Active {
+                "Active"
             } else {
-                iam.delete_access_key()
-                    .user_name(&action.user_name)
-                    .access_key_id(key_id)
-                    .send()
-                    .await
-                    .map_err(|error| AwsError::from_sdk("DeleteAccessKey", &error))?;
-            }
-            Ok(Ok(status.as_str().to_owned()))
+                "Inactive"
+            }))
         }
         ActionKind::DeletePassword => {
             pace.ready().await;
@@ -118,9 +153,7 @@ async fn apply_one(
                 .send()
                 .await
             {
-                Ok(output) => output
-                    .login_profile()
-                    .map(|profile| timestamp(profile.create_date())),
+                Ok(output) => output.login_profile().cloned(),
                 Err(error)
                     if error
                         .as_service_error()
@@ -130,9 +163,16 @@ async fn apply_one(
                 }
                 Err(error) => return Err(AwsError::from_sdk("GetLoginProfile", &error)),
             };
-            let Some(set_at) = profile else {
-                return Ok(Err("the user no longer has a console password".to_owned()));
+            let Some(profile) = profile else {
+                return Ok(Check::Skip(
+                    "the user no longer has a console password".to_owned(),
+                ));
             };
+            if profile.password_reset_required() {
+                return Ok(Check::Skip(
+                    "a password reset is waiting for its first sign-in".to_owned(),
+                ));
+            }
             pace.ready().await;
             let last_used = iam
                 .get_user()
@@ -143,17 +183,81 @@ async fn apply_one(
                 .user()
                 .and_then(|user| user.password_last_used())
                 .and_then(timestamp);
+            let set_at = timestamp(profile.create_date()).max(action.set_at);
             if let Some(reason) = too_recent(set_at, last_used, action.threshold, now) {
-                return Ok(Err(reason));
+                return Ok(Check::Skip(reason));
             }
-            pace.ready().await;
-            iam.delete_login_profile()
-                .user_name(&action.user_name)
+            Ok(Check::Proceed("login_profile"))
+        }
+    }
+}
+
+/// Makes the change; `Ok(Some(note))` when it was found already made. A delete answered
+/// `NoSuchEntity` is checked live: if the credential is gone, an earlier attempt of the same
+/// call (retried by the SDK after a timeout) made the change.
+async fn change(iam: &Client, pace: &Pace, action: &Action) -> Result<Option<String>, AwsError> {
+    let user = action.user_name.as_str();
+    let key_id = action.access_key_id.as_deref().unwrap_or_default();
+    let already = "found already done: an earlier attempt of this call made it".to_owned();
+    pace.ready().await;
+    match action.kind {
+        ActionKind::DeactivateKey => iam
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(key_id)
+            .status(StatusType::Inactive)
+            .send()
+            .await
+            .map(|_| None)
+            .map_err(|error| AwsError::from_sdk("UpdateAccessKey", &error)),
+        ActionKind::DeleteInactiveKey => {
+            match iam
+                .delete_access_key()
+                .user_name(user)
+                .access_key_id(key_id)
                 .send()
                 .await
-                .map_err(|error| AwsError::from_sdk("DeleteLoginProfile", &error))?;
-            Ok(Ok("login_profile".to_owned()))
+            {
+                Ok(_) => Ok(None),
+                Err(error) => {
+                    let error = AwsError::from_sdk("DeleteAccessKey", &error);
+                    if error.code == "NoSuchEntity"
+                        && live_key(iam, pace, user, key_id).await?.is_none()
+                    {
+                        return Ok(Some(already));
+                    }
+                    Err(error)
+                }
+            }
         }
+        ActionKind::DeletePassword => {
+            match iam.delete_login_profile().user_name(user).send().await {
+                Ok(_) => Ok(None),
+                Err(error) => {
+                    let error = AwsError::from_sdk("DeleteLoginProfile", &error);
+                    if error.code == "NoSuchEntity" && !has_login_profile(iam, pace, user).await? {
+                        return Ok(Some(already));
+                    }
+                    Err(error)
+                }
+            }
+        }
+    }
+}
+
+/// Whether the user has a console password now.
+async fn has_login_profile(iam: &Client, pace: &Pace, user_name: &str) -> Result<bool, AwsError> {
+    pace.ready().await;
+    match iam.get_login_profile().user_name(user_name).send().await {
+        Ok(_) => Ok(true),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(AwsError::from_sdk("GetLoginProfile", &error)),
     }
 }
 
@@ -208,14 +312,15 @@ fn too_recent(
     })
 }
 
-fn entry_for(action: &Action, now: Timestamp, run: &str, previous: &str) -> Entry {
+/// The journal entry of `action` at `phase`.
+fn entry(action: &Action, run: &str, previous: &str, phase: Phase, note: Option<String>) -> Entry {
     let (credential, new_state) = match action.kind {
         ActionKind::DeactivateKey => ("access_key", "Inactive"),
         ActionKind::DeleteInactiveKey => ("access_key", "deleted"),
         ActionKind::DeletePassword => ("password", "deleted"),
     };
     Entry {
-        time: Timestamp::now().max(now),
+        time: Timestamp::now(),
         run: run.to_owned(),
         account_id: action.account_id.clone(),
         user_name: action.user_name.clone(),
@@ -224,6 +329,8 @@ fn entry_for(action: &Action, now: Timestamp, run: &str, previous: &str) -> Entr
         action: action.kind.as_str().to_owned(),
         previous_state: previous.to_owned(),
         new_state: new_state.to_owned(),
+        phase,
+        note,
     }
 }
 
@@ -240,8 +347,9 @@ pub enum UndoState {
     Failed(AwsError),
 }
 
-/// Reactivates the keys that `entries` (all in one account) say were deactivated and are still
-/// Inactive; deletions are reported as irreversible.
+/// Reactivates the keys that `entries` (all in one account, the last entry of each credential)
+/// say were deactivated, or were about to be (an intent without an outcome: the live state
+/// decides), and are still Inactive; deletions are reported as irreversible.
 pub async fn undo(
     iam: &Client,
     pace: &Pace,
@@ -251,31 +359,18 @@ pub async fn undo(
 ) -> Vec<(Entry, UndoState)> {
     let mut outcomes = Vec::with_capacity(entries.len());
     for entry in entries {
-        let state = match (entry.action.as_str(), entry.access_key_id.as_deref()) {
-            ("deactivate_key", Some(key_id)) => {
-                match reactivate(iam, pace, &entry.user_name, key_id).await {
-                    Ok(None) => {
-                        let record = Entry {
-                            time: Timestamp::now(),
-                            run: run.to_owned(),
-                            action: "reactivate_key".to_owned(),
-                            previous_state: "Inactive".to_owned(),
-                            new_state: "Active".to_owned(),
-                            ..entry.clone()
-                        };
-                        match journal.append(&record) {
-                            Ok(()) => UndoState::Reactivated,
-                            Err(error) => UndoState::Failed(AwsError::invalid_answer(
-                                "Journal",
-                                format!("reactivated, but the journal is not writable: {error}"),
-                            )),
-                        }
-                    }
-                    Ok(Some(reason)) => UndoState::Skipped(reason),
-                    Err(error) => UndoState::Failed(error),
-                }
+        let state = match (
+            entry.action.as_str(),
+            entry.phase,
+            entry.access_key_id.as_deref(),
+        ) {
+            (_, Phase::Failed, _) => {
+                UndoState::Skipped("the change failed: nothing changed".to_owned())
             }
-            ("deactivate_key", None) => {
+            ("deactivate_key", _, Some(key_id)) => {
+                reactivate_journaled(iam, pace, &entry, key_id, journal, run).await
+            }
+            ("deactivate_key", _, None) => {
                 UndoState::Skipped("the entry has no access key ID".to_owned())
             }
             _ => UndoState::Irreversible,
@@ -285,27 +380,63 @@ pub async fn undo(
     outcomes
 }
 
-/// Reactivates a key that is still Inactive; `Some(reason)` when there is nothing to do.
-async fn reactivate(
+/// Reactivates one key, with its intent and outcome journaled.
+async fn reactivate_journaled(
     iam: &Client,
     pace: &Pace,
-    user_name: &str,
+    entry: &Entry,
     key_id: &str,
-) -> Result<Option<String>, AwsError> {
-    match live_key(iam, pace, user_name, key_id).await? {
-        None => return Ok(Some("the key no longer exists".to_owned())),
-        Some((StatusType::Active, _)) => return Ok(Some("the key is already active".to_owned())),
-        Some(_) => {}
+    journal: &Journal,
+    run: &str,
+) -> UndoState {
+    let record = |phase, note| Entry {
+        time: Timestamp::now(),
+        run: run.to_owned(),
+        action: "reactivate_key".to_owned(),
+        previous_state: "Inactive".to_owned(),
+        new_state: "Active".to_owned(),
+        phase,
+        note,
+        ..entry.clone()
+    };
+    match live_key(iam, pace, &entry.user_name, key_id).await {
+        Err(error) => return UndoState::Failed(error),
+        Ok(None) => return UndoState::Skipped("the key no longer exists".to_owned()),
+        Ok(Some((StatusType::Active, _))) if entry.phase == Phase::Intent => {
+            return UndoState::Skipped(
+                "the journal has no outcome and the key is active: the deactivation was not made"
+                    .to_owned(),
+            );
+        }
+        Ok(Some((StatusType::Active, _))) => {
+            return UndoState::Skipped("the key is already active".to_owned());
+        }
+        Ok(Some(_)) => {}
+    }
+    if let Err(error) = journal.append(&record(Phase::Intent, None)).await {
+        return UndoState::Skipped(format!(
+            "not attempted: its journal entry could not be made durable ({})",
+            describe(&error)
+        ));
     }
     pace.ready().await;
-    iam.update_access_key()
-        .user_name(user_name)
+    let reactivated = iam
+        .update_access_key()
+        .user_name(&entry.user_name)
         .access_key_id(key_id)
         .status(StatusType::Active)
         .send()
         .await
-        .map_err(|error| AwsError::from_sdk("UpdateAccessKey", &error))?;
-    Ok(None)
+        .map_err(|error| AwsError::from_sdk("UpdateAccessKey", &error));
+    let (state, phase, note) = match reactivated {
+        Ok(_) => (UndoState::Reactivated, Phase::Done, None),
+        Err(error) => {
+            let note = error.to_string();
+            (UndoState::Failed(error), Phase::Failed, Some(note))
+        }
+    };
+    let _ = journal.append(&record(phase, note)).await;
+    state
 }
 
 #[cfg(test)]

@@ -1,18 +1,31 @@
-//! The journal: one JSON line per change applied, appended and flushed as each change is made,
-//! so that a crash never loses the record of a change. `stalecreds undo` reads it back.
+//! The journal: every IAM change, recorded durably *before* it is made (its intent) and after
+//! (its outcome), so that no crash, timeout or retry ever hides a change from `stalecreds undo`.
+//!
+//! Two places keep it:
+//!
+//! - a local JSON-lines file (the CLI), each entry appended and fsynced before the next step;
+//! - S3 (Lambda, whose disk does not outlive a crash): each entry its own object under the run's
+//!   prefix, `…/journal/00001-intent.json`, put before the next step; at most two per change.
+//!
+//! `undo` reads either (a file, an `s3://` object of JSON lines, or an `s3://…/journal/`
+//! prefix), and the journals written before intents existed (every entry an outcome).
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-/// One applied change.
+use crate::aws::AwsError;
+use crate::store::{self, Bucket};
+
+/// One journal entry: a change about to be made, made, or refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
-    /// When the change was made.
+    /// When the entry was written.
     pub time: Timestamp,
     /// The run that made it (its `generated_at`).
     pub run: String,
@@ -30,60 +43,304 @@ pub struct Entry {
     pub previous_state: String,
     /// The state after (`Inactive`, `Active`, `deleted`).
     pub new_state: String,
+    /// Where the change stands. Journals written before this field existed hold only changes
+    /// that were made.
+    #[serde(default)]
+    pub phase: Phase,
+    /// Why a change failed, or how it was found done (`phase` `failed` or `done`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Where a change stands in the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// About to be made: written (durably) before the IAM call. Alone, it means the outcome is
+    /// unknown (a crash, a timeout), and `undo` reads the live state to decide.
+    Intent,
+    /// Made.
+    #[default]
+    Done,
+    /// Refused by AWS: nothing changed.
+    Failed,
+}
+
+/// Why the journal could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The local file could not be opened or written.
+    #[error("cannot write the journal {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An entry could not be put in S3.
+    #[error("cannot store the journal entry {location}")]
+    Store {
+        /// Where the entry was to go.
+        location: String,
+        /// The S3 error.
+        #[source]
+        source: AwsError,
+    },
+    /// A journal could not be read.
+    #[error("cannot read the journal {location}")]
+    Read {
+        /// The file or `s3://` location.
+        location: String,
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A line is not a journal entry.
+    #[error("{location}:{line}: not a journal entry")]
+    Parse {
+        /// The file or object.
+        location: String,
+        /// The line, from 1.
+        line: usize,
+        /// Why it is not an entry.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An earlier entry could not be written: no further change is made.
+    #[error("the journal failed earlier ({0}): no further change is made")]
+    Broken(String),
 }
 
 /// An open journal, appended to by concurrent account tasks.
 #[derive(Debug)]
 pub struct Journal {
-    path: PathBuf,
-    // A std mutex: each append is a short write and flush, never held across an await.
-    file: Mutex<File>,
+    sink: Sink,
+    /// Every entry written (or attempted), in order: the copy kept if S3 fails, and the
+    /// consolidated `journal.jsonl` put at the end of the run.
+    entries: Mutex<Vec<Entry>>,
+    /// The first failure: once an entry could not be made durable, no further change is made.
+    failure: Mutex<Option<String>>,
+}
+
+#[derive(Debug)]
+enum Sink {
+    File {
+        path: PathBuf,
+        // A std mutex: each append is a short write and fsync, never held across an await.
+        file: Mutex<File>,
+    },
+    S3 {
+        s3: aws_sdk_s3::Client,
+        bucket: Bucket,
+        /// The run's journal prefix, ending with `journal/`.
+        prefix: String,
+        next: AtomicU64,
+    },
 }
 
 impl Journal {
-    /// Opens (or creates) the journal for appending. Done before the first change, so that an
-    /// unwritable journal stops the run before anything changes.
-    pub fn open(path: &Path) -> std::io::Result<Journal> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Journal {
+    /// Opens (or creates) a local journal for appending. Done before the first change, so that
+    /// an unwritable journal stops the run before anything changes.
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| JournalError::Write {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Journal::with(Sink::File {
             path: path.to_owned(),
             file: Mutex::new(file),
+        }))
+    }
+
+    /// A journal in S3, one object per entry under `prefix` (which ends with `/`).
+    pub fn in_s3(s3: aws_sdk_s3::Client, bucket: Bucket, prefix: String) -> Journal {
+        Journal::with(Sink::S3 {
+            s3,
+            bucket,
+            prefix,
+            next: AtomicU64::new(1),
         })
     }
 
-    /// Where the journal is.
-    pub fn path(&self) -> &Path {
-        &self.path
+    fn with(sink: Sink) -> Journal {
+        Journal {
+            sink,
+            entries: Mutex::new(Vec::new()),
+            failure: Mutex::new(None),
+        }
     }
 
-    /// Appends one entry and makes it durable.
-    pub fn append(&self, entry: &Entry) -> std::io::Result<()> {
-        let mut line = serde_json::to_string(entry)?;
+    /// Where the journal is: a path, or `s3://bucket/prefix/`.
+    pub fn location(&self) -> String {
+        match &self.sink {
+            Sink::File { path, .. } => path.display().to_string(),
+            Sink::S3 { bucket, prefix, .. } => bucket.url(prefix),
+        }
+    }
+
+    /// The local file, for a journal kept in one.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.sink {
+            Sink::File { path, .. } => Some(path),
+            Sink::S3 { .. } => None,
+        }
+    }
+
+    /// The first failure to make an entry durable, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Every entry of this run, as JSON lines.
+    pub fn lines(&self) -> Vec<u8> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut text = String::new();
+        for entry in entries.iter() {
+            // Plain data with string keys always serializes.
+            text.push_str(&serde_json::to_string(entry).unwrap_or_default());
+            text.push('\n');
+        }
+        text.into_bytes()
+    }
+
+    /// Makes `entry` durable: appended and fsynced, or put in S3. After a failure every later
+    /// append fails too ([`JournalError::Broken`]): no change is made that could not be
+    /// journaled.
+    pub async fn append(&self, entry: &Entry) -> Result<(), JournalError> {
+        if let Some(failure) = self.failure() {
+            return Err(JournalError::Broken(failure));
+        }
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(entry.clone());
+        let written = self.write(entry).await;
+        if let Err(error) = &written {
+            let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+            failure.get_or_insert_with(|| crate::aws::describe(error));
+            tracing::error!(
+                journal = %self.location(),
+                error = %crate::aws::describe(error),
+                entry = %serde_json::to_string(entry).unwrap_or_default(),
+                "a journal entry could not be made durable; it is kept in this log and no further change is made"
+            );
+        }
+        written
+    }
+
+    async fn write(&self, entry: &Entry) -> Result<(), JournalError> {
+        let mut line = serde_json::to_string(entry).unwrap_or_default();
         line.push('\n');
-        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
-        file.write_all(line.as_bytes())?;
-        file.sync_data()
+        match &self.sink {
+            Sink::File { path, file } => {
+                let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
+                file.write_all(line.as_bytes())
+                    .and_then(|()| file.sync_data())
+                    .map_err(|source| JournalError::Write {
+                        path: path.clone(),
+                        source,
+                    })
+            }
+            Sink::S3 {
+                s3,
+                bucket,
+                prefix,
+                next,
+            } => {
+                let sequence = next.fetch_add(1, Ordering::Relaxed);
+                let phase = match entry.phase {
+                    Phase::Intent => "intent",
+                    Phase::Done => "done",
+                    Phase::Failed => "failed",
+                };
+                let key = format!("{prefix}{sequence:05}-{phase}.json");
+                store::put(
+                    s3,
+                    bucket,
+                    &key,
+                    line.into_bytes(),
+                    "application/json",
+                    None,
+                )
+                .await
+                .map(drop)
+                .map_err(|source| JournalError::Store {
+                    location: bucket.url(&key),
+                    source,
+                })
+            }
+        }
     }
 }
 
-/// Reads every entry of a journal; a line that is not an entry is an error naming the line.
-pub fn read(path: &Path) -> Result<Vec<Entry>, String> {
-    let file = File::open(path)
-        .map_err(|error| format!("cannot read the journal {}: {error}", path.display()))?;
+/// The entries of a journal's text (JSON lines); `location` names it in errors.
+pub fn parse(location: &str, text: &str) -> Result<Vec<Entry>, JournalError> {
     let mut entries = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|error| format!("{}:{}: {error}", path.display(), index + 1))?;
+    for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let entry = serde_json::from_str(&line).map_err(|error| {
-            format!(
-                "{}:{}: not a journal entry: {error}",
-                path.display(),
-                index + 1
-            )
+        let entry = serde_json::from_str(line).map_err(|source| JournalError::Parse {
+            location: location.to_owned(),
+            line: index + 1,
+            source,
         })?;
         entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// Reads every entry of a local journal.
+pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
+    let location = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| JournalError::Read {
+        location: location.clone(),
+        source: Box::new(source),
+    })?;
+    parse(&location, &text)
+}
+
+/// Reads every entry of a journal in S3: one object of JSON lines (`s3://bucket/…/journal.jsonl`),
+/// or every object under a prefix (`s3://bucket/…/journal/`), in key order.
+pub async fn read_s3(s3: &aws_sdk_s3::Client, url: &str) -> Result<Vec<Entry>, JournalError> {
+    let failed = |source: AwsError| JournalError::Read {
+        location: url.to_owned(),
+        source: Box::new(source),
+    };
+    let Some((name, key)) = store::parse_url(url) else {
+        return Err(JournalError::Read {
+            location: url.to_owned(),
+            source: "not an s3://bucket/key URL".into(),
+        });
+    };
+    let bucket = Bucket {
+        name,
+        prefix: String::new(),
+    };
+    let keys = if key.is_empty() || key.ends_with('/') {
+        store::list(s3, &bucket, &key).await.map_err(failed)?
+    } else {
+        vec![key]
+    };
+    let mut entries = Vec::new();
+    for key in keys {
+        let location = bucket.url(&key);
+        let body = store::get(s3, &bucket, &key)
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| JournalError::Read {
+                location: location.clone(),
+                source: "no such object".into(),
+            })?;
+        entries.extend(parse(&location, &String::from_utf8_lossy(&body))?);
     }
     Ok(entries)
 }
@@ -92,11 +349,8 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn entries_are_appended_and_read_back() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("journal.jsonl");
-        let entry = Entry {
+    fn entry(phase: Phase) -> Entry {
+        Entry {
             time: "2026-11-28T10:00:00Z".parse().expect("valid"),
             run: "2026-11-28T09:59:00Z".to_owned(),
             account_id: "111111111111".to_owned(),
@@ -106,21 +360,59 @@ mod tests {
             action: "deactivate_key".to_owned(),
             previous_state: "Active".to_owned(),
             new_state: "Inactive".to_owned(),
-        };
-        Journal::open(&path)
-            .expect("opens")
-            .append(&entry)
+            phase,
+            note: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn entries_are_appended_and_read_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.jsonl");
+        let journal = Journal::open(&path).expect("opens");
+        journal
+            .append(&entry(Phase::Intent))
+            .await
             .expect("appends");
+        journal.append(&entry(Phase::Done)).await.expect("appends");
         Journal::open(&path)
             .expect("reopens")
-            .append(&entry)
+            .append(&entry(Phase::Done))
+            .await
             .expect("appends again");
-        assert_eq!(read(&path).expect("reads"), [entry.clone(), entry]);
+        assert_eq!(
+            read(&path).expect("reads"),
+            [entry(Phase::Intent), entry(Phase::Done), entry(Phase::Done)]
+        );
+        assert_eq!(journal.lines().iter().filter(|b| **b == b'\n').count(), 2);
         std::fs::write(&path, "{\"not\": \"an entry\"}\n").expect("writes");
         let error = read(&path).expect_err("bad line");
         assert!(
-            error.contains("journal.jsonl:1: not a journal entry"),
+            error
+                .to_string()
+                .ends_with("journal.jsonl:1: not a journal entry"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn journals_written_before_intents_existed_still_read_as_changes_made() {
+        let old = r#"{"time":"2026-11-28T10:00:00Z","run":"2026-11-28T09:59:00Z","account_id":"111111111111","user_name":"alice","credential":"access_key","access_key_id":"AKIAEXAMPLE","action":"deactivate_key","previous_state":"Active","new_state":"Inactive"}"#;
+        let entries = parse("old.jsonl", old).expect("an old journal");
+        assert_eq!(entries, [entry(Phase::Done)]);
+    }
+
+    #[tokio::test]
+    async fn after_one_entry_cannot_be_written_no_further_entry_is_accepted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.jsonl");
+        let journal = Journal::open(&path).expect("opens");
+        *journal.failure.lock().expect("lock") = Some("disk full".to_owned());
+        let error = journal
+            .append(&entry(Phase::Intent))
+            .await
+            .expect_err("broken");
+        assert!(matches!(error, JournalError::Broken(_)), "{error}");
+        assert_eq!(read(&path).expect("reads"), []);
     }
 }

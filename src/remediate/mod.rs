@@ -12,10 +12,13 @@ pub mod apply;
 pub mod journal;
 
 use std::cmp::Reverse;
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
 
 use crate::aws::AwsError;
 use crate::inventory::KeyStatus;
-use crate::rules::{CredentialKind, Outcome, Verdict};
+use crate::rules::{CredentialKind, Outcome, Verdict, idle_days};
 
 pub use apply::{apply, undo};
 
@@ -28,7 +31,8 @@ pub const DEFAULT_MAX_ACTIONS: usize = 25;
 pub struct RemediationPolicy {
     /// Deactivate Active access keys idle for this many days (reversible).
     pub deactivate_keys_after_days: Option<u32>,
-    /// Delete access keys that are already Inactive and idle for this many days.
+    /// Delete access keys that have been Inactive for this many days: counted from when
+    /// stalecreds deactivated them, or from the first run that saw them inactive.
     pub delete_inactive_keys_after_days: Option<u32>,
     /// Delete console passwords (login profiles) idle for this many days.
     pub delete_passwords_after_days: Option<u32>,
@@ -94,6 +98,11 @@ pub struct Action {
     pub idle_days: i64,
     /// The stage's threshold, checked again against live data before acting.
     pub threshold: u32,
+    /// For deleting an inactive key: since when it is recorded inactive.
+    pub inactive_since: Option<Timestamp>,
+    /// For deleting a password: when it was last set, per the credential report (a login
+    /// profile's CreateDate does not move when the password is reset).
+    pub set_at: Option<Timestamp>,
 }
 
 /// What became of a planned change.
@@ -109,6 +118,27 @@ pub enum ActionState {
     Skipped(String),
     /// The change failed.
     Failed(AwsError),
+    /// Not yet: an inactive key within its grace period, or whose record cannot be read.
+    Waiting(Wait),
+}
+
+/// Why a deletion waits, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wait {
+    /// The first day the deletion may be made; `None` when it cannot be told.
+    pub eligible_on: Option<Timestamp>,
+    /// Why it waits.
+    pub reason: String,
+}
+
+/// When each inactive key of one account became inactive, as recorded from run to run (key ID
+/// to instant): when stalecreds deactivated it, or when a run first saw it inactive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InactiveSince {
+    /// The record, as read (empty on the first run).
+    Known(BTreeMap<String, Timestamp>),
+    /// The record could not be read: no inactive key is deleted.
+    Unreadable(String),
 }
 
 impl ActionState {
@@ -120,6 +150,7 @@ impl ActionState {
             ActionState::Applied => "applied",
             ActionState::Skipped(_) => "skipped",
             ActionState::Failed(_) => "failed",
+            ActionState::Waiting(_) => "waiting",
         }
     }
 }
@@ -133,16 +164,20 @@ pub struct ActionOutcome {
     pub state: ActionState,
 }
 
-/// The changes `policy` calls for in one account. Root keys, exempt credentials (and every
-/// credential of a user `protected` names: exempt, or perhaps exempt), credentials whose
-/// exemption is unknown, in-use credentials and credentials of unknown age are never planned.
+/// The changes `policy` calls for in one account, each `Planned`, or `Waiting` for an inactive
+/// key still within its grace period (`inactive` says since when each key is inactive). Root
+/// keys, exempt credentials (and every credential of a user `protected` names: exempt, or
+/// perhaps exempt), credentials whose exemption is unknown, in-use credentials and credentials
+/// of unknown age are never planned.
 pub fn plan(
     account_id: &str,
     verdicts: &[Verdict],
     policy: &RemediationPolicy,
     protected: &dyn Fn(&str) -> bool,
-) -> Vec<Action> {
-    let mut actions = Vec::new();
+    inactive: &InactiveSince,
+    now: Timestamp,
+) -> Vec<ActionOutcome> {
+    let mut planned = Vec::new();
     for verdict in verdicts {
         let Some(idle_days) = verdict.idle_days else {
             continue;
@@ -165,20 +200,77 @@ pub fn plan(
                 .map(|days| (ActionKind::DeletePassword, days)),
             _ => None,
         };
-        if let Some((kind, threshold)) = stage
-            && idle_days >= i64::from(threshold)
-        {
-            actions.push(Action {
-                kind,
-                account_id: account_id.to_owned(),
-                user_name: verdict.user_name.clone(),
-                access_key_id: verdict.access_key_id.clone(),
-                idle_days,
-                threshold,
+        let Some((kind, threshold)) = stage else {
+            continue;
+        };
+        let mut action = Action {
+            kind,
+            account_id: account_id.to_owned(),
+            user_name: verdict.user_name.clone(),
+            access_key_id: verdict.access_key_id.clone(),
+            idle_days,
+            threshold,
+            inactive_since: None,
+            set_at: (kind == ActionKind::DeletePassword)
+                .then_some(verdict.created)
+                .flatten(),
+        };
+        let state = if kind == ActionKind::DeleteInactiveKey {
+            match grace(verdict.access_key_id.as_deref(), inactive, threshold, now) {
+                Ok(since) => {
+                    action.inactive_since = Some(since);
+                    ActionState::Planned
+                }
+                Err(wait) => ActionState::Waiting(wait),
+            }
+        } else if idle_days >= i64::from(threshold) {
+            ActionState::Planned
+        } else {
+            continue;
+        };
+        planned.push(ActionOutcome { action, state });
+    }
+    planned
+}
+
+/// Whether an inactive key's grace period is over: `Ok(since)` when it has been inactive for
+/// `threshold` days or more (a key not in the record is inactive since `now`: this run is the
+/// first to see it so).
+fn grace(
+    key_id: Option<&str>,
+    inactive: &InactiveSince,
+    threshold: u32,
+    now: Timestamp,
+) -> Result<Timestamp, Wait> {
+    let since = match (inactive, key_id) {
+        (InactiveSince::Unreadable(reason), _) => {
+            return Err(Wait {
+                eligible_on: None,
+                reason: format!(
+                    "when this key became inactive could not be read ({reason}): nothing is deleted"
+                ),
             });
         }
+        (InactiveSince::Known(_), None) => {
+            return Err(Wait {
+                eligible_on: None,
+                reason: "the key's ID is not known".to_owned(),
+            });
+        }
+        (InactiveSince::Known(record), Some(id)) => record.get(id).copied().unwrap_or(now),
+    };
+    if idle_days(since, now) >= i64::from(threshold) {
+        return Ok(since);
     }
-    actions
+    let eligible_on = since + SignedDuration::from_hours(24 * i64::from(threshold));
+    Err(Wait {
+        eligible_on: Some(eligible_on),
+        reason: format!(
+            "inactive since {}: deletable from {} ({threshold} days inactive)",
+            since.strftime("%Y-%m-%d"),
+            eligible_on.strftime("%Y-%m-%d")
+        ),
+    })
 }
 
 /// Orders changes for the cap: reversible ones first, then the longest idle, then account,

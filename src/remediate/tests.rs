@@ -1,5 +1,7 @@
 //! The plan is a pure function of the verdicts and the policy: tested at its edges.
 
+use jiff::{SignedDuration, Timestamp};
+
 use super::*;
 use crate::rules::Rule;
 
@@ -47,18 +49,55 @@ fn policy() -> RemediationPolicy {
     }
 }
 
+fn now() -> Timestamp {
+    "2026-11-28T10:00:00Z".parse().expect("valid")
+}
+
+/// The record of inactive keys a previous run left: each inactive verdict's key, inactive since
+/// it went idle (so that the grace period equals its idle days).
+fn recorded(verdicts: &[Verdict]) -> InactiveSince {
+    InactiveSince::Known(
+        verdicts
+            .iter()
+            .filter(|verdict| verdict.key_status == Some(KeyStatus::Inactive))
+            .filter_map(|verdict| {
+                let since = now() - SignedDuration::from_hours(24 * verdict.idle_days?);
+                Some((verdict.access_key_id.clone()?, since))
+            })
+            .collect(),
+    )
+}
+
+/// The planned changes, as `user action idle`; waiting deletions as `user waits: reason`.
 fn planned(verdicts: &[Verdict], policy: &RemediationPolicy, exempt: &[&str]) -> Vec<String> {
-    plan("111111111111", verdicts, policy, &|user| {
-        exempt.contains(&user)
-    })
+    planned_with(verdicts, policy, exempt, &recorded(verdicts))
+}
+
+fn planned_with(
+    verdicts: &[Verdict],
+    policy: &RemediationPolicy,
+    exempt: &[&str],
+    inactive: &InactiveSince,
+) -> Vec<String> {
+    plan(
+        "111111111111",
+        verdicts,
+        policy,
+        &|user| exempt.contains(&user),
+        inactive,
+        now(),
+    )
     .iter()
-    .map(|action| {
-        format!(
+    .map(|planned| match &planned.state {
+        ActionState::Waiting(wait) => {
+            format!("{} waits: {}", planned.action.user_name, wait.reason)
+        }
+        _ => format!(
             "{} {} {}",
-            action.user_name,
-            action.kind.as_str(),
-            action.idle_days
-        )
+            planned.action.user_name,
+            planned.action.kind.as_str(),
+            planned.action.idle_days
+        ),
     })
     .collect()
 }
@@ -102,6 +141,7 @@ fn each_stage_acts_at_its_own_threshold_and_not_before() {
         [
             "at-90 deactivate_key 90",
             "old-inactive delete_inactive_key 180",
+            "young-inactive waits: inactive since 2026-06-02: deletable from 2026-11-29 (180 days inactive)",
             "pw-120 delete_password 120"
         ]
     );
@@ -183,29 +223,35 @@ fn root_exempt_in_use_and_unknown_age_are_never_touched() {
 
 #[test]
 fn reversible_changes_and_the_longest_idle_come_first_under_the_cap() {
-    let mut actions = plan(
+    let verdicts = [
+        verdict(
+            "pw",
+            CredentialKind::Password,
+            None,
+            Outcome::Unused,
+            Some(900),
+        ),
+        active("young", 100),
+        active("old", 300),
+        verdict(
+            "gone",
+            CredentialKind::AccessKey,
+            Some(KeyStatus::Inactive),
+            Outcome::Inactive,
+            Some(500),
+        ),
+    ];
+    let mut actions: Vec<Action> = plan(
         "111111111111",
-        &[
-            verdict(
-                "pw",
-                CredentialKind::Password,
-                None,
-                Outcome::Unused,
-                Some(900),
-            ),
-            active("young", 100),
-            active("old", 300),
-            verdict(
-                "gone",
-                CredentialKind::AccessKey,
-                Some(KeyStatus::Inactive),
-                Outcome::Inactive,
-                Some(500),
-            ),
-        ],
+        &verdicts,
         &policy(),
         &|_| false,
-    );
+        &recorded(&verdicts),
+        now(),
+    )
+    .into_iter()
+    .map(|planned| planned.action)
+    .collect();
     prioritize(&mut actions);
     let order: Vec<&str> = actions
         .iter()
@@ -227,5 +273,54 @@ fn a_finding_whose_exemption_is_unknown_is_never_planned() {
     assert_eq!(
         planned(&verdicts, &policy(), &[]),
         ["alice deactivate_key 200"]
+    );
+}
+
+/// Issue 9: the grace period used to be measured from the key's last use, so a key idle for
+/// 200 days that stalecreds deactivated today was deleted tomorrow.
+#[test]
+fn an_inactive_key_is_deleted_only_after_its_grace_period_counted_from_when_it_became_inactive() {
+    let idle_200 = verdict(
+        "dave",
+        CredentialKind::AccessKey,
+        Some(KeyStatus::Inactive),
+        Outcome::Inactive,
+        Some(200),
+    );
+    let verdicts = [idle_200];
+    let since = |days: i64| now() - SignedDuration::from_hours(24 * days);
+    let record = |days: i64| InactiveSince::Known([("AKIADAVE".to_owned(), since(days))].into());
+    // Deactivated yesterday (by stalecreds, or seen so): 179 of 180 days to wait.
+    assert_eq!(
+        planned_with(&verdicts, &policy(), &[], &record(1)),
+        ["dave waits: inactive since 2026-11-27: deletable from 2027-05-26 (180 days inactive)"]
+    );
+    // First seen inactive by this run: its grace period starts today.
+    assert_eq!(
+        planned_with(
+            &verdicts,
+            &policy(),
+            &[],
+            &InactiveSince::Known(BTreeMap::new())
+        ),
+        ["dave waits: inactive since 2026-11-28: deletable from 2027-05-27 (180 days inactive)"]
+    );
+    // 180 days inactive: deleted. 179: not yet.
+    assert_eq!(
+        planned_with(&verdicts, &policy(), &[], &record(180)),
+        ["dave delete_inactive_key 200"]
+    );
+    assert_eq!(
+        planned_with(&verdicts, &policy(), &[], &record(179)).len(),
+        1
+    );
+    assert!(planned_with(&verdicts, &policy(), &[], &record(179))[0].contains("waits"));
+    // The record cannot be read: nothing is deleted.
+    let unreadable = InactiveSince::Unreadable("GetObject: AccessDenied".to_owned());
+    assert_eq!(
+        planned_with(&verdicts, &policy(), &[], &unreadable),
+        [
+            "dave waits: when this key became inactive could not be read (GetObject: AccessDenied): nothing is deleted"
+        ]
     );
 }

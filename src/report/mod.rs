@@ -48,6 +48,20 @@ pub struct Report {
     pub summary: Summary,
     /// The remediation plan or its application, when a remediation policy is configured.
     pub remediation: Option<RemediationSummary>,
+    /// The state kept from run to run, when this run kept some.
+    pub state: Option<StateSummary>,
+}
+
+/// The state this run kept for the next (when each inactive key became inactive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateSummary {
+    /// Where it is (an `s3://` prefix, or a directory).
+    pub location: String,
+    /// Accounts whose state was written.
+    pub accounts: usize,
+    /// Accounts whose state could not be written, with why: their inactive keys' grace periods
+    /// may start again; the run is incomplete.
+    pub errors: Vec<String>,
 }
 
 /// The program that wrote a report.
@@ -180,6 +194,8 @@ pub struct RemediationEntry {
     pub reason: Option<String>,
     /// Why it failed.
     pub error: Option<ErrorEntry>,
+    /// A deletion waiting for its grace period: the first day it may be made.
+    pub eligible_on: Option<Timestamp>,
 }
 
 /// The run's remediation, counted.
@@ -201,6 +217,14 @@ pub struct RemediationSummary {
     pub failed: usize,
     /// Planned or deferred changes that cannot be undone (deletions).
     pub irreversible: usize,
+    /// Deletions of inactive keys waiting for their grace period (not counted in the cap).
+    pub waiting: usize,
+    /// Where the journal of changes is (with `--apply`).
+    pub journal: Option<String>,
+    /// Why the journal could not be written, when it could not: no change was made after that.
+    pub journal_error: Option<String>,
+    /// Why `--apply` made no change at all (a run cut short by its deadline or Ctrl-C).
+    pub withheld: Option<String>,
 }
 
 /// Counts over the whole run.
@@ -239,15 +263,20 @@ pub struct Summary {
 }
 
 impl Report {
-    /// Whether every account that was to be scanned was scanned completely, and no change
-    /// failed.
+    /// Whether every account that was to be scanned was scanned completely, no change failed,
+    /// the journal and the state were written, and `--apply` was not withheld.
     pub fn is_complete(&self) -> bool {
         self.summary.accounts_failed == 0
             && self.summary.accounts_incomplete == 0
+            && self.remediation.as_ref().is_none_or(|remediation| {
+                remediation.failed == 0
+                    && remediation.journal_error.is_none()
+                    && remediation.withheld.is_none()
+            })
             && self
-                .remediation
+                .state
                 .as_ref()
-                .is_none_or(|remediation| remediation.failed == 0)
+                .is_none_or(|state| state.errors.is_empty())
     }
 
     /// Writes the report to `path` as JSON, atomically: a crash never leaves half a report, and
@@ -334,8 +363,25 @@ pub struct RunFacts {
     pub mode: String,
     /// The caller's account, when known.
     pub caller_account_id: Option<String>,
-    /// With a remediation policy: whether `--apply` was given, and `max_actions`.
-    pub remediation: Option<(bool, usize)>,
+    /// With a remediation policy: how it was applied.
+    pub remediation: Option<RemediationFacts>,
+    /// The state kept for the next run, if any.
+    pub state: Option<StateSummary>,
+}
+
+/// How a run's remediation went, beyond each change.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RemediationFacts {
+    /// Whether changes were applied (`--apply`, and the run was not cut short).
+    pub applied_mode: bool,
+    /// The cap.
+    pub max_actions: usize,
+    /// Where the journal is.
+    pub journal: Option<String>,
+    /// Why the journal could not be written.
+    pub journal_error: Option<String>,
+    /// Why `--apply` made no change.
+    pub withheld: Option<String>,
 }
 
 /// Assembles the report; accounts are sorted by ID, and findings by account, user, kind and key.
@@ -345,13 +391,14 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
     let mut accounts = Vec::with_capacity(outcomes.len());
     let mut findings = Vec::new();
     let mut information = Vec::new();
-    let mut remediation = facts
-        .remediation
-        .map(|(applied_mode, max_actions)| RemediationSummary {
-            applied_mode,
-            max_actions,
-            ..RemediationSummary::default()
-        });
+    let mut remediation = facts.remediation.map(|facts| RemediationSummary {
+        applied_mode: facts.applied_mode,
+        max_actions: facts.max_actions,
+        journal: facts.journal,
+        journal_error: facts.journal_error,
+        withheld: facts.withheld,
+        ..RemediationSummary::default()
+    });
 
     for outcome in outcomes {
         let mut entry = AccountEntry {
@@ -472,6 +519,7 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
         information,
         summary,
         remediation,
+        state: facts.state,
     }
 }
 
@@ -489,14 +537,16 @@ fn is_for(planned: &ActionOutcome, verdict: &Verdict) -> bool {
 }
 
 fn remediation_entry(planned: &ActionOutcome) -> RemediationEntry {
-    let (reason, error) = match &planned.state {
-        ActionState::Skipped(reason) => (Some(reason.clone()), None),
-        ActionState::Failed(error) => (None, Some(error_entry(error))),
+    let (reason, error, eligible_on) = match &planned.state {
+        ActionState::Skipped(reason) => (Some(reason.clone()), None, None),
+        ActionState::Failed(error) => (None, Some(error_entry(error)), None),
         ActionState::Deferred => (
             Some("beyond max_actions: not applied in this run".to_owned()),
             None,
+            None,
         ),
-        ActionState::Planned | ActionState::Applied => (None, None),
+        ActionState::Waiting(wait) => (Some(wait.reason.clone()), None, wait.eligible_on),
+        ActionState::Planned | ActionState::Applied => (None, None, None),
     };
     RemediationEntry {
         action: planned.action.kind.as_str().to_owned(),
@@ -504,6 +554,7 @@ fn remediation_entry(planned: &ActionOutcome) -> RemediationEntry {
         reversible: planned.action.kind.is_reversible(),
         reason,
         error,
+        eligible_on,
     }
 }
 
@@ -515,6 +566,7 @@ fn count_actions(counts: &mut RemediationSummary, actions: &[ActionOutcome]) {
             ActionState::Applied => counts.applied += 1,
             ActionState::Skipped(_) => counts.skipped += 1,
             ActionState::Failed(_) => counts.failed += 1,
+            ActionState::Waiting(_) => counts.waiting += 1,
         }
         if matches!(planned.state, ActionState::Planned | ActionState::Deferred)
             && !planned.action.kind.is_reversible()

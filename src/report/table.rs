@@ -110,7 +110,26 @@ pub(crate) fn remediation_line(remediation: &super::RemediationSummary) -> Strin
     } else {
         String::new()
     };
-    if remediation.applied_mode {
+    let waiting = if remediation.waiting > 0 {
+        format!(
+            "; {} inactive key{} waiting for {} grace period",
+            remediation.waiting,
+            plural(remediation.waiting),
+            if remediation.waiting == 1 {
+                "its"
+            } else {
+                "their"
+            }
+        )
+    } else {
+        String::new()
+    };
+    let withheld = remediation
+        .withheld
+        .as_deref()
+        .map(|why| format!(" ({why})"))
+        .unwrap_or_default();
+    let line = if remediation.applied_mode {
         format!(
             "Remediation applied: {} changed, {} skipped (live state no longer qualified), {} failed, {} deferred beyond max_actions ({}){irreversible}",
             remediation.applied,
@@ -127,7 +146,8 @@ pub(crate) fn remediation_line(remediation: &super::RemediationSummary) -> Strin
             remediation.deferred,
             remediation.max_actions
         )
-    }
+    };
+    format!("{line}{waiting}{withheld}")
 }
 
 /// One credential's remediation, in a few words.
@@ -151,6 +171,13 @@ pub(crate) fn remediation_words(entry: &super::RemediationEntry) -> String {
             "skipped: {}",
             entry.reason.as_deref().unwrap_or("no longer qualifies")
         ),
+        "waiting" => match entry.eligible_on {
+            Some(day_eligible) => format!("waiting: {action} from {}", day(day_eligible)),
+            None => format!(
+                "waiting: {action}: {}",
+                entry.reason.as_deref().unwrap_or("not yet")
+            ),
+        },
         "failed" => format!(
             "failed: {action}: {}",
             entry

@@ -1,0 +1,395 @@
+//! One run: `org → assume → scan → rules → remediate(plan)` for every selected account.
+//!
+//! Accounts are scanned concurrently, at most `settings.concurrency` at once, each with its own
+//! [`Pace`] and retry partition; one account's failure is recorded and never stops the others.
+//! The run obeys its [`Deadline`]: no account starts after the soft phase, and accounts still
+//! running at the hard phase are abandoned and reported as not reached.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures::StreamExt;
+use jiff::Timestamp;
+
+use super::{Clients, Event, RunError};
+use crate::assume::{self, Caller};
+use crate::aws::{AwsError, Pace, describe};
+use crate::config::{AccountPlan, Selection, Settings};
+use crate::deadline::Deadline;
+use crate::remediate::{self, ActionOutcome, ActionState, InactiveSince};
+use crate::report::{AccountOutcome, AccountResult};
+use crate::rules::{self, CredentialKind, Outcome, Verdict};
+use crate::scan::{self, Mode};
+use crate::state::{self, AccountState};
+
+/// What the scan of the accounts produced, before remediation and the report.
+pub(super) struct Scanning {
+    /// Who ran the scan.
+    pub caller: Caller,
+    /// Every account's outcome (scanned, failed, skipped, not reached).
+    pub outcomes: Vec<AccountOutcome>,
+    /// The state read for each account that has one to keep (`None`: none yet).
+    pub states: BTreeMap<String, Option<AccountState>>,
+    /// Why the run was cut short (Ctrl-C, the deadline), if it was.
+    pub cut_short: Option<String>,
+}
+
+/// Lists the accounts, then scans them: the stage up to the plan of remediation.
+pub(super) async fn scan_accounts(
+    settings: &Settings,
+    clients: &Clients,
+    store: Option<&state::Store>,
+    now: Timestamp,
+    events: &(dyn Fn(Event) + Sync),
+    stop: impl Future<Output = ()>,
+    deadline: &Deadline,
+) -> Result<Scanning, RunError> {
+    let listed = async {
+        let caller = assume::caller(&clients.sts)
+            .await
+            .map_err(RunError::Caller)?;
+        let (plans, skipped) = select(settings, clients, &caller).await?;
+        Ok::<_, RunError>((caller, plans, skipped))
+    };
+    let (caller, plans, mut outcomes) = tokio::select! {
+        listed = listed => listed?,
+        () = deadline.hard() => return Err(RunError::OutOfTime),
+    };
+    events(Event::Planned {
+        accounts: plans.len(),
+    });
+
+    let states = Mutex::new(BTreeMap::new());
+    let stopped = AtomicBool::new(false);
+    let started = Mutex::new(BTreeSet::new());
+    let mut scans = futures::stream::iter(plans.clone())
+        .map(|(plan, state)| {
+            let (stopped, started, states, caller) = (&stopped, &started, &states, &caller);
+            async move {
+                let outcome = if stopped.load(Ordering::Relaxed) {
+                    not_reached(plan, state, NOT_STARTED)
+                } else {
+                    lock(started).insert(plan.id.clone());
+                    let (outcome, kept) =
+                        account(settings, clients, caller, store, now, plan, state).await;
+                    if let Some(kept) = kept {
+                        lock(states).insert(outcome.account_id.clone(), kept);
+                    }
+                    outcome
+                };
+                events(Event::AccountDone {
+                    account_id: outcome.account_id.clone(),
+                });
+                outcome
+            }
+        })
+        .buffer_unordered(settings.concurrency.get());
+    let soft = async {
+        tokio::select! {
+            () = stop => "interrupted (Ctrl-C)",
+            () = deadline.soft() => "the deadline was near",
+        }
+    };
+    tokio::pin!(soft);
+    let hard = deadline.hard();
+    tokio::pin!(hard);
+    let mut cut_short = None;
+    let mut abandoned = false;
+    loop {
+        tokio::select! {
+            next = scans.next() => match next {
+                Some(outcome) => outcomes.push(outcome),
+                None => break,
+            },
+            why = &mut soft, if cut_short.is_none() => {
+                stopped.store(true, Ordering::Relaxed);
+                cut_short = Some(why.to_owned());
+            }
+            () = &mut hard => {
+                abandoned = true;
+                break;
+            }
+        }
+    }
+    drop(scans);
+    if abandoned {
+        // The accounts still running at the hard deadline: abandoned, reported as not reached.
+        let done: BTreeSet<String> = outcomes.iter().map(|o| o.account_id.clone()).collect();
+        let started = lock(&started).clone();
+        for (plan, state) in plans {
+            if !done.contains(&plan.id) {
+                let why = if started.contains(&plan.id) {
+                    ABANDONED
+                } else {
+                    NOT_STARTED
+                };
+                outcomes.push(not_reached(plan, state, why));
+            }
+        }
+        cut_short.get_or_insert_with(|| "the deadline was near".to_owned());
+    }
+    let states = states.into_inner().unwrap_or_else(PoisonError::into_inner);
+    Ok(Scanning {
+        caller,
+        outcomes,
+        states,
+        cut_short,
+    })
+}
+
+const NOT_STARTED: &str =
+    "the run was stopped (deadline or Ctrl-C) before this account was started";
+const ABANDONED: &str = "abandoned at the run's deadline while it was being scanned";
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The accounts to scan (each with its Organizations state, when listed) and those skipped.
+async fn select(
+    settings: &Settings,
+    clients: &Clients,
+    caller: &Caller,
+) -> Result<(Vec<(AccountPlan, Option<String>)>, Vec<AccountOutcome>), RunError> {
+    let mut plans = Vec::new();
+    let mut skipped = Vec::new();
+    match &settings.selection {
+        Selection::Accounts(accounts) => {
+            for account in accounts {
+                plans.push((settings.plan(&account.id, None, caller), None));
+            }
+        }
+        Selection::Organization {
+            include_ous,
+            exclude_accounts,
+        } => {
+            let pace = Pace::new(settings.rate);
+            let accounts = if include_ous.is_empty() {
+                crate::org::accounts(&clients.organizations, &pace).await
+            } else {
+                crate::org::accounts_under(&clients.organizations, &pace, include_ous).await
+            }
+            .map_err(RunError::Organization)?;
+            for account in accounts {
+                let plan = settings.plan(&account.id, account.name.clone(), caller);
+                let skip = if exclude_accounts.contains(&account.id) {
+                    Some("excluded by the configuration (organization.exclude_accounts)".to_owned())
+                } else if !account.is_active() {
+                    Some(format!("state {}", account.state))
+                } else {
+                    None
+                };
+                match skip {
+                    None => plans.push((plan, Some(account.state))),
+                    Some(reason) => skipped.push(AccountOutcome {
+                        account_id: plan.id,
+                        name: plan.name,
+                        state: Some(account.state),
+                        max_idle_days: plan.policy.max_idle_days,
+                        result: AccountResult::Skipped(reason),
+                        aws_requests: 0,
+                    }),
+                }
+            }
+        }
+    }
+    Ok((plans, skipped))
+}
+
+/// Scans one account: assume, scan, judge, confirm, plan. Returns the outcome, and the state
+/// read for it (`Some(previous)`) when the account keeps one and it could be read.
+async fn account(
+    settings: &Settings,
+    clients: &Clients,
+    caller: &Caller,
+    store: Option<&state::Store>,
+    now: Timestamp,
+    plan: AccountPlan,
+    state: Option<String>,
+) -> (AccountOutcome, Option<Option<AccountState>>) {
+    let pace = Arc::new(Pace::new(settings.rate));
+    let result = scan_account(settings, clients, caller, store, now, &plan, &pace).await;
+    match &result {
+        Ok(_) => tracing::info!(account = %plan.id, requests = pace.requests(), "account scanned"),
+        Err(error) => tracing::warn!(account = %plan.id, %error, "account not scanned"),
+    }
+    let (result, kept) = match result {
+        Ok((result, kept)) => (result, kept),
+        Err(error) => (AccountResult::Failed(error), None),
+    };
+    let outcome = AccountOutcome {
+        account_id: plan.id,
+        name: plan.name,
+        state,
+        max_idle_days: plan.policy.max_idle_days,
+        result,
+        aws_requests: pace.requests(),
+    };
+    (outcome, kept)
+}
+
+async fn scan_account(
+    settings: &Settings,
+    clients: &Clients,
+    caller: &Caller,
+    store: Option<&state::Store>,
+    now: Timestamp,
+    plan: &AccountPlan,
+    pace: &Arc<Pace>,
+) -> Result<(AccountResult, Option<Option<AccountState>>), AwsError> {
+    let iam = clients
+        .iam_for(
+            caller,
+            &plan.id,
+            plan.profile.as_deref(),
+            plan.chain.as_ref(),
+            pace,
+        )
+        .await?;
+    let root_arn = format!("arn:{}:iam::{}:root", caller.partition, plan.id);
+    let scan::Scanned {
+        mut inventory,
+        mut errors,
+    } = scan::account(&iam, pace, settings.mode, &root_arn).await?;
+    let mut verdicts = rules::evaluate(&inventory, &plan.policy, now);
+    let stages = plan
+        .remediation
+        .as_ref()
+        .map(|(stages, _)| *stages)
+        .unwrap_or_default();
+    let deletes_inactive = |verdict: &Verdict| {
+        stages.delete_inactive_keys_after_days.is_some() && verdict.outcome == Outcome::Inactive
+    };
+
+    // The credential report has no key IDs: look them up for the keys that are findings, or
+    // that remediation may delete. Then confirm every finding live: the report can be hours old.
+    let mut findings_confirmed_at = None;
+    if settings.mode == Mode::Report {
+        let users = users_with(&verdicts, |verdict| {
+            verdict.credential == CredentialKind::AccessKey
+                && (verdict.outcome == Outcome::Unused || deletes_inactive(verdict))
+        });
+        if !users.is_empty() {
+            errors.extend(scan::resolve_key_ids(&iam, pace, &mut inventory, &users).await);
+            verdicts = rules::evaluate(&inventory, &plan.policy, now);
+        }
+        errors.extend(scan::confirm(&iam, pace, &mut inventory, &verdicts).await);
+        findings_confirmed_at = Some(Timestamp::now());
+        verdicts = rules::evaluate(&inventory, &plan.policy, now);
+    }
+    // Tags decide exemptions, but only matter for findings and remediation targets: read them
+    // for those users.
+    if plan.policy.needs_tags() {
+        let users = users_with(&verdicts, |verdict| {
+            verdict.outcome == Outcome::Unused || deletes_inactive(verdict)
+        });
+        if !users.is_empty() {
+            errors.extend(scan::read_tags(&iam, pace, &mut inventory, &users).await);
+            verdicts = rules::evaluate(&inventory, &plan.policy, now);
+        }
+    }
+    // When each inactive key became inactive, for the grace period before its deletion.
+    let (inactive, kept) = match store {
+        Some(store) if stages.delete_inactive_keys_after_days.is_some() => {
+            match store.read(&plan.id).await {
+                Ok(previous) => {
+                    let known = previous
+                        .iter()
+                        .flat_map(|state| &state.inactive_keys)
+                        .map(|(id, key)| (id.clone(), key.since))
+                        .collect();
+                    (InactiveSince::Known(known), Some(previous))
+                }
+                Err(error) => (InactiveSince::Unreadable(describe(&error)), None),
+            }
+        }
+        _ => (InactiveSince::Known(BTreeMap::new()), None),
+    };
+    let actions = match &plan.remediation {
+        Some((stages, _)) => {
+            // Exempt users, and users who may be exempt (tags unread), are never touched.
+            let protected = |user_name: &str| {
+                inventory
+                    .users
+                    .iter()
+                    .find(|user| user.name == user_name)
+                    .is_none_or(|user| plan.policy.exemption_for(user).protects())
+            };
+            remediate::plan(&plan.id, &verdicts, stages, &protected, &inactive, now)
+        }
+        None => Vec::new(),
+    };
+    let result = AccountResult::Scanned {
+        users: inventory.users.len(),
+        verdicts,
+        errors,
+        actions,
+        credential_report_generated_at: inventory.credential_report_generated_at,
+        findings_confirmed_at,
+    };
+    Ok((result, kept))
+}
+
+/// The users with a verdict that `matches`.
+fn users_with(verdicts: &[Verdict], matches: impl Fn(&Verdict) -> bool) -> BTreeSet<String> {
+    verdicts
+        .iter()
+        .filter(|verdict| matches(verdict))
+        .map(|verdict| verdict.user_name.clone())
+        .collect()
+}
+
+fn not_reached(plan: AccountPlan, state: Option<String>, why: &str) -> AccountOutcome {
+    AccountOutcome {
+        account_id: plan.id,
+        name: plan.name,
+        state,
+        max_idle_days: plan.policy.max_idle_days,
+        result: AccountResult::Failed(AwsError {
+            operation: "Scan",
+            code: "NotReached".to_owned(),
+            message: why.to_owned(),
+        }),
+        aws_requests: 0,
+    }
+}
+
+/// What this run learned of an account's keys, for its next state.
+pub(super) fn seen(outcome: &AccountOutcome) -> state::Seen {
+    let mut seen = state::Seen::default();
+    let AccountResult::Scanned {
+        verdicts,
+        errors,
+        actions,
+        ..
+    } = &outcome.result
+    else {
+        return seen;
+    };
+    for verdict in verdicts {
+        if let (CredentialKind::AccessKey, Outcome::Inactive, Some(id)) =
+            (verdict.credential, &verdict.outcome, &verdict.access_key_id)
+        {
+            seen.inactive.push((verdict.user_name.clone(), id.clone()));
+        }
+    }
+    for ActionOutcome { action, state } in actions {
+        let (ActionState::Applied, Some(id)) = (state, &action.access_key_id) else {
+            continue;
+        };
+        match action.kind {
+            remediate::ActionKind::DeactivateKey => {
+                seen.deactivated
+                    .push((action.user_name.clone(), id.clone()));
+            }
+            remediate::ActionKind::DeleteInactiveKey => {
+                seen.deleted.insert(id.clone());
+            }
+            remediate::ActionKind::DeletePassword => {}
+        }
+    }
+    seen.unread_users = errors.iter().map(|error| error.user_name.clone()).collect();
+    seen
+}

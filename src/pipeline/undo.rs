@@ -1,0 +1,116 @@
+//! `stalecreds undo`: reactivates what a run deactivated, from its journal (a local file, or
+//! S3), through each account's remediation role, as the run that made the changes did.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+
+use super::{Clients, RunError};
+use crate::assume;
+use crate::aws::Pace;
+use crate::config::Settings;
+use crate::remediate::apply::UndoState;
+use crate::remediate::journal::{self, Entry, Journal, JournalError, Phase};
+
+/// Why an undo could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum UndoError {
+    /// The journal could not be read.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The caller could not be identified.
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+/// Reads the journal at `location` (a path, or an `s3://` object or prefix) and undoes the
+/// deactivations it records (of one `run`, or all): for each key, the journal's last entry
+/// decides, so a key already reactivated is not reactivated twice, and an intent without an
+/// outcome is decided by the key's live state. Reactivations are journaled in `out`.
+pub async fn undo(
+    settings: &Settings,
+    clients: &Clients,
+    location: &str,
+    run: Option<&str>,
+    out: &Journal,
+) -> Result<Vec<(Entry, UndoState)>, UndoError> {
+    let entries = if location.starts_with("s3://") {
+        journal::read_s3(&clients.s3, location).await?
+    } else {
+        journal::read(std::path::Path::new(location))?
+    };
+    let caller = assume::caller(&clients.sts)
+        .await
+        .map_err(RunError::Caller)?;
+    let mut by_account: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    for entry in last_entries(entries, run) {
+        by_account
+            .entry(entry.account_id.clone())
+            .or_default()
+            .push(entry);
+    }
+    let undo_run = Timestamp::now().to_string();
+    let results: Vec<Vec<(Entry, UndoState)>> = futures::stream::iter(by_account)
+        .map(|(account_id, entries)| {
+            let (caller, undo_run) = (&caller, &undo_run);
+            async move {
+                let plan = settings.plan(&account_id, None, caller);
+                // The remediation role of the configuration; the audit role (or the caller's
+                // own credentials) when the configuration no longer has one.
+                let chain = match plan.remediation {
+                    Some((_, chain)) => chain,
+                    None => plan.chain,
+                };
+                let pace = Arc::new(Pace::new(settings.rate));
+                let iam = clients
+                    .iam_for(
+                        caller,
+                        &account_id,
+                        plan.profile.as_deref(),
+                        chain.as_ref(),
+                        &pace,
+                    )
+                    .await;
+                match iam {
+                    Ok(iam) => crate::remediate::undo(&iam, &pace, entries, out, undo_run).await,
+                    Err(error) => entries
+                        .into_iter()
+                        .map(|entry| (entry, UndoState::Failed(error.clone())))
+                        .collect(),
+                }
+            }
+        })
+        .buffer_unordered(settings.concurrency.get())
+        .collect()
+        .await;
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// The last entry of each credential that still calls for undoing, in journal order: changes
+/// of `run` (or of any run), and the reactivations of any run. A reactivation that failed, or
+/// whose outcome is unknown, does not count: the change before it is undone again (the live
+/// state decides). A credential whose last entry is a reactivation has nothing left to undo.
+fn last_entries(entries: Vec<Entry>, run: Option<&str>) -> Vec<Entry> {
+    let mut last: BTreeMap<(String, String, Option<String>, String), Entry> = BTreeMap::new();
+    for entry in entries {
+        let reactivation = entry.action == "reactivate_key";
+        if run.is_some_and(|run| entry.run != run) && !reactivation {
+            continue;
+        }
+        if reactivation && entry.phase != Phase::Done {
+            continue;
+        }
+        let key = (
+            entry.account_id.clone(),
+            entry.user_name.clone(),
+            entry.access_key_id.clone(),
+            entry.credential.clone(),
+        );
+        last.insert(key, entry);
+    }
+    last.into_values()
+        .filter(|entry| entry.action != "reactivate_key")
+        .collect()
+}
