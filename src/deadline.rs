@@ -86,6 +86,15 @@ impl Deadline {
         sleep_until(self.phases.map(|phases| phases.hard)).await;
     }
 
+    /// Runs `work` until the hard deadline: `None` if the deadline came first (the work is
+    /// dropped, mid-flight).
+    pub async fn bounded<F: std::future::Future>(&self, work: F) -> Option<F::Output> {
+        tokio::select! {
+            done = work => Some(done),
+            () = self.hard() => None,
+        }
+    }
+
     /// How long one delivery call may take now: what is left until the end (less a small
     /// margin for the response), shared by `calls_left` calls still to make; `None` without a
     /// deadline (the configured timeouts apply).

@@ -878,3 +878,69 @@ fn a_profile_that_acts_in_another_account_fails_that_account_and_reports_nothing
     );
     assert_eq!(account(&report, dev)["status"], "scanned");
 }
+
+/// Account ID → (status, error code): what a run says of each account.
+fn statuses(report: &Value) -> BTreeMap<String, (String, String)> {
+    report["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .map(|account| {
+            let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+            (
+                text(&account["account_id"]),
+                (text(&account["status"]), text(&account["error"]["code"])),
+            )
+        })
+        .collect()
+}
+
+/// Issue 9: under server errors (500, 503), dropped connections and answers slower than the
+/// attempt timeout, on every service, a scan gives the findings and account statuses of a clean
+/// run, and publishes exactly one digest.
+#[test]
+fn under_injected_faults_a_scan_gives_the_clean_runs_findings_and_one_digest() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let scan = |moto: &Moto| {
+        Run::of(moto.stalecreds().args([
+            "scan",
+            "--format",
+            "json",
+            "--attempt-timeout",
+            "1",
+            "--call-timeout",
+            "60",
+            "--topic-arn",
+            &moto.topic_arn,
+        ]))
+    };
+    let clean = scan(&moto).json();
+    assert_eq!(moto.published().len(), 1);
+    moto.configure_json(&json!({
+        "faults": { "rate": 0.12, "slow_ms": 2500, "seed": 4 },
+    }));
+    let run = scan(&moto);
+    let faulty = run.json();
+    assert_eq!(
+        findings(&moto, &faulty, "findings"),
+        findings(&moto, &clean, "findings"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        findings(&moto, &faulty, "information"),
+        findings(&moto, &clean, "information")
+    );
+    assert_eq!(statuses(&faulty), statuses(&clean));
+    assert_eq!(moto.published().len(), 2, "one digest per run");
+    let faults = moto.faults();
+    for kind in ["500", "503", "drop", "slow"] {
+        assert!(
+            faults.iter().any(|(_, _, injected, _)| injected == kind),
+            "{kind} was injected: {faults:?}"
+        );
+    }
+}

@@ -383,3 +383,382 @@ fn the_lambda_runtime_loop_serves_a_scheduled_event_end_to_end() {
     serde_json::from_str::<Value>(first).expect("a JSON log line");
     assert!(!logs.contains("testing"), "no credential in the logs");
 }
+
+/// The demo's remediation policy, bundled as the function's configuration.
+const POLICY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/remediation/demo.yaml"
+);
+
+/// The function's environment with the demo's remediation policy and `apply` allowed.
+fn applying(moto: &Moto, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut extra = extra.to_vec();
+    extra.extend([
+        ("STALECREDS_CONFIG", POLICY),
+        ("STALECREDS_ALLOW_APPLY", "true"),
+    ]);
+    environment(moto, &extra)
+}
+
+/// The objects under the run's journal prefix, in order.
+fn journal_objects(moto: &Moto) -> Vec<Value> {
+    moto.s3_objects()
+        .iter()
+        .filter(|(key, _)| key.contains("/journal/"))
+        .map(|(_, body)| serde_json::from_str(body).expect("an entry"))
+        .collect()
+}
+
+/// Issue 9: in Lambda the journal was a file in /tmp, uploaded at the end and deleted even when
+/// the upload failed. Now each intent and outcome is its own S3 object, put before the next
+/// step, and `undo` reads them from their `s3://` prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_lambda_each_change_is_journaled_in_s3_before_and_after_and_undo_reads_it_there() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let function = Function::new(sdk_config(&moto).await);
+    let env = applying(&moto, &[]);
+    let response = invoke(&function, &json!({"apply": true}), &lookup(&env), None)
+        .await
+        .expect("an apply run");
+    assert_eq!(response["remediation"]["applied"], 6, "{response}");
+    let entries = journal_objects(&moto);
+    assert_eq!(
+        entries.len(),
+        12,
+        "an intent and an outcome per change: {entries:?}"
+    );
+    // Object keys sort in the order written: each change's intent comes before its outcome.
+    for (index, entry) in entries
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| entry["phase"] == "done")
+    {
+        assert!(
+            entries[..index]
+                .iter()
+                .any(|earlier| earlier["phase"] == "intent"
+                    && earlier["user_name"] == entry["user_name"]
+                    && earlier["access_key_id"] == entry["access_key_id"]),
+            "{entry} has no earlier intent"
+        );
+    }
+    let prefix = response["remediation"]["journal"]
+        .as_str()
+        .expect("the journal's location");
+    assert!(
+        prefix.starts_with("s3://") && prefix.ends_with("/journal/"),
+        "{prefix}"
+    );
+
+    let dir = temp_dir();
+    let undo = Command::new(env!("CARGO_BIN_EXE_stalecreds"))
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .args(["undo", prefix, "--config", POLICY, "--journal"])
+        .arg(dir.path().join("undo.jsonl"))
+        .output()
+        .expect("undo runs");
+    let stdout = String::from_utf8_lossy(&undo.stdout);
+    assert_eq!(
+        undo.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&undo.stderr)
+    );
+    assert_eq!(stdout.matches("-> reactivated").count(), 4, "{stdout}");
+}
+
+/// Issue 9: when the journal cannot be stored, no change is made (its intent is not durable),
+/// and the run says so in the report, the digest and the response; nothing is lost quietly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_that_cannot_be_stored_stops_every_change_and_says_so() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let before = moto.iam_state();
+    moto.configure_json(&json!({ "deny": [[moto.account("management"), "PutObject"]] }));
+    let function = Function::new(sdk_config(&moto).await);
+    let env = applying(&moto, &[]);
+    let response = invoke(&function, &json!({"apply": true}), &lookup(&env), None)
+        .await
+        .expect("a response");
+    assert_eq!(
+        moto.iam_state(),
+        before,
+        "no change without a durable intent"
+    );
+    assert_eq!(response["complete"], false);
+    assert_eq!(response["remediation"]["applied"], 0, "{response}");
+    let error = response["remediation"]["journal_error"]
+        .as_str()
+        .expect("said");
+    assert!(error.contains("AccessDenied"), "{error}");
+    let published = moto.published();
+    assert_eq!(published.len(), 1, "the digest still goes out");
+    let message: Value = serde_json::from_str(&published[0].1).expect("JSON");
+    assert!(
+        message["email"]
+            .as_str()
+            .expect("text")
+            .contains("THE JOURNAL COULD NOT BE WRITTEN, so no change was made after that"),
+        "{}",
+        message["email"]
+    );
+}
+
+/// Issue 9: a scheduled event delivered twice (a retry after a timeout) published a second
+/// digest. The event's ID now names the run; the second delivery publishes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_scheduled_event_delivered_twice_publishes_one_digest() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let function = Function::new(sdk_config(&moto).await);
+    let env = environment(&moto, &[]);
+    let event = json!({
+        "version": "0", "id": "b7d5c2e0-6f1a-4c0e-9d0b-2f3e4a5b6c7d",
+        "detail-type": "Scheduled Event", "source": "aws.events",
+        "time": "2026-11-28T10:00:00Z", "detail": {}
+    });
+    let first = invoke(&function, &event, &lookup(&env), None)
+        .await
+        .expect("first");
+    let second = invoke(&function, &event, &lookup(&env), None)
+        .await
+        .expect("second");
+    assert_eq!(first["digest"]["sent"], true, "{first}");
+    assert_eq!(second["digest"]["already_published"], true, "{second}");
+    assert_eq!(moto.published().len(), 1);
+    let other =
+        json!({"id": "another-event", "source": "aws.events", "detail-type": "Scheduled Event"});
+    invoke(&function, &other, &lookup(&env), None)
+        .await
+        .expect("another day");
+    assert_eq!(moto.published().len(), 2, "another event is another run");
+}
+
+/// Issue 9: the stop timer used to start only after the organization was listed. A listing
+/// slower than the whole budget now ends the invocation in time, with a failure digest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_slower_than_the_budget_ends_in_time_with_a_failure_digest() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    moto.configure_json(&json!({ "slow": [["organizations", "ListAccounts", 5000]] }));
+    let function = Function::new(sdk_config(&moto).await);
+    let env = environment(&moto, &[]);
+    let budget = Duration::from_secs(3);
+    let started = Instant::now();
+    let error = invoke(
+        &function,
+        &Value::Null,
+        &lookup(&env),
+        Some(SystemTime::now() + budget),
+    )
+    .await
+    .expect_err("nothing could be scanned");
+    assert!(started.elapsed() < budget, "took {:?}", started.elapsed());
+    assert!(error.to_string().contains("deadline"), "{error}");
+    assert_eq!(moto.published().len(), 1, "the failure digest");
+}
+
+/// Issue 9: remediation was not bounded by the deadline. Now no IAM change starts after the hard
+/// phase: slow changes leave the rest skipped, said so, and the invocation ends in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_iam_change_starts_after_the_hard_deadline() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    moto.configure_json(&json!({
+        "slow": [["iam", "UpdateAccessKey", 3000], ["iam", "DeleteLoginProfile", 3000]],
+    }));
+    let function = Function::new(sdk_config(&moto).await);
+    let env = applying(&moto, &[]);
+    // Hard phase at 6.4 s: prod's three changes start at about 1, 4 and 7 s.
+    let budget = Duration::from_secs(8);
+    let started = Instant::now();
+    let response = invoke(
+        &function,
+        &json!({"apply": true}),
+        &lookup(&env),
+        Some(SystemTime::now() + budget),
+    )
+    .await
+    .expect("a response");
+    assert!(started.elapsed() < budget, "took {:?}", started.elapsed());
+    let remediation = &response["remediation"];
+    assert!(remediation["applied"].as_u64() > Some(0), "{remediation}");
+    // Not attempted after the hard phase, or cut off in flight (outcome unknown).
+    let cut = remediation["skipped"].as_u64().unwrap_or_default()
+        + remediation["failed"].as_u64().unwrap_or_default();
+    assert!(cut > 0, "{remediation}");
+    // Every change made is journaled, intent and outcome; a change cut off in flight keeps its
+    // intent; nothing beyond.
+    let entries = journal_objects(&moto);
+    let count = |phase: &str| {
+        entries
+            .iter()
+            .filter(|entry| entry["phase"] == phase)
+            .count() as u64
+    };
+    assert_eq!(
+        Some(count("done")),
+        remediation["applied"].as_u64(),
+        "{entries:?}"
+    );
+    let attempted = remediation["applied"].as_u64().unwrap_or_default()
+        + remediation["failed"].as_u64().unwrap_or_default();
+    assert_eq!(count("intent"), attempted, "{entries:?}");
+    assert_eq!(moto.published().len(), 1);
+}
+
+/// Issue 9: delivery starts with a reserve, and each of its calls gets a timeout cut to fit it:
+/// a report upload that hangs cannot take the digest down with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_report_upload_leaves_time_for_the_digest() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    moto.configure_json(&json!({ "slow": [["s3", "PutObject", 10_000]] }));
+    let function = Function::new(sdk_config(&moto).await);
+    let env = environment(&moto, &[]);
+    let budget = Duration::from_secs(6);
+    let started = Instant::now();
+    let response = invoke(
+        &function,
+        &Value::Null,
+        &lookup(&env),
+        Some(SystemTime::now() + budget),
+    )
+    .await
+    .expect("a response");
+    assert!(started.elapsed() < budget, "took {:?}", started.elapsed());
+    assert_eq!(moto.published().len(), 1, "{response}");
+    assert!(
+        response["delivery_errors"][0]
+            .as_str()
+            .is_some_and(|error| error.contains("report")),
+        "{response}"
+    );
+}
+
+/// One `stalecreds::scan` with `--apply`, as if run at `now`.
+async fn apply_at(moto: &Moto, now: jiff::Timestamp) -> stalecreds::report::Report {
+    let text = std::fs::read_to_string(POLICY).expect("the policy");
+    let bucket = moto.report_bucket.clone();
+    let env = move |name: &str| (name == "STALECREDS_REPORT_BUCKET").then(|| bucket.clone());
+    let settings = stalecreds::config::resolve(stalecreds::config::Inputs {
+        file: Some((POLICY, &text)),
+        env: &env,
+        flags: Vec::new(),
+        accounts: Vec::new(),
+    })
+    .expect("valid")
+    .settings;
+    let clients = stalecreds::Clients::new(sdk_config(moto).await);
+    let request = stalecreds::ScanRequest {
+        now,
+        deadline: stalecreds::deadline::Deadline::none(),
+        events: &|_| {},
+        apply: Some(stalecreds::pipeline::JournalPlace::Bucket),
+        output: None,
+        run_id: None,
+    };
+    stalecreds::scan(&settings, &clients, request, std::future::pending())
+        .await
+        .expect("a run")
+        .report
+}
+
+/// dave's inactive key in `report`: its remediation entry.
+fn dave(report: &stalecreds::report::Report) -> stalecreds::report::RemediationEntry {
+    report
+        .information
+        .iter()
+        .find(|item| item.user_name == "dave")
+        .and_then(|item| item.remediation.clone())
+        .expect("dave's key has a remediation entry")
+}
+
+/// Issue 9: `delete_inactive_keys_after_days` measured idle time from the last use, so a key
+/// idle for 200 days that stalecreds deactivated today was deleted tomorrow. The grace period now
+/// counts from when each key became inactive, recorded in the state from run to run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inactive_keys_are_deleted_only_after_their_grace_period_across_runs() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let day = |days: i64| jiff::SignedDuration::from_hours(24 * days);
+    let today = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).expect("now");
+    let prod = moto.account("prod").to_owned();
+    let alice = moto.key("prod/alice", 1).to_owned();
+    let dave_key = moto.key("prod/dave", 0).to_owned();
+    let has_key = |user: &str, key: &str| {
+        moto.iam_state()[prod.as_str()][user]["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .any(|listed| listed[0] == key)
+    };
+
+    // Today: dave's key (inactive, idle 500 days) is first seen inactive; alice's is deactivated.
+    let first = apply_at(&moto, today).await;
+    let waiting = dave(&first);
+    assert_eq!(waiting.state, "waiting", "{waiting:?}");
+    assert_eq!(waiting.eligible_on, Some(today + day(90)));
+    assert!(has_key("dave", &dave_key) && has_key("alice", &alice));
+    let state_keys: Vec<String> = moto
+        .s3_objects()
+        .into_keys()
+        .filter(|key| key.contains("stalecreds/state/"))
+        .collect();
+    assert!(
+        state_keys
+            .iter()
+            .any(|key| key.ends_with(&format!("{prod}.json"))),
+        "{state_keys:?}"
+    );
+
+    // A month later: nothing deleted, the same date still ahead.
+    let month = apply_at(&moto, today + day(30)).await;
+    assert_eq!(dave(&month).eligible_on, Some(today + day(90)));
+    assert!(has_key("dave", &dave_key) && has_key("alice", &alice));
+
+    // 91 days later, but the record cannot be read: nothing is deleted.
+    moto.configure_json(&json!({ "deny": [[moto.account("management"), "GetObject"]] }));
+    let blind = apply_at(&moto, today + day(91)).await;
+    let held = dave(&blind);
+    assert_eq!(held.state, "waiting");
+    assert!(
+        held.reason
+            .as_deref()
+            .is_some_and(|why| why.contains("could not be read")),
+        "{held:?}"
+    );
+    assert!(has_key("dave", &dave_key) && has_key("alice", &alice));
+
+    // 91 days later: both grace periods are over.
+    moto.configure_json(&json!({}));
+    let later = apply_at(&moto, today + day(91)).await;
+    assert_eq!(dave(&later).state, "applied");
+    assert!(!has_key("dave", &dave_key), "dave's key was deleted");
+    assert!(
+        !has_key("alice", &alice),
+        "alice's key, deactivated 91 days ago, was deleted"
+    );
+}

@@ -142,3 +142,25 @@ fn the_deployed_roles_grant_exactly_the_iam_actions_the_code_calls() {
         iam_actions_called(true)
     );
 }
+
+/// Issue 9: a scheduled invocation that timed out was retried by EventBridge's asynchronous
+/// invocation (twice, by default): a second run, a second digest.
+#[test]
+fn the_scheduled_function_is_never_retried() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/scanner.yaml"))
+            .expect("the template");
+    let config = text
+        .split("Type: AWS::Lambda::EventInvokeConfig")
+        .nth(1)
+        .expect("an EventInvokeConfig for the function");
+    let properties: String = config.lines().take(6).collect::<Vec<_>>().join("\n");
+    assert!(
+        properties.contains("FunctionName: !Ref Function"),
+        "{properties}"
+    );
+    assert!(
+        properties.contains("MaximumRetryAttempts: 0"),
+        "{properties}"
+    );
+}

@@ -187,21 +187,26 @@ where
     });
     let mut claimed = false;
     if let Some((bucket, key)) = &marker {
-        let body = serde_json::json!({ "run": run, "claimed_at": Timestamp::now() }).to_string();
-        match store::create(
-            &clients.s3,
-            bucket,
-            key,
-            body.into_bytes(),
-            deadline.delivery_timeout(2),
-        )
-        .await
-        {
+        // The claim names this delivery: a create retried by the SDK after S3 took the first
+        // attempt answers 412, and must still count as ours.
+        let claim = format!(
+            "{}-{}",
+            std::process::id(),
+            Timestamp::now().as_nanosecond()
+        );
+        let body = serde_json::json!({ "run": run, "claim": claim }).to_string();
+        let timeout = deadline.delivery_timeout(2);
+        match store::create(&clients.s3, bucket, key, body.into_bytes(), timeout).await {
             Ok(true) => claimed = true,
-            Ok(false) => {
-                tracing::warn!(%run, "this run's digest was already published: not publishing it again");
-                return Ok(Sent::AlreadyPublished);
-            }
+            Ok(false) => match store::get(&clients.s3, bucket, key).await {
+                Ok(Some(found)) if String::from_utf8_lossy(&found).contains(&claim) => {
+                    claimed = true;
+                }
+                _ => {
+                    tracing::warn!(%run, "this run's digest was already published: not publishing it again");
+                    return Ok(Sent::AlreadyPublished);
+                }
+            },
             // Better a digest that might be a duplicate than none.
             Err(error) => {
                 tracing::warn!(%error, "the digest's once-only marker could not be put; publishing anyway")

@@ -59,15 +59,19 @@ async fn apply_one(
             "not attempted: the journal failed earlier ({failure})"
         ));
     }
-    let previous = match verify(iam, pace, action, now).await {
-        Ok(Check::Proceed(previous)) => previous,
-        Ok(Check::Skip(reason)) => return ActionState::Skipped(reason),
-        Err(error) => return ActionState::Failed(error),
+    let not_attempted = || {
+        ActionState::Skipped(
+            "not attempted: the run's deadline was near (no change starts after it)".to_owned(),
+        )
+    };
+    let previous = match deadline.bounded(verify(iam, pace, action, now)).await {
+        None => return not_attempted(),
+        Some(Ok(Check::Proceed(previous))) => previous,
+        Some(Ok(Check::Skip(reason))) => return ActionState::Skipped(reason),
+        Some(Err(error)) => return ActionState::Failed(error),
     };
     if deadline.past_hard() {
-        return ActionState::Skipped(
-            "not attempted: the run's deadline was near (no change starts after it)".to_owned(),
-        );
+        return not_attempted();
     }
     if let Err(error) = journal
         .append(&entry(action, run, previous, Phase::Intent, None))
@@ -78,11 +82,19 @@ async fn apply_one(
             describe(&error)
         ));
     }
-    let (state, phase, note) = match change(iam, pace, action).await {
-        Ok(note) => (ActionState::Applied, Phase::Done, note),
-        Err(error) => {
+    let (state, phase, note) = match deadline.bounded(change(iam, pace, action)).await {
+        Some(Ok(note)) => (ActionState::Applied, Phase::Done, note),
+        Some(Err(error)) => {
             let note = error.to_string();
             (ActionState::Failed(error), Phase::Failed, Some(note))
+        }
+        None => {
+            // The intent stays the last entry: `undo` reads the live state to decide.
+            return ActionState::Failed(AwsError {
+                operation: "Remediate",
+                code: "OutcomeUnknown".to_owned(),
+                message: "the run's deadline came while the change was in flight: the journal keeps its intent, and `undo` checks the live state".to_owned(),
+            });
         }
     };
     // The intent is durable: if the outcome cannot be written, `undo` reads the live state. The

@@ -129,6 +129,13 @@ pub(crate) fn remediation_line(remediation: &super::RemediationSummary) -> Strin
         .as_deref()
         .map(|why| format!(" ({why})"))
         .unwrap_or_default();
+    let journal = remediation
+        .journal_error
+        .as_deref()
+        .map(|why| {
+            format!(". THE JOURNAL COULD NOT BE WRITTEN, so no change was made after that: {why}")
+        })
+        .unwrap_or_default();
     let line = if remediation.applied_mode {
         format!(
             "Remediation applied: {} changed, {} skipped (live state no longer qualified), {} failed, {} deferred beyond max_actions ({}){irreversible}",
@@ -147,7 +154,7 @@ pub(crate) fn remediation_line(remediation: &super::RemediationSummary) -> Strin
             remediation.max_actions
         )
     };
-    format!("{line}{waiting}{withheld}")
+    format!("{line}{waiting}{withheld}{journal}")
 }
 
 /// One credential's remediation, in a few words.

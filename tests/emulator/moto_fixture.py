@@ -6,8 +6,12 @@ where moto is kinder (see shared/moto-notes.md):
 
 - AssumeRole is refused (AccessDenied) when the role does not exist in the target account, or
   when its trust policy requires an ExternalId that the request does not carry.
-- Optional latency on every request, and optional `Throttling` answers to a share of IAM
-  requests, both set through POST /_fixture/config.
+- Optional latency on every request (or on chosen actions), and optional `Throttling` answers to
+  a share of IAM requests, both set through POST /_fixture/config.
+- Faults, seeded: 500 InternalFailure, 503 ServiceUnavailable, dropped connections and answers
+  slower than the client's attempt timeout, on any service, injected before the emulator acts
+  on the request, and for IAM changes also after it acted (the case that double-applies). Either
+  a random mix at a rate, or scripted per action.
 - Every request is counted by account, service and action: GET /_fixture/stats.
 
 Seeds one of the scenarios below through moto's own APIs (with the administrator's or an
@@ -24,6 +28,7 @@ import io
 import json
 import random
 import re
+import socket
 import sys
 import threading
 import time
@@ -60,6 +65,10 @@ AUDIT_ACTIONS = [
     "iam:ListUserTags",
     "iam:GetUser",
 ]
+
+# IAM changes: faults can also hit them after the emulator acted.
+IAM_CHANGES = {"UpdateAccessKey", "DeleteAccessKey", "DeleteLoginProfile"}
+FAULT_KINDS = ("500", "503", "drop", "slow")
 
 # The remediation role: the changes, and the live reads that verify them first.
 REMEDIATION_ACTIONS = [
@@ -186,6 +195,18 @@ class Fixture:
         # Serve each account's first credential report again, as AWS does for four hours.
         self.freeze_reports = False
         self.frozen: dict[str, tuple[str, list, bytes]] = {}
+        # Extra latency for chosen actions: {(service, action): seconds}, before acting.
+        self.slow: dict[tuple[str, str], float] = {}
+        # A random mix of faults: share of requests, kinds, the share of IAM changes hit again
+        # after acting, how long a slow answer takes.
+        self.fault_rate = 0.0
+        self.fault_kinds: list[str] = []
+        self.after_rate = 0.0
+        self.slow_seconds = 3.0
+        # Scripted faults, consumed in order: {action: [kind, ...]}, before or after acting.
+        self.before: dict[str, list[str]] = {}
+        self.after: dict[str, list[str]] = {}
+        self.injected: Counter = Counter()
 
     def account_of(self, access_key: str) -> str:
         with self.lock:
@@ -204,6 +225,25 @@ class Fixture:
         with self.lock:
             return self.throttle_rate > 0 and self.rng.random() < self.throttle_rate
 
+    def fault(self, action: str, service: str, when: str) -> str | None:
+        """The fault to inject on this request `before` or `after` the emulator acts, if any."""
+        with self.lock:
+            script = self.before if when == "before" else self.after
+            if script.get(action):
+                kind = script[action].pop(0)
+            else:
+                rate = self.fault_rate if when == "before" else self.after_rate
+                if rate <= 0 or not self.fault_kinds or self.rng.random() >= rate:
+                    return None
+                kinds = self.fault_kinds
+                # A slow Publish that SNS then accepts is a duplicate no client can prevent on a
+                # standard topic (docs/digest.md): not part of the random mix.
+                if service == "sns":
+                    kinds = [kind for kind in kinds if kind != "slow"] or ["500"]
+                kind = self.rng.choice(kinds)
+            self.injected[(when, action, kind)] += 1
+            return kind
+
     def reads_to_touch(self, key_id: str | None) -> bool:
         """Whether this read of `key_id` is the one that marks it used."""
         with self.lock:
@@ -220,7 +260,10 @@ class Fixture:
             rows = [
                 {"account": a, "service": s, "action": x, "count": n} for (a, s, x), n in sorted(self.counts.items())
             ]
-        return {"requests": rows}
+            faults = [
+                {"when": w, "action": x, "kind": k, "count": n} for (w, x, k), n in sorted(self.injected.items())
+            ]
+        return {"requests": rows, "faults": faults}
 
 
 def error_xml(namespace: str, code: str, message: str) -> bytes:
@@ -228,6 +271,49 @@ def error_xml(namespace: str, code: str, message: str) -> bytes:
         f'<ErrorResponse xmlns="{namespace}"><Error><Type>Sender</Type><Code>{code}</Code>'
         f"<Message>{message}</Message></Error><RequestId>fixture-{time.time_ns()}</RequestId></ErrorResponse>"
     ).encode()
+
+
+def s3_action(environ) -> str:
+    """The S3 operation of a REST request, from its method and query."""
+    method = environ.get("REQUEST_METHOD", "GET")
+    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    path = environ.get("PATH_INFO", "").lstrip("/")
+    has_key = "/" in path and not path.endswith("/")
+    if method == "PUT":
+        return "PutObject" if has_key else "CreateBucket"
+    if method == "DELETE":
+        return "DeleteObject" if has_key else "DeleteBucket"
+    if method in ("GET", "HEAD"):
+        if has_key:
+            return "GetObject" if method == "GET" else "HeadObject"
+        return "ListObjectsV2" if "list-type" in query else "ListObjects"
+    return method
+
+
+def fault_answer(kind: str, service: str, target: str, environ, start_response):
+    """Answers with a server-side fault: 500 or 503 in the service's own error shape, or a
+    dropped connection."""
+    if kind == "drop":
+        connection = environ.get("werkzeug.socket")
+        if connection is not None:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return []
+    status, code = ("500 Internal Server Error", "InternalFailure") if kind == "500" else ("503 Service Unavailable", "ServiceUnavailable")
+    message = f"injected by the fixture ({kind})"
+    if target:
+        body = json.dumps({"__type": code, "message": message}).encode()
+        content_type = "application/x-amz-json-1.1"
+    elif service == "s3":
+        body = f"<Error><Code>{'InternalError' if kind == '500' else 'ServiceUnavailable'}</Code><Message>{message}</Message></Error>".encode()
+        content_type = "application/xml"
+    else:
+        body = error_xml("https://iam.amazonaws.com/doc/2010-05-08/", code, message)
+        content_type = "text/xml"
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def assume_role_refusal(form: dict) -> str | None:
@@ -269,6 +355,8 @@ class Layer:
         form = {}
         if target:
             action = target.rsplit(".", 1)[-1]
+        elif service == "s3":
+            action = s3_action(environ)
         else:
             form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
             query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
@@ -282,10 +370,34 @@ class Layer:
 
         if self.fixture.latency:
             time.sleep(self.fixture.latency)
-        if service == "iam" and (account, action) in self.fixture.denied:
-            body = error_xml("https://iam.amazonaws.com/doc/2010-05-08/", "AccessDenied", f"not authorized to perform: iam:{action}")
+        with self.fixture.lock:
+            slow = self.fixture.slow.get((service, action), 0.0)
+        if slow:
+            time.sleep(slow)
+        fault = self.fixture.fault(action, service, "before")
+        if fault == "slow":
+            # Past the client's attempt timeout; then the request is acted on, as AWS would.
+            time.sleep(self.fixture.slow_seconds)
+        elif fault:
+            return fault_answer(fault, service, target, environ, start_response)
+        if (account, action) in self.fixture.denied:
+            if service == "s3":
+                body = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+                start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+                return [body]
+            body = error_xml("https://iam.amazonaws.com/doc/2010-05-08/", "AccessDenied", f"not authorized to perform: {service}:{action}")
             start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
             return [body]
+        if service == "iam" and action in IAM_CHANGES:
+            after = self.fixture.fault(action, service, "after")
+            if after:
+                # The emulator acts, then the answer is lost: a retry would make the change again.
+                status, headers, body = call(self.app, environ)
+                if after == "slow":
+                    time.sleep(self.fixture.slow_seconds)
+                    start_response(status, headers)
+                    return [body]
+                return fault_answer(after, service, target, environ, start_response)
         if service == "iam" and action == "GetAccessKeyLastUsed" and self.fixture.reads_to_touch(form.get("AccessKeyId")):
             key_id = form["AccessKeyId"]
             for user in iam_backends[account]["aws"].users.values():
@@ -329,6 +441,16 @@ class Layer:
                 reads = settings.get("touch_on_read", {})
                 self.fixture.touch_on_read = dict(reads) if isinstance(reads, dict) else {key: 0 for key in reads}
                 self.fixture.freeze_reports = bool(settings.get("freeze_reports", False))
+                self.fixture.slow = {(service, action): ms / 1000.0 for service, action, ms in settings.get("slow", [])}
+                faults = settings.get("faults", {})
+                self.fixture.fault_rate = float(faults.get("rate", 0))
+                self.fixture.fault_kinds = [kind for kind in faults.get("kinds", FAULT_KINDS) if kind in FAULT_KINDS]
+                self.fixture.after_rate = float(faults.get("after_rate", 0))
+                self.fixture.slow_seconds = float(faults.get("slow_ms", 3000)) / 1000.0
+                if "seed" in faults:
+                    self.fixture.rng = random.Random(faults["seed"])
+                self.fixture.before = {action: list(kinds) for action, kinds in settings.get("before", {}).items()}
+                self.fixture.after = {action: list(kinds) for action, kinds in settings.get("after", {}).items()}
             payload = {"ok": True}
         elif path == "/_fixture/touch":
             payload = touch(read_json(environ))
@@ -343,6 +465,7 @@ class Layer:
         elif path == "/_fixture/reset":
             with self.fixture.lock:
                 self.fixture.counts.clear()
+                self.fixture.injected.clear()
             payload = {"ok": True}
         else:
             start_response("404 Not Found", [("Content-Type", "text/plain")])

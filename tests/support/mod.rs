@@ -163,6 +163,26 @@ impl Moto {
             .collect()
     }
 
+    /// The faults injected so far, as (when, action, kind, count).
+    pub fn faults(&self) -> Vec<(String, String, String, u64)> {
+        let stats: Value =
+            serde_json::from_str(&self.http("GET", "/_fixture/stats", "")).expect("JSON stats");
+        stats["faults"]
+            .as_array()
+            .expect("faults")
+            .iter()
+            .map(|row| {
+                let text = |name: &str| row[name].as_str().unwrap_or_default().to_owned();
+                (
+                    text("when"),
+                    text("action"),
+                    text("kind"),
+                    row["count"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
     /// Forgets the requests counted so far.
     pub fn reset_requests(&self) {
         self.http("POST", "/_fixture/reset", "");
@@ -177,7 +197,11 @@ impl Moto {
     /// Sets the fixture's AWS-like behaviour from a JSON object: `latency_ms`, `throttle_rate`,
     /// `deny` ([account, action] pairs answered AccessDenied), `touch_on_read` (key IDs marked
     /// used when next read with GetAccessKeyLastUsed, or `{key: n}` after n reads),
-    /// `freeze_reports` (each account's first credential report is served again and again).
+    /// `freeze_reports` (each account's first credential report is served again and again),
+    /// `slow` ([service, action, ms] answered that much later), `faults` (a seeded random mix:
+    /// `rate`, `kinds` among 500, 503, drop and slow, `after_rate` for IAM changes after the
+    /// emulator acted, `slow_ms`, `seed`), `before` and `after` (scripted faults per action,
+    /// `{action: [kind, ...]}`, consumed in order). `deny` covers S3 too (`PutObject`, ...).
     pub fn configure_json(&self, body: &Value) {
         self.http("POST", "/_fixture/config", &body.to_string());
     }
