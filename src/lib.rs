@@ -8,17 +8,21 @@
 //! - [`config`]: the validated [`config::Settings`] of a run.
 //! - [`org`]: the organization's accounts and which of them to scan.
 //! - [`assume`]: an IAM client in each account, through the audit role.
-//! - [`scan`]: one account's credentials, read into an [`inventory::Inventory`].
+//! - [`scan`](mod@scan): one account's credentials, read into an [`inventory::Inventory`].
 //! - [`rules`]: pure verdicts on each credential (CIS AWS Foundations 1.12).
 //! - [`report`]: the versioned JSON report, and its table and CSV renderings.
 //! - [`digest`]: one message per run, for people and machines, within SNS's size limit.
 //! - [`notify`]: publishes the digest to SNS.
-//! - [`remediate`]: the opt-in plan of IAM changes, applied with `--apply`, and its undo.
-//! - [`store`]: the report and journal, kept in S3 when a bucket is configured.
+//! - [`remediate`]: the opt-in plan of IAM changes, applied with `--apply`, journaled, and its
+//!   undo.
+//! - [`state`]: what a run keeps for the next (when each inactive key became inactive).
+//! - [`store`]: the report, journal and state, kept in S3 when a bucket is configured.
 //!
-//! [`pipeline::run`] drives the stages, [`lambda::invoke`] is one Lambda invocation; [`aws`] holds the SDK plumbing the adapters share
-//! (retries, timeouts, pacing, error shape). The front ends (`src/bin/`) parse their input,
-//! build the clients, call `run` and turn the outcome into an exit status.
+//! [`pipeline::scan()`] drives the stages of a run under one [`deadline::Deadline`], and
+//! [`pipeline::undo()`] reverses one; both front ends call them. [`lambda::invoke`] is one Lambda
+//! invocation; [`aws`] holds the SDK plumbing the adapters share (retries, timeouts, pacing,
+//! error shape). The front ends (`src/bin/`) parse their input, build the SDK configuration,
+//! call an entry point and turn the outcome into an exit status or a response.
 
 #![deny(missing_docs)]
 
