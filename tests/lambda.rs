@@ -2,7 +2,6 @@
 //! for the Lambda Runtime API on 127.0.0.1, two invocations in one process, and a tiny time
 //! budget.
 
-mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -14,7 +13,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use serde_json::{Value, json};
 use stalecreds::lambda::{Function, invoke};
-use support::{Moto, skipped, temp_dir};
+use crate::support::{Moto, skipped, temp_dir};
 
 /// An SDK configuration pointed at the emulator, built without touching the process
 /// environment.

@@ -3,13 +3,12 @@
 //! exempt users and root are never touched, the cap holds, and one refused change does not stop
 //! the others.
 
-mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use support::{Moto, Run, skipped, temp_dir};
+use crate::support::{Moto, Run, skipped, temp_dir};
 
 const POLICY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -2,8 +2,9 @@
 """The stalecreds benchmark: prints figures, asserts nothing about time.
 
 Seeds moto with N member accounts x M users (default 50 x 20) and runs `stalecreds scan` in
-both modes under three conditions: as is, with latency added to every request (AWS is not on
-loopback), and with a share of IAM requests answered `Throttling`. For each run it prints the
+both modes under four conditions: as is, with latency added to every request (AWS is not on
+loopback), with a share of IAM requests answered `Throttling`, and under injected faults (500,
+503, dropped connections and answers slower than the attempt timeout, on every service). For each run it prints the
 wall time, the AWS requests per member account (counted at the emulator, AssumeRole included)
 and the peak RSS of the stalecreds process, and checks that the findings are those of the
 undisturbed run. Run it with scripts/bench.
@@ -98,6 +99,10 @@ def main() -> int:
     parser.add_argument("--throttle-rate", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--modes", default="report,api")
+    parser.add_argument("--fault-rate", type=float, default=0.1)
+    parser.add_argument(
+        "--conditions", default="as-is,latency,throttle,faults", help="a subset, for an older binary"
+    )
     options = parser.parse_args()
 
     fixture = subprocess.Popen(
@@ -130,17 +135,27 @@ def main() -> int:
         header = f"{'mode':<7} {'condition':<22} {'wall s':>7} {'req/member (min/mean/max)':>27} {'peak RSS MiB':>13} {'findings':>9}  same"
         print(header)
         print("-" * len(header))
-        conditions = [
-            ("as is", 0, 0.0),
-            (f"+{options.latency_ms} ms per request", options.latency_ms, 0.0),
-            (f"{options.throttle_rate:.0%} IAM throttled", 0, options.throttle_rate),
+        # (name, label, fixture settings, extra scan arguments)
+        every = [
+            ("as-is", "as is", {}, []),
+            ("latency", f"+{options.latency_ms} ms per request", {"latency_ms": options.latency_ms}, []),
+            ("throttle", f"{options.throttle_rate:.0%} IAM throttled", {"throttle_rate": options.throttle_rate}, []),
+            (
+                "faults",
+                f"{options.fault_rate:.0%} faults, 1 s attempts",
+                {"faults": {"rate": options.fault_rate, "slow_ms": 2500, "seed": 3}},
+                ["--attempt-timeout", "1", "--call-timeout", "60"],
+            ),
         ]
+        wanted = options.conditions.split(",")
+        conditions = [condition for condition in every if condition[0] in wanted]
         for mode in options.modes.split(","):
             baseline = None
-            for label, latency, throttle in conditions:
-                http(endpoint, "/_fixture/config", {"latency_ms": latency, "throttle_rate": throttle})
+            for _, label, fixture_settings, extra in conditions:
+                latency = fixture_settings.get("latency_ms", 0)
+                http(endpoint, "/_fixture/config", fixture_settings)
                 http(endpoint, "/_fixture/reset", {})
-                args = ["--mode", mode, "--concurrency", str(options.concurrency)]
+                args = ["--mode", mode, "--concurrency", str(options.concurrency), *extra]
                 wall, rss, report, status = measure(Path(options.binary), endpoint, args)
                 counts = per_member(http(endpoint, "/_fixture/stats"), management)
                 found = findings_of(report)
@@ -166,7 +181,7 @@ def main() -> int:
                 if latency:
                     rounds = math.ceil(options.accounts / options.concurrency)
                     print(f"{'':<7} {'':<22} {rounds} rounds of {options.concurrency} accounts at {latency} ms per call")
-        http(endpoint, "/_fixture/config", {"latency_ms": 0, "throttle_rate": 0})
+        http(endpoint, "/_fixture/config", {})
     finally:
         fixture.stdin.close()
         fixture.wait(timeout=30)

@@ -4,7 +4,6 @@
 //! moto is required: without it every emulator test fails with a message naming the setup
 //! command. `STALECREDS_SKIP_EMULATOR=1` is the only way to skip them, and CI never sets it.
 
-#![allow(dead_code)] // Each test file uses a different part of the harness.
 #![allow(clippy::disallowed_macros)] // A test harness may print.
 
 use std::collections::BTreeMap;
@@ -32,8 +31,6 @@ pub struct Moto {
     pub topic_arn: String,
     /// Access key IDs by `account/user`, in creation order.
     pub keys: BTreeMap<String, Vec<String>>,
-    /// The organization's root ID.
-    pub root_id: String,
     /// Organizational unit IDs by name.
     pub ous: BTreeMap<String, String>,
     /// The S3 bucket the fixture created for reports.
@@ -98,7 +95,6 @@ impl Moto {
             accounts: strings(&ready["accounts"]),
             topic_arn: ready["topic_arn"].as_str().expect("topic").to_owned(),
             keys: serde_json::from_value(ready["keys"].clone()).expect("keys"),
-            root_id: ready["root_id"].as_str().expect("root id").to_owned(),
             ous: strings(&ready["ous"]),
             report_bucket: ready["report_bucket"].as_str().expect("bucket").to_owned(),
             child,
