@@ -20,8 +20,11 @@ mod groups;
 
 pub use groups::{Cause, Group, groups};
 
+use crate::inventory::KeyStatus;
 use crate::report::table::{day, plural, remediation_line, remediation_words};
 use crate::report::{AccountStatus, Finding, Report, Summary};
+use crate::rules::{CredentialKind, Rule, Severity};
+use crate::scan::Mode;
 
 /// SNS's limit on a published message, in bytes of UTF-8, message attributes included.
 pub const MAX_MESSAGE_BYTES: usize = 262_144;
@@ -180,24 +183,15 @@ fn ranked(findings: &[Finding]) -> Vec<&Finding> {
     let mut ranked: Vec<&Finding> = findings.iter().collect();
     ranked.sort_by_key(|finding| {
         (
-            Reverse(severity_rank(&finding.severity)),
+            Reverse(finding.severity),
             Reverse(finding.idle_days.unwrap_or(i64::MAX)),
             finding.account_id.clone(),
             finding.user_name.clone(),
-            finding.credential.clone(),
+            finding.credential,
             finding.access_key_id.clone(),
         )
     });
     ranked
-}
-
-fn severity_rank(severity: &str) -> u8 {
-    match severity {
-        "critical" => 3,
-        "high" => 2,
-        "medium" => 1,
-        _ => 0,
-    }
 }
 
 fn compose(
@@ -300,23 +294,21 @@ fn ascii_subject(text: &str) -> String {
     cut
 }
 
-fn credential_words(credential: &str) -> &'static str {
+fn credential_words(credential: CredentialKind) -> &'static str {
     match credential {
-        "access_key" => "access key",
-        "password" => "console password",
-        "root_access_key" => "root access key",
-        _ => "credential",
+        CredentialKind::AccessKey => "access key",
+        CredentialKind::Password => "console password",
+        CredentialKind::RootAccessKey => "root access key",
     }
 }
 
 /// What should happen to the credential.
 fn action(finding: &Finding) -> &'static str {
-    match (finding.credential.as_str(), finding.last_used) {
-        ("root_access_key", _) => "delete the root user's access key (sign in as root)",
-        ("access_key", None) => "delete the key (never used)",
-        ("access_key", Some(_)) => "deactivate the key, then delete it",
-        ("password", _) => "remove console access (delete the login profile)",
-        _ => "review",
+    match (finding.credential, finding.last_used) {
+        (CredentialKind::RootAccessKey, _) => "delete the root user's access key (sign in as root)",
+        (CredentialKind::AccessKey, None) => "delete the key (never used)",
+        (CredentialKind::AccessKey, Some(_)) => "deactivate the key, then delete it",
+        (CredentialKind::Password, _) => "remove console access (delete the login profile)",
     }
 }
 
@@ -328,12 +320,11 @@ fn finding_line(out: &mut String, finding: &Finding) -> std::fmt::Result {
         .unwrap_or_default();
     let status = finding
         .credential_status
-        .as_deref()
-        .map(|status| format!(" ({status})"))
+        .map(|status| format!(" ({})", status.as_str()))
         .unwrap_or_default();
     let used = match (finding.last_used, finding.created) {
         (Some(used), _) => format!("last used {}", day(used)),
-        (None, Some(created)) if finding.credential == "password" => {
+        (None, Some(created)) if finding.credential == CredentialKind::Password => {
             format!("never used, set {}", day(created))
         }
         (None, Some(created)) => format!("never used, created {}", day(created)),
@@ -353,9 +344,9 @@ fn finding_line(out: &mut String, finding: &Finding) -> std::fmt::Result {
     writeln!(
         out,
         "  - [{}] {}: {}{key}{status}, {used} ({idle})\n      {next}",
-        finding.severity,
+        finding.severity.as_str(),
         finding.user_name,
-        credential_words(&finding.credential),
+        credential_words(finding.credential),
     )
 }
 
@@ -630,7 +621,7 @@ struct SummaryJson<'a> {
     schema_version: u32,
     generated_at: jiff::Timestamp,
     max_idle_days: u32,
-    mode: &'a str,
+    mode: Mode,
     summary: &'a Summary,
     accounts_not_scanned: Vec<NotScanned<'a>>,
     causes_omitted: usize,
@@ -661,17 +652,17 @@ struct SampleAccount<'a> {
 /// room for more findings.
 #[derive(Serialize)]
 struct CompactFinding<'a> {
-    rule: &'a str,
-    severity: &'a str,
+    rule: Rule,
+    severity: Severity,
     account_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     account_name: Option<&'a str>,
     user_name: &'a str,
-    credential: &'a str,
+    credential: CredentialKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     access_key_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    credential_status: Option<&'a str>,
+    credential_status: Option<KeyStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_used: Option<jiff::Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -685,7 +676,7 @@ fn summary_json(report: &Report, full_report: Option<&str>, shown: &Shown<'_, '_
         schema_version: report.schema_version,
         generated_at: report.generated_at,
         max_idle_days: report.max_idle_days,
-        mode: &report.mode,
+        mode: report.mode,
         summary: &report.summary,
         accounts_not_scanned: shown
             .groups
@@ -712,14 +703,14 @@ fn summary_json(report: &Report, full_report: Option<&str>, shown: &Shown<'_, '_
             .findings
             .iter()
             .map(|finding| CompactFinding {
-                rule: &finding.rule,
-                severity: &finding.severity,
+                rule: finding.rule,
+                severity: finding.severity,
                 account_id: &finding.account_id,
                 account_name: finding.account_name.as_deref(),
                 user_name: &finding.user_name,
-                credential: &finding.credential,
+                credential: finding.credential,
                 access_key_id: finding.access_key_id.as_deref(),
-                credential_status: finding.credential_status.as_deref(),
+                credential_status: finding.credential_status,
                 last_used: finding.last_used,
                 idle_days: finding.idle_days,
                 exemption_unknown: finding.exemption_unknown.is_some(),
@@ -739,9 +730,9 @@ fn attributes(report: &Report) -> Vec<(String, String, String)> {
     let max_severity = report
         .findings
         .iter()
-        .map(|finding| finding.severity.as_str())
-        .max_by_key(|severity| severity_rank(severity))
-        .unwrap_or("none");
+        .map(|finding| finding.severity)
+        .max()
+        .map_or("none", Severity::as_str);
     vec![
         number("findings", summary.findings),
         number("unused_access_keys", summary.unused_access_keys),

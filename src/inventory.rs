@@ -75,8 +75,10 @@ pub struct AccessKey {
     pub live: bool,
 }
 
-/// The IAM status of an access key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The IAM status of an access key (the report's `credential_status`, named as IAM names it).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum KeyStatus {
     /// The key can be used to sign requests.
     Active,

@@ -250,7 +250,7 @@ mod tests {
             RunFacts {
                 generated_at: "2026-11-28T10:00:05Z".parse().expect("valid"),
                 max_idle_days: 45,
-                mode: "report".to_owned(),
+                mode: crate::scan::Mode::Report,
                 caller_account_id: None,
                 remediation: None,
                 state: None,

@@ -4,11 +4,10 @@
 //! the demo organization of `tests/emulator/moto_fixture.py`. moto must be installed
 //! (`scripts/setup`); these tests fail loudly without it.
 
-
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
 use crate::support::{Moto, Run, read_json, skipped, temp_dir};
+use serde_json::{Value, json};
 
 /// Each finding as `account/user credential key-index idle-days`, with the key as the index of
 /// its creation in the fixture (so that the right key is checked, not just some key).

@@ -2,18 +2,18 @@
 //! for the Lambda Runtime API on 127.0.0.1, two invocations in one process, and a tiny time
 //! budget.
 
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::support::{Moto, skipped, temp_dir};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use serde_json::{Value, json};
 use stalecreds::lambda::{Function, invoke};
-use crate::support::{Moto, skipped, temp_dir};
+use stalecreds::remediate::ActionStatus;
 
 /// An SDK configuration pointed at the emulator, built without touching the process
 /// environment.
@@ -718,7 +718,7 @@ async fn inactive_keys_are_deleted_only_after_their_grace_period_across_runs() {
     // Today: dave's key (inactive, idle 500 days) is first seen inactive; alice's is deactivated.
     let first = apply_at(&moto, today).await;
     let waiting = dave(&first);
-    assert_eq!(waiting.state, "waiting", "{waiting:?}");
+    assert_eq!(waiting.state, ActionStatus::Waiting, "{waiting:?}");
     assert_eq!(waiting.eligible_on, Some(today + day(90)));
     assert!(has_key("dave", &dave_key) && has_key("alice", &alice));
     let state_keys: Vec<String> = moto
@@ -742,7 +742,7 @@ async fn inactive_keys_are_deleted_only_after_their_grace_period_across_runs() {
     moto.configure_json(&json!({ "deny": [[moto.account("management"), "GetObject"]] }));
     let blind = apply_at(&moto, today + day(91)).await;
     let held = dave(&blind);
-    assert_eq!(held.state, "waiting");
+    assert_eq!(held.state, ActionStatus::Waiting);
     assert!(
         held.reason
             .as_deref()
@@ -754,7 +754,7 @@ async fn inactive_keys_are_deleted_only_after_their_grace_period_across_runs() {
     // 91 days later: both grace periods are over.
     moto.configure_json(&json!({}));
     let later = apply_at(&moto, today + day(91)).await;
-    assert_eq!(dave(&later).state, "applied");
+    assert_eq!(dave(&later).state, ActionStatus::Applied);
     assert!(!has_key("dave", &dave_key), "dave's key was deleted");
     assert!(
         !has_key("alice", &alice),

@@ -3,12 +3,11 @@
 //! exempt users and root are never touched, the cap holds, and one refused change does not stop
 //! the others.
 
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use serde_json::{Value, json};
 use crate::support::{Moto, Run, skipped, temp_dir};
+use serde_json::{Value, json};
 
 const POLICY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

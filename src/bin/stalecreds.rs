@@ -384,20 +384,26 @@ fn undo(args: &UndoArgs) -> ExitCode {
             "{} {} {}",
             entry.account_id,
             entry.user_name,
-            entry.access_key_id.as_deref().unwrap_or(&entry.credential)
+            entry
+                .access_key_id
+                .as_deref()
+                .unwrap_or(entry.credential.as_str())
         );
         let said = match state {
             UndoState::Reactivated => "reactivated".to_owned(),
             UndoState::Skipped(reason) => format!("nothing to do: {reason}"),
             UndoState::Irreversible => {
-                format!("cannot be undone: {} was deleted", entry.credential)
+                format!(
+                    "cannot be undone: {} was deleted",
+                    entry.credential.as_str()
+                )
             }
             UndoState::Failed(error) => {
                 failed = true;
                 format!("FAILED: {error}")
             }
         };
-        println!("{what}: {} -> {said}", entry.action);
+        println!("{what}: {} -> {said}", entry.action.as_str());
     }
     if outcomes.is_empty() {
         println!("nothing to undo in {}", args.journal);

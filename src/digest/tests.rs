@@ -33,6 +33,7 @@ fn key(user: &str, id: &str, created: i64, used: Option<i64>, idle: i64) -> Verd
         idle_since: Some(days_ago(idle)),
         idle_days: Some(idle),
         outcome: Outcome::Unused,
+        exempt_reason: None,
         exemption_unknown: None,
     }
 }
@@ -80,7 +81,7 @@ fn facts() -> RunFacts {
     RunFacts {
         generated_at: now(),
         max_idle_days: 45,
-        mode: "report".to_owned(),
+        mode: crate::scan::Mode::Report,
         caller_account_id: Some("123456789012".to_owned()),
         remediation: None,
         state: None,
@@ -91,7 +92,8 @@ fn small_organization() -> Report {
     let mut in_use = key("carol", "AKIACAROL", 300, Some(1), 1);
     in_use.outcome = Outcome::InUse;
     let mut exempt = password("breakglass-admin", 300, 300);
-    exempt.outcome = Outcome::Exempt("user name matches `breakglass-*`".to_owned());
+    exempt.outcome = Outcome::Exempt;
+    exempt.exempt_reason = Some("user name matches `breakglass-*`".to_owned());
     build(
         facts(),
         vec![

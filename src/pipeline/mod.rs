@@ -208,7 +208,7 @@ pub async fn scan(
     let facts = RunFacts {
         generated_at: now,
         max_idle_days: settings.defaults.policy.max_idle_days,
-        mode: settings.mode.as_str().to_owned(),
+        mode: settings.mode,
         caller_account_id: Some(caller.account_id.clone()),
         remediation: settings
             .remediation

@@ -12,7 +12,8 @@ use crate::assume;
 use crate::aws::Pace;
 use crate::config::Settings;
 use crate::remediate::apply::UndoState;
-use crate::remediate::journal::{self, Entry, Journal, JournalError, Phase};
+use crate::remediate::journal::{self, Change, Entry, Journal, JournalError, Phase};
+use crate::rules::CredentialKind;
 
 /// Why an undo could not start.
 #[derive(Debug, thiserror::Error)]
@@ -93,9 +94,10 @@ pub async fn undo(
 /// whose outcome is unknown, does not count: the change before it is undone again (the live
 /// state decides). A credential whose last entry is a reactivation has nothing left to undo.
 fn last_entries(entries: Vec<Entry>, run: Option<&str>) -> Vec<Entry> {
-    let mut last: BTreeMap<(String, String, Option<String>, String), Entry> = BTreeMap::new();
+    let mut last: BTreeMap<(String, String, Option<String>, CredentialKind), Entry> =
+        BTreeMap::new();
     for entry in entries {
-        let reactivation = entry.action == "reactivate_key";
+        let reactivation = entry.action == Change::ReactivateKey;
         if run.is_some_and(|run| entry.run != run) && !reactivation {
             continue;
         }
@@ -106,11 +108,11 @@ fn last_entries(entries: Vec<Entry>, run: Option<&str>) -> Vec<Entry> {
             entry.account_id.clone(),
             entry.user_name.clone(),
             entry.access_key_id.clone(),
-            entry.credential.clone(),
+            entry.credential,
         );
         last.insert(key, entry);
     }
     last.into_values()
-        .filter(|entry| entry.action != "reactivate_key")
+        .filter(|entry| entry.action != Change::ReactivateKey)
         .collect()
 }

@@ -10,11 +10,11 @@ use aws_sdk_iam::Client;
 use aws_sdk_iam::types::StatusType;
 use jiff::Timestamp;
 
-use super::journal::{Entry, Journal, Phase};
+use super::journal::{Change, Entry, Held, Journal, Phase};
 use super::{Action, ActionKind, ActionOutcome, ActionState};
 use crate::aws::{AwsError, Pace, describe, timestamp};
 use crate::deadline::Deadline;
-use crate::rules::idle_days;
+use crate::rules::{CredentialKind, idle_days};
 
 /// Applies `actions` (all in one account) in order, journaling each change. `now` is the run's
 /// "now": the stage thresholds are checked against it with the live dates. No change starts
@@ -40,7 +40,7 @@ pub async fn apply(
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Check {
     /// It still qualifies: make it. The state before the change.
-    Proceed(&'static str),
+    Proceed(Held),
     /// It no longer qualifies, for this reason.
     Skip(String),
 }
@@ -152,9 +152,9 @@ async fn verify(
                 )));
             }
             Ok(Check::Proceed(if status == StatusType::Active {
-                "Active"
+                Held::Active
             } else {
-                "Inactive"
+                Held::Inactive
             }))
         }
         ActionKind::DeletePassword => {
@@ -199,7 +199,7 @@ async fn verify(
             if let Some(reason) = too_recent(set_at, last_used, action.threshold, now) {
                 return Ok(Check::Skip(reason));
             }
-            Ok(Check::Proceed("login_profile"))
+            Ok(Check::Proceed(Held::LoginProfile))
         }
     }
 }
@@ -325,22 +325,22 @@ fn too_recent(
 }
 
 /// The journal entry of `action` at `phase`.
-fn entry(action: &Action, run: &str, previous: &str, phase: Phase, note: Option<String>) -> Entry {
+fn entry(action: &Action, run: &str, previous: Held, phase: Phase, note: Option<String>) -> Entry {
     let (credential, new_state) = match action.kind {
-        ActionKind::DeactivateKey => ("access_key", "Inactive"),
-        ActionKind::DeleteInactiveKey => ("access_key", "deleted"),
-        ActionKind::DeletePassword => ("password", "deleted"),
+        ActionKind::DeactivateKey => (CredentialKind::AccessKey, Held::Inactive),
+        ActionKind::DeleteInactiveKey => (CredentialKind::AccessKey, Held::Deleted),
+        ActionKind::DeletePassword => (CredentialKind::Password, Held::Deleted),
     };
     Entry {
         time: Timestamp::now(),
         run: run.to_owned(),
         account_id: action.account_id.clone(),
         user_name: action.user_name.clone(),
-        credential: credential.to_owned(),
+        credential,
         access_key_id: action.access_key_id.clone(),
-        action: action.kind.as_str().to_owned(),
-        previous_state: previous.to_owned(),
-        new_state: new_state.to_owned(),
+        action: action.kind.into(),
+        previous_state: previous,
+        new_state,
         phase,
         note,
     }
@@ -371,21 +371,18 @@ pub async fn undo(
 ) -> Vec<(Entry, UndoState)> {
     let mut outcomes = Vec::with_capacity(entries.len());
     for entry in entries {
-        let state = match (
-            entry.action.as_str(),
-            entry.phase,
-            entry.access_key_id.as_deref(),
-        ) {
+        let state = match (entry.action, entry.phase, entry.access_key_id.as_deref()) {
             (_, Phase::Failed, _) => {
                 UndoState::Skipped("the change failed: nothing changed".to_owned())
             }
-            ("deactivate_key", _, Some(key_id)) => {
+            (Change::DeactivateKey, _, Some(key_id)) => {
                 reactivate_journaled(iam, pace, &entry, key_id, journal, run).await
             }
-            ("deactivate_key", _, None) => {
+            (Change::DeactivateKey, _, None) => {
                 UndoState::Skipped("the entry has no access key ID".to_owned())
             }
-            _ => UndoState::Irreversible,
+            (Change::ReactivateKey, _, _) => UndoState::Skipped("already reactivated".to_owned()),
+            (Change::DeleteInactiveKey | Change::DeletePassword, _, _) => UndoState::Irreversible,
         };
         outcomes.push((entry, state));
     }
@@ -404,9 +401,9 @@ async fn reactivate_journaled(
     let record = |phase, note| Entry {
         time: Timestamp::now(),
         run: run.to_owned(),
-        action: "reactivate_key".to_owned(),
-        previous_state: "Inactive".to_owned(),
-        new_state: "Active".to_owned(),
+        action: Change::ReactivateKey,
+        previous_state: Held::Inactive,
+        new_state: Held::Active,
         phase,
         note,
         ..entry.clone()

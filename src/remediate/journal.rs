@@ -19,7 +19,9 @@ use std::sync::{Mutex, PoisonError};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::ActionKind;
 use crate::aws::AwsError;
+use crate::rules::CredentialKind;
 use crate::store::{self, Bucket};
 
 /// One journal entry: a change about to be made, made, or refused.
@@ -34,15 +36,15 @@ pub struct Entry {
     /// The user.
     pub user_name: String,
     /// `access_key` or `password`.
-    pub credential: String,
+    pub credential: CredentialKind,
     /// The key, for key changes.
     pub access_key_id: Option<String>,
     /// `deactivate_key`, `delete_inactive_key`, `delete_password`, or `reactivate_key` (undo).
-    pub action: String,
+    pub action: Change,
     /// The state before (`Active`, `Inactive`, `login_profile`).
-    pub previous_state: String,
+    pub previous_state: Held,
     /// The state after (`Inactive`, `Active`, `deleted`).
-    pub new_state: String,
+    pub new_state: Held,
     /// Where the change stands. Journals written before this field existed hold only changes
     /// that were made.
     #[serde(default)]
@@ -50,6 +52,57 @@ pub struct Entry {
     /// Why a change failed, or how it was found done (`phase` `failed` or `done`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// A change the journal records: a remediation, or its undoing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// An access key set Inactive.
+    DeactivateKey,
+    /// An Inactive access key deleted.
+    DeleteInactiveKey,
+    /// A console password (login profile) deleted.
+    DeletePassword,
+    /// A deactivated key set Active again (`undo`).
+    ReactivateKey,
+}
+
+impl Change {
+    /// The name used in the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::DeactivateKey => "deactivate_key",
+            Change::DeleteInactiveKey => "delete_inactive_key",
+            Change::DeletePassword => "delete_password",
+            Change::ReactivateKey => "reactivate_key",
+        }
+    }
+}
+
+impl From<ActionKind> for Change {
+    fn from(kind: ActionKind) -> Change {
+        match kind {
+            ActionKind::DeactivateKey => Change::DeactivateKey,
+            ActionKind::DeleteInactiveKey => Change::DeleteInactiveKey,
+            ActionKind::DeletePassword => Change::DeletePassword,
+        }
+    }
+}
+
+/// What a credential was before a change, or became after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Held {
+    /// An Active access key.
+    Active,
+    /// An Inactive access key.
+    Inactive,
+    /// A console password.
+    #[serde(rename = "login_profile")]
+    LoginProfile,
+    /// Nothing any more.
+    #[serde(rename = "deleted")]
+    Deleted,
 }
 
 /// Where a change stands in the journal.
@@ -355,11 +408,11 @@ mod tests {
             run: "2026-11-28T09:59:00Z".to_owned(),
             account_id: "111111111111".to_owned(),
             user_name: "alice".to_owned(),
-            credential: "access_key".to_owned(),
+            credential: CredentialKind::AccessKey,
             access_key_id: Some("AKIAEXAMPLE".to_owned()),
-            action: "deactivate_key".to_owned(),
-            previous_state: "Active".to_owned(),
-            new_state: "Inactive".to_owned(),
+            action: Change::DeactivateKey,
+            previous_state: Held::Active,
+            new_state: Held::Inactive,
             phase,
             note: None,
         }

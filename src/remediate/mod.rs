@@ -47,8 +47,11 @@ impl RemediationPolicy {
     }
 }
 
-/// A change to one credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A change to one credential (the report's `remediation.action`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     /// UpdateAccessKey to Inactive: reversible (`stalecreds undo`).
     DeactivateKey,
@@ -142,17 +145,35 @@ pub enum InactiveSince {
 }
 
 impl ActionState {
-    /// The name used in reports.
-    pub fn as_str(&self) -> &'static str {
+    /// Its status, without the details: the report's `remediation.state`.
+    pub fn status(&self) -> ActionStatus {
         match self {
-            ActionState::Planned => "planned",
-            ActionState::Deferred => "deferred",
-            ActionState::Applied => "applied",
-            ActionState::Skipped(_) => "skipped",
-            ActionState::Failed(_) => "failed",
-            ActionState::Waiting(_) => "waiting",
+            ActionState::Planned => ActionStatus::Planned,
+            ActionState::Deferred => ActionStatus::Deferred,
+            ActionState::Applied => ActionStatus::Applied,
+            ActionState::Skipped(_) => ActionStatus::Skipped,
+            ActionState::Failed(_) => ActionStatus::Failed,
+            ActionState::Waiting(_) => ActionStatus::Waiting,
         }
     }
+}
+
+/// What became of a planned change, in a word (the report's `remediation.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    /// Planned; not applied because `--apply` was not given.
+    Planned,
+    /// Beyond `max_actions`: not applied in this run.
+    Deferred,
+    /// Applied, and journaled.
+    Applied,
+    /// Not applied: the live state no longer qualifies, or it was not attempted.
+    Skipped,
+    /// AWS refused it, or its outcome is unknown.
+    Failed,
+    /// An inactive key within its grace period.
+    Waiting,
 }
 
 /// A planned change and what became of it.

@@ -27,6 +27,7 @@ fn verdict(
         idle_since: None,
         idle_days: idle,
         outcome,
+        exempt_reason: None,
         exemption_unknown: None,
     }
 }
@@ -189,7 +190,7 @@ fn root_exempt_in_use_and_unknown_age_are_never_touched() {
             "breakglass",
             CredentialKind::Password,
             None,
-            Outcome::Exempt("pattern".to_owned()),
+            Outcome::Exempt,
             Some(900),
         ),
         // An exempt user's inactive key: its verdict is not "exempt", the user is.

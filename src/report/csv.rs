@@ -35,17 +35,21 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             inert(&text(finding.account_name.clone())),
             inert(&finding.user_name),
             inert(&finding.user_arn),
-            finding.credential.clone(),
+            finding.credential.as_str().to_owned(),
             text(finding.access_key_id.clone()),
-            text(finding.credential_status.clone()),
+            text(
+                finding
+                    .credential_status
+                    .map(|status| status.as_str().to_owned()),
+            ),
             text(finding.created.map(|at| at.to_string())),
             text(finding.last_used.map(|at| at.to_string())),
             text(finding.last_used_service.clone()),
             text(finding.idle_since.map(|at| at.to_string())),
             text(finding.idle_days.map(|days| days.to_string())),
-            finding.rule.clone(),
-            finding.severity.clone(),
-            finding.outcome.clone(),
+            finding.rule.code().to_owned(),
+            finding.severity.as_str().to_owned(),
+            finding.outcome.as_str().to_owned(),
             text(finding.exempt_reason.clone()),
         ])?;
     }

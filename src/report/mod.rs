@@ -15,10 +15,10 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::AwsError;
-use crate::remediate::{ActionKind, ActionOutcome, ActionState};
-use crate::rules::CredentialKind;
-use crate::rules::{Outcome, Verdict};
-use crate::scan::UserError;
+use crate::inventory::KeyStatus;
+use crate::remediate::{ActionKind, ActionOutcome, ActionState, ActionStatus};
+use crate::rules::{CredentialKind, Outcome, Rule, Severity, Verdict};
+use crate::scan::{Mode, UserError};
 
 /// The version of the report schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -35,7 +35,7 @@ pub struct Report {
     /// The default threshold, in days (an account may override it).
     pub max_idle_days: u32,
     /// How IAM was read: `report` or `api`.
-    pub mode: String,
+    pub mode: Mode,
     /// The account the scan ran from.
     pub caller_account_id: Option<String>,
     /// Every account considered, sorted by ID.
@@ -142,9 +142,9 @@ pub struct UserErrorEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// The rule code (`access-key-unused`, `password-unused`, `root-access-key`).
-    pub rule: String,
+    pub rule: Rule,
     /// `medium`, `high` or `critical`.
-    pub severity: String,
+    pub severity: Severity,
     /// The account's ID.
     pub account_id: String,
     /// The account's name, when known.
@@ -154,11 +154,11 @@ pub struct Finding {
     /// The user's ARN.
     pub user_arn: String,
     /// `access_key`, `password` or `root_access_key`.
-    pub credential: String,
+    pub credential: CredentialKind,
     /// The access key ID; null for passwords and root keys.
     pub access_key_id: Option<String>,
     /// The key's IAM status (`Active`, `Inactive`); null for passwords.
-    pub credential_status: Option<String>,
+    pub credential_status: Option<KeyStatus>,
     /// When the credential was created (a password: when it was last set).
     pub created: Option<Timestamp>,
     /// The last use; null if never used (or not recorded).
@@ -170,7 +170,7 @@ pub struct Finding {
     /// Whole days from `idle_since` to `generated_at`; null when unknown.
     pub idle_days: Option<i64>,
     /// `unused`, `inactive` or `exempt`.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// Why the credential is exempt.
     pub exempt_reason: Option<String>,
     /// Why the credential might be exempt without it being known (the user's tags could not be
@@ -184,10 +184,10 @@ pub struct Finding {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemediationEntry {
     /// `deactivate_key`, `delete_inactive_key` or `delete_password`.
-    pub action: String,
-    /// `planned` (no `--apply`), `deferred` (beyond `max_actions`), `applied`, `skipped` or
-    /// `failed`.
-    pub state: String,
+    pub action: ActionKind,
+    /// `planned` (no `--apply`), `deferred` (beyond `max_actions`), `applied`, `skipped`,
+    /// `failed` or `waiting`.
+    pub state: ActionStatus,
     /// Whether `stalecreds undo` can reverse it (only deactivations).
     pub reversible: bool,
     /// Why it was skipped.
@@ -360,7 +360,7 @@ pub struct RunFacts {
     /// The default threshold.
     pub max_idle_days: u32,
     /// `report` or `api`.
-    pub mode: String,
+    pub mode: Mode,
     /// The caller's account, when known.
     pub caller_account_id: Option<String>,
     /// With a remediation policy: how it was applied.
@@ -487,7 +487,7 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
                             summary.inactive_keys += 1;
                             information.push(item);
                         }
-                        Outcome::Exempt(_) => {
+                        Outcome::Exempt => {
                             summary.exempt += 1;
                             information.push(item);
                         }
@@ -549,8 +549,8 @@ fn remediation_entry(planned: &ActionOutcome) -> RemediationEntry {
         ActionState::Planned | ActionState::Applied => (None, None, None),
     };
     RemediationEntry {
-        action: planned.action.kind.as_str().to_owned(),
-        state: planned.state.as_str().to_owned(),
+        action: planned.action.kind,
+        state: planned.state.status(),
         reversible: planned.action.kind.is_reversible(),
         reason,
         error,
@@ -602,29 +602,23 @@ fn error_entry(error: &AwsError) -> ErrorEntry {
 }
 
 fn finding(account_id: &str, account_name: Option<&str>, verdict: &Verdict) -> Finding {
-    let (outcome, exempt_reason) = match &verdict.outcome {
-        Outcome::Unused => ("unused", None),
-        Outcome::InUse => ("in_use", None),
-        Outcome::Inactive => ("inactive", None),
-        Outcome::Exempt(reason) => ("exempt", Some(reason.clone())),
-    };
     Finding {
-        rule: verdict.rule.code().to_owned(),
-        severity: verdict.rule.severity().as_str().to_owned(),
+        rule: verdict.rule,
+        severity: verdict.rule.severity(),
         account_id: account_id.to_owned(),
         account_name: account_name.map(str::to_owned),
         user_name: verdict.user_name.clone(),
         user_arn: verdict.user_arn.clone(),
-        credential: verdict.credential.as_str().to_owned(),
+        credential: verdict.credential,
         access_key_id: verdict.access_key_id.clone(),
-        credential_status: verdict.key_status.map(|status| status.as_str().to_owned()),
+        credential_status: verdict.key_status,
         created: verdict.created,
         last_used: verdict.last_used,
         last_used_service: verdict.last_used_service.clone(),
         idle_since: verdict.idle_since,
         idle_days: verdict.idle_days,
-        outcome: outcome.to_owned(),
-        exempt_reason,
+        outcome: verdict.outcome,
+        exempt_reason: verdict.exempt_reason.clone(),
         exemption_unknown: verdict.exemption_unknown.clone(),
         remediation: None,
     }

@@ -5,6 +5,9 @@ use std::io::{self, Write};
 use jiff::Timestamp;
 
 use super::{AccountStatus, Finding, Report};
+use crate::inventory::KeyStatus;
+use crate::remediate::{ActionKind, ActionStatus};
+use crate::rules::Outcome;
 
 /// Writes the report as text: a summary line, then each account with its findings.
 pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -159,33 +162,32 @@ pub(crate) fn remediation_line(remediation: &super::RemediationSummary) -> Strin
 
 /// One credential's remediation, in a few words.
 pub(crate) fn remediation_words(entry: &super::RemediationEntry) -> String {
-    let action = match entry.action.as_str() {
-        "deactivate_key" => "deactivate key",
-        "delete_inactive_key" => "delete inactive key",
-        "delete_password" => "delete password",
-        other => other,
+    let action = match entry.action {
+        ActionKind::DeactivateKey => "deactivate key",
+        ActionKind::DeleteInactiveKey => "delete inactive key",
+        ActionKind::DeletePassword => "delete password",
     };
     let undo = if entry.reversible {
         "reversible"
     } else {
         "cannot be undone"
     };
-    match entry.state.as_str() {
-        "planned" => format!("planned: {action} ({undo})"),
-        "deferred" => format!("deferred: {action} (beyond max_actions)"),
-        "applied" => format!("applied: {action}"),
-        "skipped" => format!(
+    match entry.state {
+        ActionStatus::Planned => format!("planned: {action} ({undo})"),
+        ActionStatus::Deferred => format!("deferred: {action} (beyond max_actions)"),
+        ActionStatus::Applied => format!("applied: {action}"),
+        ActionStatus::Skipped => format!(
             "skipped: {}",
             entry.reason.as_deref().unwrap_or("no longer qualifies")
         ),
-        "waiting" => match entry.eligible_on {
+        ActionStatus::Waiting => match entry.eligible_on {
             Some(day_eligible) => format!("waiting: {action} from {}", day(day_eligible)),
             None => format!(
                 "waiting: {action}: {}",
                 entry.reason.as_deref().unwrap_or("not yet")
             ),
         },
-        "failed" => format!(
+        ActionStatus::Failed => format!(
             "failed: {action}: {}",
             entry
                 .error
@@ -195,22 +197,29 @@ pub(crate) fn remediation_words(entry: &super::RemediationEntry) -> String {
                     error.code, error.message
                 ))
         ),
-        other => other.to_owned(),
     }
 }
 
 fn row(finding: &Finding) -> [String; 7] {
-    let verdict = match (&finding.exempt_reason, &finding.credential_status) {
-        (Some(reason), _) => format!("exempt: {reason}"),
-        (None, _) if finding.exemption_unknown.is_some() => {
+    let verdict = match finding.outcome {
+        Outcome::Exempt => format!(
+            "exempt: {}",
+            finding.exempt_reason.as_deref().unwrap_or_default()
+        ),
+        Outcome::Unused if finding.exemption_unknown.is_some() => {
             "unused, exemption unknown (tags unread): not remediated".to_owned()
         }
-        (None, Some(status)) if finding.outcome == "inactive" => format!("{status} (information)"),
-        _ => finding.outcome.clone(),
+        Outcome::Inactive => format!(
+            "{} (information)",
+            finding
+                .credential_status
+                .map_or("Inactive", KeyStatus::as_str)
+        ),
+        Outcome::Unused | Outcome::InUse => finding.outcome.as_str().to_owned(),
     };
     [
         finding.user_name.clone(),
-        finding.credential.clone(),
+        finding.credential.as_str().to_owned(),
         finding
             .access_key_id
             .clone()

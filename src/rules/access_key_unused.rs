@@ -32,6 +32,7 @@ pub(super) fn evaluate(user: &User, policy: &Policy, now: Timestamp, out: &mut V
             idle_since: since,
             idle_days: since.map(|since| idle_days(since, now)),
             outcome,
+            exempt_reason: None,
             exemption_unknown: None,
         });
     }

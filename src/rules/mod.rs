@@ -17,11 +17,14 @@ mod root_access_key;
 pub use root_access_key::ROOT_USER;
 
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 
 use crate::inventory::{Inventory, KeyStatus, Tags, User};
 
-/// The closed set of rules. Each has a stable kebab-case code, documented in `docs/rules.md`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The closed set of rules. Each has a stable kebab-case code, documented in `docs/rules.md`
+/// (the report's `rule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Rule {
     /// An active access key unused for the threshold or longer.
     AccessKeyUnused,
@@ -31,8 +34,9 @@ pub enum Rule {
     RootAccessKey,
 }
 
-/// How urgent a finding is; ordered from least to most severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// How urgent a finding is; ordered from least to most severe (the report's `severity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Should be fixed in the normal course of work.
     Medium,
@@ -196,8 +200,9 @@ impl Policy {
     }
 }
 
-/// The kind of credential a verdict is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The kind of credential a verdict is about (the report's `credential`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
     /// An IAM user's access key.
     AccessKey,
@@ -218,8 +223,9 @@ impl CredentialKind {
     }
 }
 
-/// What the rules concluded about one credential.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the rules concluded about one credential (the report's `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Idle for the threshold or longer (or, for root keys, present): a finding.
     Unused,
@@ -227,8 +233,20 @@ pub enum Outcome {
     InUse,
     /// An inactive access key: information, not a finding.
     Inactive,
-    /// Would be a finding, but the user is exempt; the reason says why.
-    Exempt(String),
+    /// Would be a finding, but the user is exempt (`Verdict::exempt_reason` says why).
+    Exempt,
+}
+
+impl Outcome {
+    /// The name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Unused => "unused",
+            Outcome::InUse => "in_use",
+            Outcome::Inactive => "inactive",
+            Outcome::Exempt => "exempt",
+        }
+    }
 }
 
 /// The verdict on one credential.
@@ -260,6 +278,8 @@ pub struct Verdict {
     pub idle_days: Option<i64>,
     /// The conclusion.
     pub outcome: Outcome,
+    /// Why an exempt credential is exempt.
+    pub exempt_reason: Option<String>,
     /// Why an unused credential might be exempt without it being known (the user's tags could
     /// not be read): it stays a finding, and is never remediated.
     pub exemption_unknown: Option<String>,
@@ -287,9 +307,10 @@ pub fn evaluate(inventory: &Inventory, policy: &Policy, now: Timestamp) -> Vec<V
             .filter(|verdict| verdict.outcome == Outcome::Unused);
         match policy.exemption_for(user) {
             ExemptionStatus::NotExempt => {}
-            ExemptionStatus::Exempt(reason) => {
-                unused.for_each(|verdict| verdict.outcome = Outcome::Exempt(reason.clone()));
-            }
+            ExemptionStatus::Exempt(reason) => unused.for_each(|verdict| {
+                verdict.outcome = Outcome::Exempt;
+                verdict.exempt_reason = Some(reason.clone());
+            }),
             ExemptionStatus::Unknown(reason) => {
                 unused.for_each(|verdict| verdict.exemption_unknown = Some(reason.clone()));
             }

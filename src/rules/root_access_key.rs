@@ -28,6 +28,7 @@ pub(super) fn evaluate(root: &RootCredentials, now: Timestamp, out: &mut Vec<Ver
         idle_since: None,
         idle_days: None,
         outcome: Outcome::Unused,
+        exempt_reason: None,
         exemption_unknown: None,
     };
     match root {

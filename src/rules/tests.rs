@@ -72,7 +72,10 @@ fn check_with(inventory: Inventory, policy: &Policy, at: Timestamp, expect: &[&s
                 Outcome::Unused => "unused".to_owned(),
                 Outcome::InUse => "in-use".to_owned(),
                 Outcome::Inactive => "inactive".to_owned(),
-                Outcome::Exempt(reason) => format!("exempt({reason})"),
+                Outcome::Exempt => format!(
+                    "exempt({})",
+                    verdict.exempt_reason.as_deref().unwrap_or_default()
+                ),
             };
             let outcome = match &verdict.exemption_unknown {
                 Some(why) => format!("{outcome}, exemption unknown({why})"),

@@ -36,8 +36,9 @@ pub use keys::{KeyResolution, match_report_keys};
 /// [`Pace`] still bounds the request rate; this only bounds requests in flight.
 const USERS_IN_FLIGHT: usize = 8;
 
-/// How the scan reads IAM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How the scan reads IAM (the report's `mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The IAM credential report (the default: fewest requests).
     #[default]
