@@ -48,26 +48,87 @@ impl Function {
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
     /// The event is not a scheduled event nor a valid override object.
-    #[error("the event is not valid: {0}")]
-    Event(String),
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// The configuration file could not be read.
+    #[error("cannot read the configuration file {path}")]
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The configuration (environment, bundled file, event overrides) has problems.
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// The event asked for `apply` and the function does not allow it, or it cannot be done.
-    #[error("{0}")]
-    Apply(String),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
     /// Nothing could be scanned, or `apply` could not be journaled.
     #[error(transparent)]
     Scan(#[from] ScanError),
+}
+
+/// An event that is neither a scheduled event nor a valid override object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// Not a JSON object.
+    #[error("the event is not valid: expected a JSON object, found {found}")]
+    NotAnObject {
+        /// What was found.
+        found: String,
+    },
+    /// A key no override has.
+    #[error("the event is not valid: unknown key `{key}`; expected one of: {}", EVENT_KEYS.join(", "))]
+    UnknownKey {
+        /// The key.
+        key: String,
+    },
+    /// A known key with a value of the wrong type.
+    #[error("the event is not valid: `{key}` has the wrong type: {found}")]
+    WrongType {
+        /// The key.
+        key: &'static str,
+        /// What was found.
+        found: String,
+    },
+}
+
+/// Why `apply` cannot be done in this invocation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// The event asks, and the function does not allow events to.
+    #[error(
+        "the event asks to apply remediation, and this function does not allow it (STALECREDS_ALLOW_APPLY)"
+    )]
+    NotAllowed,
+    /// A switch of the function's environment is neither `true` nor `false`.
+    #[error("{name}: expected `true` or `false`, found `{found}`")]
+    NotABoolean {
+        /// The variable.
+        name: &'static str,
+        /// What it holds.
+        found: String,
+    },
+    /// Apply is on, and there is nothing to apply.
+    #[error("apply is on, but the configuration has no `remediation:` section")]
+    NoRemediation,
+    /// Apply is on, and the journal would be lost with /tmp.
+    #[error(
+        "apply is on, but no report bucket is configured: the journal of changes would be lost with /tmp (STALECREDS_REPORT_BUCKET)"
+    )]
+    NoBucket,
 }
 
 impl InvokeError {
     /// The Lambda `errorType`: whether a retry can help.
     pub fn error_type(&self) -> &'static str {
         match self {
-            InvokeError::Event(_) | InvokeError::Config(_) | InvokeError::Apply(_) => {
-                "NonRetryable.Configuration"
-            }
+            InvokeError::Event(_)
+            | InvokeError::ConfigFile { .. }
+            | InvokeError::Config(_)
+            | InvokeError::Apply(_) => "NonRetryable.Configuration",
             InvokeError::Scan(ScanError::Run(_)) => "Retryable.Run",
             InvokeError::Scan(_) => "NonRetryable.Configuration",
         }
@@ -90,7 +151,7 @@ pub async fn invoke(
     // Read once per invocation, never at load: a warm container must not reuse a stale "now".
     let now =
         Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now());
-    let overrides = parse_event(event).map_err(InvokeError::Event)?;
+    let overrides = parse_event(event)?;
     let settings = settings(env, &overrides)?;
     let apply = decide_apply(env, overrides.apply, &settings)?;
     let clients = Clients::new(crate::aws::with_timeouts(&function.base, &settings));
@@ -122,11 +183,15 @@ struct Overrides {
     run_id: Option<String>,
 }
 
-fn parse_event(event: &Value) -> Result<Overrides, String> {
+fn parse_event(event: &Value) -> Result<Overrides, EventError> {
     let object = match event {
         Value::Null => return Ok(Overrides::default()),
         Value::Object(object) => object,
-        other => return Err(format!("expected a JSON object, found {other}")),
+        other => {
+            return Err(EventError::NotAnObject {
+                found: other.to_string(),
+            });
+        }
     };
     // An EventBridge schedule: `source: aws.events`, `detail-type: Scheduled Event`.
     if object.get("source").and_then(Value::as_str) == Some("aws.events")
@@ -139,17 +204,20 @@ fn parse_event(event: &Value) -> Result<Overrides, String> {
     }
     let mut overrides = Overrides::default();
     for (key, value) in object {
+        let wrong = |key: &'static str| EventError::WrongType {
+            key,
+            found: value.to_string(),
+        };
         match (key.as_str(), value) {
             ("accounts", Value::Array(items)) => {
                 for item in items {
-                    match item {
-                        Value::String(id) => overrides.accounts.push(id.clone()),
-                        other => {
-                            return Err(format!(
-                                "`accounts` holds {other}, expected account ID strings"
-                            ));
-                        }
-                    }
+                    let Value::String(id) = item else {
+                        return Err(EventError::WrongType {
+                            key: "accounts",
+                            found: format!("{item} in the list (expected account ID strings)"),
+                        });
+                    };
+                    overrides.accounts.push(id.clone());
                 }
             }
             ("max_idle_days", Value::Number(number)) => overrides
@@ -157,14 +225,14 @@ fn parse_event(event: &Value) -> Result<Overrides, String> {
                 .push((Setting::MaxIdleDays, number.to_string())),
             ("mode", Value::String(mode)) => overrides.flags.push((Setting::Mode, mode.clone())),
             ("apply", Value::Bool(apply)) => overrides.apply = Some(*apply),
-            (known, value) if EVENT_KEYS.contains(&known) => {
-                return Err(format!("`{known}` has the wrong type: {value}"));
-            }
+            ("accounts", _) => return Err(wrong("accounts")),
+            ("max_idle_days", _) => return Err(wrong("max_idle_days")),
+            ("mode", _) => return Err(wrong("mode")),
+            ("apply", _) => return Err(wrong("apply")),
             (unknown, _) => {
-                return Err(format!(
-                    "unknown key `{unknown}`; expected one of: {}",
-                    EVENT_KEYS.join(", ")
-                ));
+                return Err(EventError::UnknownKey {
+                    key: unknown.to_owned(),
+                });
             }
         }
     }
@@ -182,12 +250,14 @@ fn settings(
         bundled.exists().then_some(bundled)
     });
     let text = match &path {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|error| {
-            InvokeError::Event(format!(
-                "cannot read the configuration file {}: {error}",
-                path.display()
-            ))
-        })?),
+        Some(path) => {
+            Some(
+                std::fs::read_to_string(path).map_err(|source| InvokeError::ConfigFile {
+                    path: path.clone(),
+                    source,
+                })?,
+            )
+        }
         None => None,
     };
     let shown = path.as_ref().map(|path| path.display().to_string());
@@ -206,36 +276,28 @@ fn decide_apply(
     env: &(dyn Fn(&str) -> Option<String> + Sync),
     asked: Option<bool>,
     settings: &Settings,
-) -> Result<bool, InvokeError> {
-    let flag = |name: &str| -> Result<bool, InvokeError> {
+) -> Result<bool, ApplyError> {
+    let flag = |name: &'static str| -> Result<bool, ApplyError> {
         match env(name).as_deref().map(str::trim) {
             None | Some("") | Some("false") => Ok(false),
             Some("true") => Ok(true),
-            Some(other) => Err(InvokeError::Apply(format!(
-                "{name}: expected `true` or `false`, found `{other}`"
-            ))),
+            Some(other) => Err(ApplyError::NotABoolean {
+                name,
+                found: other.to_owned(),
+            }),
         }
     };
     let (always, allowed) = (flag("STALECREDS_APPLY")?, flag("STALECREDS_ALLOW_APPLY")?);
     let apply = match asked {
-        Some(true) if !(always || allowed) => {
-            return Err(InvokeError::Apply(
-                "the event asks to apply remediation, and this function does not allow it (STALECREDS_ALLOW_APPLY)"
-                    .to_owned(),
-            ));
-        }
+        Some(true) if !(always || allowed) => return Err(ApplyError::NotAllowed),
         Some(asked) => asked,
         None => always,
     };
     if apply && settings.remediation.is_none() {
-        return Err(InvokeError::Apply(
-            "apply is on, but the configuration has no `remediation:` section".to_owned(),
-        ));
+        return Err(ApplyError::NoRemediation);
     }
     if apply && settings.report_bucket.is_none() {
-        return Err(InvokeError::Apply(
-            "apply is on, but no report bucket is configured: the journal of changes would be lost with /tmp (STALECREDS_REPORT_BUCKET)".to_owned(),
-        ));
+        return Err(ApplyError::NoBucket);
     }
     Ok(apply)
 }
@@ -313,14 +375,16 @@ mod tests {
         assert_eq!(overrides.accounts, ["111111111111"]);
         assert_eq!(overrides.flags, [(Setting::MaxIdleDays, "90".to_owned())]);
         assert_eq!(overrides.apply, Some(false));
-        assert!(
-            parse_event(&json!({"acounts": []}))
-                .expect_err("typo")
-                .contains("unknown key `acounts`")
+        assert_eq!(
+            parse_event(&json!({"acounts": []})),
+            Err(EventError::UnknownKey {
+                key: "acounts".to_owned()
+            })
         );
         assert!(
             parse_event(&json!({"apply": "yes"}))
                 .expect_err("type")
+                .to_string()
                 .contains("`apply` has the wrong type")
         );
         assert!(parse_event(&json!([1])).is_err());
@@ -339,18 +403,18 @@ mod tests {
         let allowed = |name: &str| (name == "STALECREDS_ALLOW_APPLY").then(|| "true".to_owned());
         let always = |name: &str| (name == "STALECREDS_APPLY").then(|| "true".to_owned());
         assert!(!decide_apply(&nothing, None, &settings).expect("off by default"));
-        assert!(matches!(
+        assert_eq!(
             decide_apply(&nothing, Some(true), &settings),
-            Err(InvokeError::Apply(_))
-        ));
+            Err(ApplyError::NotAllowed)
+        );
         assert!(decide_apply(&allowed, Some(true), &settings).expect("allowed"));
         assert!(!decide_apply(&allowed, None, &settings).expect("allowed is not on"));
         assert!(decide_apply(&always, None, &settings).expect("on"));
         assert!(!decide_apply(&always, Some(false), &settings).expect("an event may turn it off"));
         settings.report_bucket = None;
-        assert!(matches!(
+        assert_eq!(
             decide_apply(&always, None, &settings),
-            Err(InvokeError::Apply(_))
-        ));
+            Err(ApplyError::NoBucket)
+        );
     }
 }

@@ -42,9 +42,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 /// The error Lambda reports: its type says whether a retry can help.
 fn diagnostic(error: InvokeError) -> Diagnostic {
-    tracing::error!(%error, "invocation failed");
+    let message = stalecreds::aws::describe(&error);
+    tracing::error!(error = %message, "invocation failed");
     Diagnostic {
         error_type: error.error_type().to_owned(),
-        error_message: error.to_string(),
+        error_message: message,
     }
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::Scanned;
 use super::credential_report;
-use crate::aws::{AwsError, Pace, timestamp};
+use crate::aws::{AwsError, Pace, describe, timestamp};
 
 /// The first wait between polls; each wait doubles up to [`POLL_MAX_DELAY`].
 const POLL_FIRST_DELAY: Duration = Duration::from_millis(100);
@@ -26,7 +26,7 @@ const POLL_LIMIT: Duration = Duration::from_secs(300);
 pub(super) async fn scan(iam: &Client, pace: &Pace) -> Result<Scanned, AwsError> {
     let (content, generated_at) = fetch(iam, pace, POLL_LIMIT).await?;
     let inventory = credential_report::parse(&content, generated_at)
-        .map_err(|error| AwsError::invalid_answer("GetCredentialReport", error.to_string()))?;
+        .map_err(|error| AwsError::invalid_answer("GetCredentialReport", describe(&error)))?;
     Ok(Scanned {
         inventory,
         errors: Vec::new(),
