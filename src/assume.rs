@@ -39,28 +39,36 @@ pub struct Caller {
 }
 
 /// How to reach an account that is not the caller's own.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleChain {
     /// The role ARNs to assume in turn; the last one acts in the account.
     pub role_arns: Vec<String>,
     /// The ExternalId given when assuming the last role.
-    pub external_id: Option<String>,
+    pub external_id: Option<Secret>,
     /// The role session name: it identifies stalecreds in the account's CloudTrail.
     pub session_name: String,
 }
 
-impl fmt::Debug for RoleChain {
-    /// The external ID is a shared secret of sorts: it is never printed.
+/// A value that is never printed, such as an ExternalId (a shared secret of sorts): its
+/// `Debug` shows `** redacted **`, and only [`Secret::expose`] gives it to the AWS request.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for the request that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter
-            .debug_struct("RoleChain")
-            .field("role_arns", &self.role_arns)
-            .field(
-                "external_id",
-                &self.external_id.as_ref().map(|_| "** redacted **"),
-            )
-            .field("session_name", &self.session_name)
-            .finish()
+        formatter.write_str("** redacted **")
     }
 }
 
@@ -150,7 +158,7 @@ async fn assume_chain(
             ),
         };
         let external_id = if index == last {
-            chain.external_id.clone()
+            chain.external_id.as_ref().map(|id| id.expose().to_owned())
         } else {
             None
         };
@@ -348,7 +356,7 @@ mod tests {
         let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&assume]);
         let chain = RoleChain {
             role_arns: vec!["arn:aws:iam::123456789012:role/Audit".to_owned()],
-            external_id: Some("ext-123".to_owned()),
+            external_id: Some(Secret::new("ext-123")),
             session_name: "stalecreds-1".to_owned(),
         };
         let pace = Pace::new(NonZeroU32::new(100).expect("non-zero"));

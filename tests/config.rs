@@ -90,7 +90,10 @@ fn a_c7n_org_accounts_file_is_accepted_as_it_is() {
             "arn:aws:iam::123123123123:role/CloudCustodian".to_owned()
         ]))
     );
-    assert_eq!(accounts[0].external_id.as_deref(), Some("c7n-external-id"));
+    assert_eq!(
+        accounts[0].external_id.as_ref().map(config::Secret::expose),
+        Some("c7n-external-id")
+    );
     assert_eq!(accounts[0].tags, ["type:prod", "division:some division"]);
     assert_eq!(accounts[1].profile.as_deref(), Some("account-2-profile"));
     assert_eq!(

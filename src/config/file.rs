@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use super::layer::{Layer, Setting, SettingValue, check_number, check_text};
 use super::problem::{Problem, Source, Sourced};
 use super::yaml::{self, Node, Position, Value};
-use super::{AccountSpec, RoleSpec, check_arn, is_account_id};
-use crate::remediate::RemediationPolicy;
+use super::{AccountSpec, RoleSpec, Secret, check_arn, is_account_id};
+use crate::remediate::{RemediationPolicy, Stage};
 use crate::rules::Exemption;
 
 /// What the configuration file says.
@@ -50,7 +50,7 @@ pub struct FileOverride {
     /// A different role.
     pub role: Option<RoleSpec>,
     /// A different ExternalId.
-    pub external_id: Option<String>,
+    pub external_id: Option<Secret>,
     /// A different threshold.
     pub max_idle_days: Option<u32>,
     /// Exemptions added for this account.
@@ -71,7 +71,7 @@ pub struct FileRemediation {
     /// The stages.
     pub policy: RemediationPolicy,
     /// Where each stage is, to point at it when it is below the threshold.
-    pub stage_sources: Vec<(&'static str, Source)>,
+    pub stage_sources: Vec<(Stage, Source)>,
     /// `max_actions`.
     pub max_actions: Option<u32>,
 }
@@ -86,17 +86,6 @@ const TOP: &[&str] = &[
     "remediation",
     "reports",
     "vars",
-];
-const DEFAULTS: &[&str] = &[
-    "role_name",
-    "external_id",
-    "session_name",
-    "max_idle_days",
-    "mode",
-    "concurrency",
-    "rate",
-    "attempt_timeout_seconds",
-    "call_timeout_seconds",
 ];
 const ORGANIZATION: &[&str] = &["enabled", "include_ous", "exclude_accounts"];
 const ACCOUNT: &[&str] = &[
@@ -120,22 +109,7 @@ const OVERRIDE: &[&str] = &[
     "exemptions",
     "remediation",
 ];
-const STAGES: [&str; 3] = [
-    "deactivate_keys_after_days",
-    "delete_inactive_keys_after_days",
-    "delete_passwords_after_days",
-];
-const REMEDIATION: &[&str] = &[
-    "role_name",
-    "use_audit_role",
-    "deactivate_keys_after_days",
-    "delete_inactive_keys_after_days",
-    "delete_passwords_after_days",
-    "max_actions",
-];
 const EXEMPTIONS: &[&str] = &["user_names", "tags"];
-const NOTIFICATION: &[&str] = &["topic_arn", "send"];
-const REPORTS: &[&str] = &["bucket", "prefix", "state_dir"];
 
 /// Reads the configuration file `path` whose content is `text`: what it says (the valid part),
 /// and every problem found, in the order of the file.
@@ -159,40 +133,18 @@ pub fn read(path: &str, text: &str) -> (FileConfig, Vec<Problem>) {
         return (config, Vec::new());
     }
     if let Some(top) = reader.map(&root, "the file", TOP) {
-        if let Some(node) = top.get("defaults")
-            && let Some(fields) = reader.map(node, "defaults", DEFAULTS)
-        {
-            for setting in Setting::ALL {
+        // The settings' sections: each key comes from the one table of settings.
+        for section in ["defaults", "notification", "reports"] {
+            let keys: Vec<&str> = Setting::of(section).map(Setting::key).collect();
+            let Some(node) = top.get(section) else {
+                continue;
+            };
+            let Some(fields) = reader.map(node, section, &keys) else {
+                continue;
+            };
+            for setting in Setting::of(section) {
                 if let Some(node) = fields.get(setting.key()) {
-                    reader.setting(
-                        &mut config.layer,
-                        setting,
-                        node,
-                        &format!("defaults.{}", setting.key()),
-                    );
-                }
-            }
-        }
-        if let Some(node) = top.get("notification")
-            && let Some(fields) = reader.map(node, "notification", NOTIFICATION)
-        {
-            for setting in [Setting::TopicArn, Setting::Notify] {
-                if let Some(node) = fields.get(setting.key()) {
-                    let context = format!("notification.{}", setting.key());
-                    reader.setting(&mut config.layer, setting, node, &context);
-                }
-            }
-        }
-        if let Some(node) = top.get("reports")
-            && let Some(fields) = reader.map(node, "reports", REPORTS)
-        {
-            for setting in [
-                Setting::ReportBucket,
-                Setting::ReportPrefix,
-                Setting::StateDir,
-            ] {
-                if let Some(node) = fields.get(setting.key()) {
-                    let context = format!("reports.{}", setting.key());
+                    let context = format!("{section}.{}", setting.key());
                     reader.setting(&mut config.layer, setting, node, &context);
                 }
             }
@@ -532,7 +484,7 @@ impl Reader<'_> {
                 let context = format!("{context}.external_id");
                 let id = self.string(node, &context)?;
                 match check_text(Setting::ExternalId, &id) {
-                    Ok(_) => Some(id),
+                    Ok(_) => Some(Secret::new(id)),
                     Err(message) => {
                         self.problem(node.at, format!("`{context}`: {message}"));
                         None
@@ -697,7 +649,7 @@ impl Reader<'_> {
                 ..
             }) = layer.get(Setting::ExternalId)
             {
-                entry.external_id = Some(id.clone());
+                entry.external_id = Some(Secret::new(id.clone()));
             }
             if let Some(Sourced {
                 value: SettingValue::Number(days),
@@ -711,7 +663,9 @@ impl Reader<'_> {
             }
             if let Some(node) = fields.get("remediation") {
                 let remediation_context = format!("{context}.remediation");
-                if let Some(stages) = self.map(node, &remediation_context, &STAGES) {
+                if let Some(stages) =
+                    self.map(node, &remediation_context, &Stage::ALL.map(Stage::key))
+                {
                     let mut policy = RemediationPolicy::default();
                     self.stages(&stages, &remediation_context, &mut policy, &mut Vec::new());
                     entry.remediation = Some(Sourced {
@@ -783,7 +737,13 @@ impl Reader<'_> {
             source: Some(self.source(at)),
             ..FileRemediation::default()
         };
-        let Some(fields) = self.map(node, "remediation", REMEDIATION) else {
+        let keys = [
+            ["role_name", "use_audit_role"].as_slice(),
+            &Stage::ALL.map(Stage::key),
+            &["max_actions"],
+        ]
+        .concat();
+        let Some(fields) = self.map(node, "remediation", &keys) else {
             return remediation;
         };
         if let Some(node) = fields.get("role_name") {
@@ -837,10 +797,10 @@ impl Reader<'_> {
         fields: &Fields<'_>,
         context: &str,
         policy: &mut RemediationPolicy,
-        sources: &mut Vec<(&'static str, Source)>,
+        sources: &mut Vec<(Stage, Source)>,
     ) {
-        for stage in STAGES {
-            let Some(node) = fields.get(stage) else {
+        for stage in Stage::ALL {
+            let Some(node) = fields.get(stage.key()) else {
                 continue;
             };
             let days = match &node.value {
@@ -850,19 +810,13 @@ impl Reader<'_> {
             let Some(days) = days else {
                 self.expected(
                     node,
-                    &format!("{context}.{stage}"),
+                    &format!("{context}.{}", stage.key()),
                     "a whole number of days from 1 to 36500",
                 );
                 continue;
             };
             sources.push((stage, self.source(node.at)));
-            match stage {
-                "deactivate_keys_after_days" => policy.deactivate_keys_after_days = Some(days),
-                "delete_inactive_keys_after_days" => {
-                    policy.delete_inactive_keys_after_days = Some(days)
-                }
-                _ => policy.delete_passwords_after_days = Some(days),
-            }
+            stage.set(policy, days);
         }
     }
 }

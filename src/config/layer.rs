@@ -2,8 +2,13 @@
 //! value becomes a checked one. One table, [`Setting`], names each setting's file key,
 //! environment variable and flag, so the three layers cannot drift apart.
 
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
+
 use super::problem::{Problem, Source, Sourced};
-use super::{Notify, check_arn, is_external_id, is_role_name, is_session_name};
+use super::{
+    Notify, RoleSpec, Secret, Settings, check_arn, is_external_id, is_role_name, is_session_name,
+};
 use crate::scan::Mode;
 
 /// A setting that the file's `defaults`/`notification`, the environment and the command line
@@ -122,6 +127,102 @@ impl Setting {
     /// Whether the value is secret-ish and never printed.
     pub fn is_secret(self) -> bool {
         self == Setting::ExternalId
+    }
+
+    /// The section of the configuration file it is under.
+    pub fn section(self) -> &'static str {
+        match self {
+            Setting::TopicArn | Setting::Notify => "notification",
+            Setting::ReportBucket | Setting::ReportPrefix | Setting::StateDir => "reports",
+            _ => "defaults",
+        }
+    }
+
+    /// The settings of `section`, in table order.
+    pub fn of(section: &str) -> impl Iterator<Item = Setting> + '_ {
+        Setting::ALL
+            .into_iter()
+            .filter(move |setting| setting.section() == section)
+    }
+
+    /// Sets `value` (of the kind `check_text` gives this setting) in `settings`; a problem when
+    /// it cannot stand (a prefix without a bucket: the bucket comes first in the table).
+    pub(crate) fn apply(self, value: &SettingValue, settings: &mut Settings) -> Result<(), String> {
+        match (self, value) {
+            (Setting::RoleName, SettingValue::Text(name)) => {
+                settings.defaults.role = RoleSpec::Name(name.clone());
+            }
+            (Setting::ExternalId, SettingValue::Text(id)) => {
+                settings.defaults.external_id = Some(Secret::new(id.clone()));
+            }
+            (Setting::SessionName, SettingValue::Text(name)) => {
+                settings.defaults.session_name = name.clone();
+            }
+            (Setting::MaxIdleDays, SettingValue::Number(days)) => {
+                settings.defaults.policy.max_idle_days = *days;
+            }
+            (Setting::Mode, SettingValue::Mode(mode)) => settings.mode = *mode,
+            (Setting::Concurrency, SettingValue::Number(n)) => {
+                settings.concurrency = NonZeroUsize::new(*n as usize).unwrap_or(NonZeroUsize::MIN);
+            }
+            (Setting::Rate, SettingValue::Number(n)) => {
+                settings.rate = NonZeroU32::new(*n).unwrap_or(NonZeroU32::MIN);
+            }
+            (Setting::TopicArn, SettingValue::Text(arn)) => settings.topic_arn = Some(arn.clone()),
+            (Setting::Notify, SettingValue::Notify(notify)) => settings.notify = *notify,
+            (Setting::ReportBucket, SettingValue::Text(bucket)) => {
+                settings.report_bucket = Some((bucket.clone(), String::new()));
+            }
+            (Setting::ReportPrefix, SettingValue::Text(prefix)) => match &mut settings.report_bucket {
+                Some((_, kept)) => *kept = prefix.clone(),
+                None => return Err("a report prefix is given without a bucket (`reports.bucket`, STALECREDS_REPORT_BUCKET or --report-bucket)".to_owned()),
+            },
+            (Setting::StateDir, SettingValue::Text(dir)) => settings.state_dir = Some(dir.into()),
+            (Setting::AttemptTimeout, SettingValue::Number(seconds)) => {
+                settings.attempt_timeout = Duration::from_secs(u64::from(*seconds));
+            }
+            (Setting::CallTimeout, SettingValue::Number(seconds)) => {
+                settings.call_timeout = Duration::from_secs(u64::from(*seconds));
+            }
+            // The layers only ever hold the value kind `check_text` gives each setting.
+            _ => unreachable!("{self:?} holds {value:?}"),
+        }
+        Ok(())
+    }
+
+    /// The default, as `stalecreds config` shows it.
+    pub(crate) fn default_text(self, settings: &Settings) -> String {
+        match self {
+            Setting::RoleName => match &settings.defaults.role {
+                RoleSpec::Name(name) => name.clone(),
+                RoleSpec::Arns(arns) => arns.join(" → "),
+            },
+            Setting::ExternalId | Setting::ReportPrefix => "(none)".to_owned(),
+            Setting::SessionName => settings.defaults.session_name.clone(),
+            Setting::MaxIdleDays => settings.defaults.policy.max_idle_days.to_string(),
+            Setting::Mode => settings.mode.as_str().to_owned(),
+            Setting::Concurrency => settings.concurrency.to_string(),
+            Setting::Rate => settings.rate.to_string(),
+            Setting::TopicArn => "(none: no digest)".to_owned(),
+            Setting::Notify => settings.notify.as_str().to_owned(),
+            Setting::ReportBucket => "(none: reports stay local)".to_owned(),
+            Setting::StateDir => "(none: the report bucket, if any)".to_owned(),
+            Setting::AttemptTimeout => settings.attempt_timeout.as_secs().to_string(),
+            Setting::CallTimeout => settings.call_timeout.as_secs().to_string(),
+        }
+    }
+
+    /// A given value, as `stalecreds config` shows it (never a secret).
+    pub(crate) fn shown(self, value: &SettingValue) -> String {
+        if self.is_secret() {
+            return "** set **".to_owned();
+        }
+        match value {
+            SettingValue::Text(text) => text.clone(),
+            SettingValue::Number(number) => number.to_string(),
+            SettingValue::Mode(mode) => mode.as_str().to_owned(),
+            SettingValue::Notify(notify) => notify.as_str().to_owned(),
+        }
     }
 
     /// The inclusive range of a numeric setting.

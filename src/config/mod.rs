@@ -6,6 +6,7 @@
 //! ([`ConfigError`]), each located. Nothing here calls AWS: a configuration error is reported
 //! before the first request.
 
+mod display;
 mod file;
 mod layer;
 mod problem;
@@ -22,6 +23,7 @@ pub use problem::{ConfigError, Problem, Source, Sourced};
 pub use resolve::{Effective, Inputs, resolve};
 pub use yaml::Position;
 
+pub use crate::assume::Secret;
 use crate::assume::{Caller, RoleChain, role_arn};
 use crate::remediate::RemediationPolicy;
 use crate::rules::{Exemption, Policy};
@@ -141,7 +143,7 @@ pub struct AccountSpec {
     /// The role (or chain of roles) to assume, instead of the default audit role.
     pub role: Option<RoleSpec>,
     /// The ExternalId for this account.
-    pub external_id: Option<String>,
+    pub external_id: Option<Secret>,
     /// An AWS profile whose credentials reach this account (or assume its role).
     pub profile: Option<String>,
     /// Free-form tags (c7n-org), shown by `stalecreds config`.
@@ -149,32 +151,16 @@ pub struct AccountSpec {
 }
 
 /// How to reach accounts, and the policy, by default.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountDefaults {
     /// The audit role.
     pub role: RoleSpec,
     /// The ExternalId the audit role's trust policy requires, if any.
-    pub external_id: Option<String>,
+    pub external_id: Option<Secret>,
     /// The role session name.
     pub session_name: String,
     /// The rules' policy.
     pub policy: Policy,
-}
-
-impl std::fmt::Debug for AccountDefaults {
-    /// The external ID is never printed.
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("AccountDefaults")
-            .field("role", &self.role)
-            .field(
-                "external_id",
-                &self.external_id.as_ref().map(|_| "** redacted **"),
-            )
-            .field("session_name", &self.session_name)
-            .field("policy", &self.policy)
-            .finish()
-    }
 }
 
 /// Which role to assume in an account.
@@ -187,35 +173,18 @@ pub enum RoleSpec {
 }
 
 /// Settings that differ for one account.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AccountOverride {
     /// A different role.
     pub role: Option<RoleSpec>,
     /// A different ExternalId.
-    pub external_id: Option<String>,
+    pub external_id: Option<Secret>,
     /// A different threshold.
     pub max_idle_days: Option<u32>,
     /// Exemptions added to the default ones for this account.
     pub exemptions: Vec<Exemption>,
     /// Remediation stages replacing the default ones for this account.
     pub remediation: Option<RemediationPolicy>,
-}
-
-impl std::fmt::Debug for AccountOverride {
-    /// The external ID is never printed.
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("AccountOverride")
-            .field("role", &self.role)
-            .field(
-                "external_id",
-                &self.external_id.as_ref().map(|_| "** redacted **"),
-            )
-            .field("max_idle_days", &self.max_idle_days)
-            .field("exemptions", &self.exemptions)
-            .field("remediation", &self.remediation)
-            .finish()
-    }
 }
 
 /// How one account is scanned.
@@ -503,7 +472,7 @@ mod tests {
                     "arn:aws:iam::000000000009:role/hop".to_owned(),
                     "arn:aws:iam::000000000003:role/audit".to_owned(),
                 ])),
-                external_id: Some("x-123".to_owned()),
+                external_id: Some(Secret::new("x-123")),
                 max_idle_days: Some(90),
                 exemptions: vec![Exemption::UserName("ci-*".to_owned())],
                 remediation: None,
@@ -517,7 +486,10 @@ mod tests {
         );
         let chain = plan.chain.expect("a role");
         assert_eq!(chain.role_arns.len(), 2);
-        assert_eq!(chain.external_id.as_deref(), Some("x-123"));
+        assert_eq!(
+            chain.external_id.as_ref().map(Secret::expose),
+            Some("x-123")
+        );
         assert!(!format!("{settings:?}").contains("x-123"));
         assert_eq!(
             settings

@@ -3,18 +3,16 @@
 //! decided.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::num::{NonZeroU32, NonZeroUsize};
-use std::time::Duration;
 
+use super::display;
 use super::file::{self, FileConfig};
 use super::layer::{Layer, Setting, SettingValue};
 use super::problem::{ConfigError, Problem, Source, Sourced};
 use super::{
-    AccountOverride, AccountSpec, Notify, Remediation, RemediationRole, RoleSpec, Selection,
-    Settings, is_account_id,
+    AccountOverride, AccountSpec, Notify, Remediation, RemediationRole, Selection, Settings,
+    is_account_id,
 };
-use crate::remediate::{DEFAULT_MAX_ACTIONS, RemediationPolicy};
-use crate::rules::Exemption;
+use crate::remediate::{DEFAULT_MAX_ACTIONS, Stage};
 
 /// What a front end gathered, before any check.
 pub struct Inputs<'a> {
@@ -90,67 +88,22 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
     settings.overrides = overrides;
     settings.defaults.policy.exemptions = file.exemptions.clone();
     let mut sources = Vec::new();
-    let mut report_prefix = None;
     for setting in Setting::ALL {
         let Some(Sourced { value, source }) = merged(setting) else {
             sources.push((
                 setting.key(),
-                default_text(&settings, setting),
+                setting.default_text(&settings),
                 Source::Default,
             ));
             continue;
         };
-        match (setting, value) {
-            (Setting::RoleName, SettingValue::Text(name)) => {
-                settings.defaults.role = RoleSpec::Name(name.clone())
-            }
-            (Setting::ExternalId, SettingValue::Text(id)) => {
-                settings.defaults.external_id = Some(id.clone())
-            }
-            (Setting::SessionName, SettingValue::Text(name)) => {
-                settings.defaults.session_name = name.clone()
-            }
-            (Setting::MaxIdleDays, SettingValue::Number(days)) => {
-                settings.defaults.policy.max_idle_days = *days
-            }
-            (Setting::Mode, SettingValue::Mode(mode)) => settings.mode = *mode,
-            (Setting::Concurrency, SettingValue::Number(n)) => {
-                settings.concurrency = NonZeroUsize::new(*n as usize).unwrap_or(NonZeroUsize::MIN);
-            }
-            (Setting::Rate, SettingValue::Number(n)) => {
-                settings.rate = NonZeroU32::new(*n).unwrap_or(NonZeroU32::MIN)
-            }
-            (Setting::TopicArn, SettingValue::Text(arn)) => settings.topic_arn = Some(arn.clone()),
-            (Setting::Notify, SettingValue::Notify(notify)) => settings.notify = *notify,
-            (Setting::ReportBucket, SettingValue::Text(bucket)) => {
-                let prefix = settings
-                    .report_bucket
-                    .take()
-                    .map(|(_, prefix)| prefix)
-                    .unwrap_or_default();
-                settings.report_bucket = Some((bucket.clone(), prefix));
-            }
-            (Setting::ReportPrefix, SettingValue::Text(prefix)) => {
-                report_prefix = Some(prefix.clone());
-            }
-            (Setting::StateDir, SettingValue::Text(dir)) => {
-                settings.state_dir = Some(dir.into());
-            }
-            (Setting::AttemptTimeout, SettingValue::Number(seconds)) => {
-                settings.attempt_timeout = Duration::from_secs(u64::from(*seconds));
-            }
-            (Setting::CallTimeout, SettingValue::Number(seconds)) => {
-                settings.call_timeout = Duration::from_secs(u64::from(*seconds));
-            }
-            // The layers only ever hold the value kind `check_text` gives each setting.
-            _ => unreachable!("{setting:?} holds {value:?}"),
+        if let Err(message) = setting.apply(value, &mut settings) {
+            problems.push(Problem {
+                source: source.clone(),
+                message,
+            });
         }
-        let shown = if setting.is_secret() {
-            "** set **".to_owned()
-        } else {
-            display(value)
-        };
-        sources.push((setting.key(), shown, source.clone()));
+        sources.push((setting.key(), setting.shown(value), source.clone()));
     }
     if settings.notify != Notify::Never
         && settings.topic_arn.is_none()
@@ -163,15 +116,6 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
                 settings.notify.as_str()
             ),
         });
-    }
-    if let Some(prefix) = report_prefix {
-        match &mut settings.report_bucket {
-            Some((_, kept)) => *kept = prefix,
-            None => problems.push(Problem {
-                source: merged(Setting::ReportPrefix).map_or(Source::Default, |value| value.source.clone()),
-                message: "a report prefix is given without a bucket (`reports.bucket`, STALECREDS_REPORT_BUCKET or --report-bucket)".to_owned(),
-            }),
-        }
     }
     settings.remediation = remediation(
         &file,
@@ -201,80 +145,11 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
         });
         return Err(ConfigError { problems, texts });
     }
-    sources.push((
-        "accounts",
-        describe_selection(&settings.selection),
-        selection_source(&file, &inputs),
+    sources.extend(display::described(
+        &settings,
+        &file,
+        !inputs.accounts.is_empty(),
     ));
-    for (id, entry) in &file.overrides {
-        let mut parts = Vec::new();
-        match &entry.value.role {
-            Some(RoleSpec::Name(name)) => parts.push(format!("role {name}")),
-            Some(RoleSpec::Arns(arns)) => parts.push(format!("role {}", arns.join(" → "))),
-            None => {}
-        }
-        if entry.value.external_id.is_some() {
-            parts.push("external_id ** set **".to_owned());
-        }
-        if let Some(days) = entry.value.max_idle_days {
-            parts.push(format!("max_idle_days {days}"));
-        }
-        parts.extend(
-            entry
-                .value
-                .exemptions
-                .iter()
-                .map(|exemption| format!("exempt {}", describe_exemption(exemption))),
-        );
-        sources.push((
-            "override",
-            format!("{id}: {}", parts.join(", ")),
-            entry.source.clone(),
-        ));
-    }
-    if let Some(remediation) = &settings.remediation {
-        let policy = &remediation.policy;
-        let mut stages = Vec::new();
-        for (name, days) in [
-            ("deactivate keys", policy.deactivate_keys_after_days),
-            (
-                "delete inactive keys",
-                policy.delete_inactive_keys_after_days,
-            ),
-            ("delete passwords", policy.delete_passwords_after_days),
-        ] {
-            if let Some(days) = days {
-                stages.push(format!("{name} after {days} days"));
-            }
-        }
-        let role = match &remediation.role {
-            RemediationRole::Name(name) => format!("role {name}"),
-            RemediationRole::AuditRole => "the audit role".to_owned(),
-        };
-        sources.push((
-            "remediation",
-            format!(
-                "{}; through {role}; at most {} changes per run; planned only, unless --apply",
-                if stages.is_empty() {
-                    "per-account stages only".to_owned()
-                } else {
-                    stages.join(", ")
-                },
-                remediation.max_actions
-            ),
-            file.remediation.source.clone().unwrap_or(Source::Default),
-        ));
-    }
-    if let Some(source) = &file.exemptions_source {
-        let shown: Vec<String> = settings
-            .defaults
-            .policy
-            .exemptions
-            .iter()
-            .map(describe_exemption)
-            .collect();
-        sources.push(("exemptions", shown.join("; "), source.clone()));
-    }
     Ok(Effective { settings, sources })
 }
 
@@ -450,14 +325,14 @@ fn remediation(
     );
     let default_days = settings.defaults.policy.max_idle_days;
     for (stage, source) in &section.stage_sources {
-        let days = stage_days(&section.policy, stage);
-        if let Some(days) = days
+        if let Some(days) = stage.days(&section.policy)
             && days < default_days
         {
             problems.push(Problem {
                 source: source.clone(),
                 message: format!(
-                    "`remediation.{stage}` is {days}, below the reporting threshold of {default_days} days ({threshold_from}): a credential would be changed before it is reported"
+                    "`remediation.{}` is {days}, below the reporting threshold of {default_days} days ({threshold_from}): a credential would be changed before it is reported",
+                    stage.key()
                 ),
             });
         }
@@ -469,19 +344,16 @@ fn remediation(
             .remediation
             .as_ref()
             .map_or(section.policy, |r| r.value);
-        for stage in [
-            "deactivate_keys_after_days",
-            "delete_inactive_keys_after_days",
-            "delete_passwords_after_days",
-        ] {
-            if let Some(days) = stage_days(&stages, stage)
+        for stage in Stage::ALL {
+            if let Some(days) = stage.days(&stages)
                 && days < threshold
                 && (entry.value.remediation.is_some() || entry.value.max_idle_days.is_some())
             {
                 problems.push(Problem {
                     source: entry.value.remediation.as_ref().map_or(entry.source.clone(), |r| r.source.clone()),
                     message: format!(
-                        "account {id}: `{stage}` is {days}, below its reporting threshold of {threshold} days"
+                        "account {id}: `{}` is {days}, below its reporting threshold of {threshold} days",
+                        stage.key()
                     ),
                 });
             }
@@ -494,135 +366,4 @@ fn remediation(
             .max_actions
             .map_or(DEFAULT_MAX_ACTIONS, |n| n as usize),
     })
-}
-
-fn stage_days(policy: &RemediationPolicy, stage: &str) -> Option<u32> {
-    match stage {
-        "deactivate_keys_after_days" => policy.deactivate_keys_after_days,
-        "delete_inactive_keys_after_days" => policy.delete_inactive_keys_after_days,
-        _ => policy.delete_passwords_after_days,
-    }
-}
-
-fn default_text(settings: &Settings, setting: Setting) -> String {
-    match setting {
-        Setting::RoleName => match &settings.defaults.role {
-            RoleSpec::Name(name) => name.clone(),
-            RoleSpec::Arns(arns) => arns.join(" → "),
-        },
-        Setting::ExternalId => "(none)".to_owned(),
-        Setting::SessionName => settings.defaults.session_name.clone(),
-        Setting::MaxIdleDays => settings.defaults.policy.max_idle_days.to_string(),
-        Setting::Mode => settings.mode.as_str().to_owned(),
-        Setting::Concurrency => settings.concurrency.to_string(),
-        Setting::Rate => settings.rate.to_string(),
-        Setting::TopicArn => "(none: no digest)".to_owned(),
-        Setting::Notify => settings.notify.as_str().to_owned(),
-        Setting::ReportBucket => "(none: reports stay local)".to_owned(),
-        Setting::ReportPrefix => "(none)".to_owned(),
-        Setting::StateDir => "(none: the report bucket, if any)".to_owned(),
-        Setting::AttemptTimeout => settings.attempt_timeout.as_secs().to_string(),
-        Setting::CallTimeout => settings.call_timeout.as_secs().to_string(),
-    }
-}
-
-fn display(value: &SettingValue) -> String {
-    match value {
-        SettingValue::Text(text) => text.clone(),
-        SettingValue::Number(number) => number.to_string(),
-        SettingValue::Mode(mode) => mode.as_str().to_owned(),
-        SettingValue::Notify(notify) => notify.as_str().to_owned(),
-    }
-}
-
-fn describe_selection(selection: &Selection) -> String {
-    match selection {
-        Selection::Organization {
-            include_ous,
-            exclude_accounts,
-        } => {
-            let mut text = "every ACTIVE account of the organization".to_owned();
-            if !include_ous.is_empty() {
-                text.push_str(&format!(" under {}", include_ous.join(", ")));
-            }
-            if !exclude_accounts.is_empty() {
-                let ids: Vec<&str> = exclude_accounts.iter().map(String::as_str).collect();
-                text.push_str(&format!(", except {}", ids.join(", ")));
-            }
-            text
-        }
-        Selection::Accounts(accounts) => {
-            let ids: Vec<String> = accounts
-                .iter()
-                .map(|account| {
-                    let mut text = account.id.clone();
-                    if let Some(name) = &account.name {
-                        text.push_str(&format!(" ({name})"));
-                    }
-                    if let Some(profile) = &account.profile {
-                        text.push_str(&format!(" profile {profile}"));
-                    }
-                    if !account.tags.is_empty() {
-                        text.push_str(&format!(" [{}]", account.tags.join(", ")));
-                    }
-                    text
-                })
-                .collect();
-            format!("only {}", ids.join(", "))
-        }
-    }
-}
-
-fn selection_source(file: &FileConfig, inputs: &Inputs<'_>) -> Source {
-    if !inputs.accounts.is_empty() {
-        return Source::Flag("--account");
-    }
-    file.accounts
-        .as_ref()
-        .map(|accounts| accounts.source.clone())
-        .or_else(|| {
-            file.organization
-                .enabled
-                .as_ref()
-                .map(|enabled| enabled.source.clone())
-        })
-        .or_else(|| {
-            file.organization
-                .include_ous
-                .first()
-                .map(|ou| ou.source.clone())
-        })
-        .unwrap_or(Source::Default)
-}
-
-fn describe_exemption(exemption: &Exemption) -> String {
-    match exemption {
-        Exemption::UserName(pattern) => format!("user name `{pattern}`"),
-        Exemption::Tag { key, value } => format!("tag `{key}={value}`"),
-    }
-}
-
-impl Effective {
-    /// The effective configuration as text, one setting a line with its source.
-    pub fn render(&self) -> String {
-        let width = self
-            .sources
-            .iter()
-            .map(|(name, _, _)| name.len())
-            .max()
-            .unwrap_or(0);
-        let value_width = self
-            .sources
-            .iter()
-            .map(|(_, value, _)| value.chars().count())
-            .max()
-            .unwrap_or(0)
-            .min(60);
-        self.sources
-            .iter()
-            .map(|(name, value, source)| {
-                format!("{name:<width$}  {value:<value_width$}  ({source})\n")
-            })
-            .collect()
-    }
 }

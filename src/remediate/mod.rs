@@ -41,9 +41,64 @@ pub struct RemediationPolicy {
 impl RemediationPolicy {
     /// Whether any stage is on.
     pub fn is_enabled(&self) -> bool {
-        self.deactivate_keys_after_days.is_some()
-            || self.delete_inactive_keys_after_days.is_some()
-            || self.delete_passwords_after_days.is_some()
+        Stage::ALL.iter().any(|stage| stage.days(self).is_some())
+    }
+}
+
+/// The remediation stages: one table of their configuration keys and their names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// `deactivate_keys_after_days`.
+    DeactivateKeys,
+    /// `delete_inactive_keys_after_days`.
+    DeleteInactiveKeys,
+    /// `delete_passwords_after_days`.
+    DeletePasswords,
+}
+
+impl Stage {
+    /// Every stage, in the configuration's order.
+    pub const ALL: [Stage; 3] = [
+        Stage::DeactivateKeys,
+        Stage::DeleteInactiveKeys,
+        Stage::DeletePasswords,
+    ];
+
+    /// The key in the configuration file.
+    pub fn key(self) -> &'static str {
+        match self {
+            Stage::DeactivateKeys => "deactivate_keys_after_days",
+            Stage::DeleteInactiveKeys => "delete_inactive_keys_after_days",
+            Stage::DeletePasswords => "delete_passwords_after_days",
+        }
+    }
+
+    /// What it does, for people.
+    pub fn words(self) -> &'static str {
+        match self {
+            Stage::DeactivateKeys => "deactivate keys",
+            Stage::DeleteInactiveKeys => "delete inactive keys",
+            Stage::DeletePasswords => "delete passwords",
+        }
+    }
+
+    /// Its threshold in `policy`, when it is on.
+    pub fn days(self, policy: &RemediationPolicy) -> Option<u32> {
+        match self {
+            Stage::DeactivateKeys => policy.deactivate_keys_after_days,
+            Stage::DeleteInactiveKeys => policy.delete_inactive_keys_after_days,
+            Stage::DeletePasswords => policy.delete_passwords_after_days,
+        }
+    }
+
+    /// Turns it on in `policy`, after `days`.
+    pub fn set(self, policy: &mut RemediationPolicy, days: u32) {
+        let slot = match self {
+            Stage::DeactivateKeys => &mut policy.deactivate_keys_after_days,
+            Stage::DeleteInactiveKeys => &mut policy.delete_inactive_keys_after_days,
+            Stage::DeletePasswords => &mut policy.delete_passwords_after_days,
+        };
+        *slot = Some(days);
     }
 }
 
