@@ -57,24 +57,7 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
             problems.push(problem);
         }
     }
-    let mut flag_accounts = Vec::new();
-    for id in &inputs.accounts {
-        let source = Source::Flag("--account");
-        if !is_account_id(id) {
-            problems.push(Problem {
-                source,
-                message: format!("expected an account ID of exactly 12 digits, found `{id}`"),
-            });
-        } else if flag_accounts.contains(id) {
-            problems.push(Problem {
-                source,
-                message: format!("account {id} is given twice"),
-            });
-        } else {
-            flag_accounts.push(id.clone());
-        }
-    }
-
+    let flag_accounts = flag_accounts(&inputs.accounts, &mut problems);
     let selection = selection(&file, flag_accounts, &mut problems);
     let overrides = overrides(&file, &selection, &mut problems);
     let merged = |setting: Setting| -> Option<&Sourced<SettingValue>> {
@@ -105,36 +88,13 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
         }
         sources.push((setting.key(), setting.shown(value), source.clone()));
     }
-    if settings.notify != Notify::Never
-        && settings.topic_arn.is_none()
-        && let Some(Sourced { source, .. }) = merged(Setting::Notify)
-    {
-        problems.push(Problem {
-            source: source.clone(),
-            message: format!(
-                "the digest is to be sent ({}) but no topic is given (`notification.topic_arn`, STALECREDS_TOPIC_ARN or --topic-arn)",
-                settings.notify.as_str()
-            ),
-        });
-    }
     settings.remediation = remediation(
         &file,
         &settings,
         merged(Setting::MaxIdleDays),
         &mut problems,
     );
-    if settings.call_timeout < settings.attempt_timeout
-        && let Some(Sourced { source, .. }) = merged(Setting::CallTimeout)
-    {
-        problems.push(Problem {
-            source: source.clone(),
-            message: format!(
-                "the call timeout ({} s) is shorter than one attempt ({} s)",
-                settings.call_timeout.as_secs(),
-                settings.attempt_timeout.as_secs()
-            ),
-        });
-    }
+    cross_checks(&settings, &merged, &mut problems);
     if !problems.is_empty() {
         // The file's problems in the order of the file, then the environment's, then the flags'.
         problems.sort_by_key(|problem| match &problem.source {
@@ -151,6 +111,56 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
         !inputs.accounts.is_empty(),
     ));
     Ok(Effective { settings, sources })
+}
+
+/// The `--account` values that are account IDs, each once.
+fn flag_accounts(given: &[String], problems: &mut Vec<Problem>) -> Vec<String> {
+    let mut accounts: Vec<String> = Vec::new();
+    for id in given {
+        let source = Source::Flag("--account");
+        let message = if !is_account_id(id) {
+            format!("expected an account ID of exactly 12 digits, found `{id}`")
+        } else if accounts.contains(id) {
+            format!("account {id} is given twice")
+        } else {
+            accounts.push(id.clone());
+            continue;
+        };
+        problems.push(Problem { source, message });
+    }
+    accounts
+}
+
+/// The checks that span settings: a digest needs a topic; a call outlasts one attempt.
+fn cross_checks<'a>(
+    settings: &Settings,
+    merged: &dyn Fn(Setting) -> Option<&'a Sourced<SettingValue>>,
+    problems: &mut Vec<Problem>,
+) {
+    if settings.notify != Notify::Never
+        && settings.topic_arn.is_none()
+        && let Some(Sourced { source, .. }) = merged(Setting::Notify)
+    {
+        problems.push(Problem {
+            source: source.clone(),
+            message: format!(
+                "the digest is to be sent ({}) but no topic is given (`notification.topic_arn`, STALECREDS_TOPIC_ARN or --topic-arn)",
+                settings.notify.as_str()
+            ),
+        });
+    }
+    if settings.call_timeout < settings.attempt_timeout
+        && let Some(Sourced { source, .. }) = merged(Setting::CallTimeout)
+    {
+        problems.push(Problem {
+            source: source.clone(),
+            message: format!(
+                "the call timeout ({} s) is shorter than one attempt ({} s)",
+                settings.call_timeout.as_secs(),
+                settings.attempt_timeout.as_secs()
+            ),
+        });
+    }
 }
 
 /// The accounts to scan: `--account` beats the file's list, which excludes organization mode.

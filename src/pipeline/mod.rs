@@ -138,17 +138,9 @@ pub async fn scan(
     if store.is_none() && settings.deletes_inactive_keys() {
         return Err(ScanError::NoStateStore);
     }
-    // Opened before the first request: a journal that cannot be written stops the run before
-    // anything changes.
-    let journal = match apply {
-        None => None,
-        Some(JournalPlace::File(path)) => Some(Journal::open(&path).map_err(ScanError::Journal)?),
-        Some(JournalPlace::Bucket) => {
-            let bucket = delivery::bucket(settings).ok_or(ScanError::NoBucket)?;
-            let prefix = bucket.run_key(now, "journal/");
-            Some(Journal::in_s3(clients.s3.clone(), bucket, prefix))
-        }
-    };
+    let journal = apply
+        .map(|place| open_journal(place, settings, clients, now))
+        .transpose()?;
     let scanning = match run::scan_accounts(
         settings,
         clients,
@@ -210,20 +202,7 @@ pub async fn scan(
         max_idle_days: settings.defaults.policy.max_idle_days,
         mode: settings.mode,
         caller_account_id: Some(caller.account_id.clone()),
-        remediation: settings
-            .remediation
-            .as_ref()
-            .map(|remediation| RemediationFacts {
-                applied_mode: applying.is_some(),
-                max_actions: remediation.max_actions,
-                journal: journal.as_ref().map(Journal::location),
-                journal_error: journal.as_ref().and_then(Journal::failure),
-                withheld: journal.as_ref().and(cut_short.as_ref()).map(|why| {
-                    format!(
-                        "the run was cut short ({why}): no change was made, the plan is only shown"
-                    )
-                }),
-            }),
+        remediation: remediation_facts(settings, journal.as_ref(), cut_short.as_deref()),
         state,
     };
     let report = report::build(facts, outcomes);
@@ -241,6 +220,43 @@ pub async fn scan(
         tracing::error!(error = %crate::aws::describe(error), "a result could not be delivered");
     }
     Ok(Scanned { report, delivery })
+}
+
+/// Opens the journal before the first request: a journal that cannot be written stops the run
+/// before anything changes.
+fn open_journal(
+    place: JournalPlace,
+    settings: &Settings,
+    clients: &Clients,
+    now: Timestamp,
+) -> Result<Journal, ScanError> {
+    match place {
+        JournalPlace::File(path) => Journal::open(&path).map_err(ScanError::Journal),
+        JournalPlace::Bucket => {
+            let bucket = delivery::bucket(settings).ok_or(ScanError::NoBucket)?;
+            let prefix = bucket.run_key(now, "journal/");
+            Ok(Journal::in_s3(clients.s3.clone(), bucket, prefix))
+        }
+    }
+}
+
+/// How the run's remediation went, beyond each change: applied or not (and why not), and its
+/// journal.
+fn remediation_facts(
+    settings: &Settings,
+    journal: Option<&Journal>,
+    cut_short: Option<&str>,
+) -> Option<RemediationFacts> {
+    let remediation = settings.remediation.as_ref()?;
+    Some(RemediationFacts {
+        applied_mode: journal.is_some() && cut_short.is_none(),
+        max_actions: remediation.max_actions,
+        journal: journal.map(Journal::location),
+        journal_error: journal.and_then(Journal::failure),
+        withheld: journal.and(cut_short).map(|why| {
+            format!("the run was cut short ({why}): no change was made, the plan is only shown")
+        }),
+    })
 }
 
 /// Where the state kept from run to run is: the report bucket, or the local state directory.

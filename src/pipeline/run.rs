@@ -293,17 +293,7 @@ async fn scan_account(
     // When each inactive key became inactive, for the grace period before its deletion.
     let (inactive, kept) = match store {
         Some(store) if stages.delete_inactive_keys_after_days.is_some() => {
-            match store.read(&plan.id).await {
-                Ok(previous) => {
-                    let known = previous
-                        .iter()
-                        .flat_map(|state| &state.inactive_keys)
-                        .map(|(id, key)| (id.clone(), key.since))
-                        .collect();
-                    (InactiveSince::Known(known), Some(previous))
-                }
-                Err(error) => (InactiveSince::Unreadable(describe(&error)), None),
-            }
+            inactive_since(store, &plan.id).await
         }
         _ => (InactiveSince::Known(BTreeMap::new()), None),
     };
@@ -330,6 +320,25 @@ async fn scan_account(
         findings_confirmed_at,
     };
     Ok((result, kept))
+}
+
+/// When each inactive key of the account became inactive, and the state it was read from
+/// (`None` when it could not be read: then nothing is deleted, and nothing is written back).
+async fn inactive_since(
+    store: &state::Store,
+    account_id: &str,
+) -> (InactiveSince, Option<Option<AccountState>>) {
+    match store.read(account_id).await {
+        Ok(previous) => {
+            let known = previous
+                .iter()
+                .flat_map(|state| &state.inactive_keys)
+                .map(|(id, key)| (id.clone(), key.since))
+                .collect();
+            (InactiveSince::Known(known), Some(previous))
+        }
+        Err(error) => (InactiveSince::Unreadable(describe(&error)), None),
+    }
 }
 
 /// The users with a verdict that `matches`.

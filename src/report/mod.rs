@@ -387,20 +387,54 @@ pub struct RemediationFacts {
 /// Assembles the report; accounts are sorted by ID, and findings by account, user, kind and key.
 pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
     outcomes.sort_by(|a, b| a.account_id.cmp(&b.account_id));
-    let mut summary = Summary::default();
-    let mut accounts = Vec::with_capacity(outcomes.len());
-    let mut findings = Vec::new();
-    let mut information = Vec::new();
-    let mut remediation = facts.remediation.map(|facts| RemediationSummary {
-        applied_mode: facts.applied_mode,
-        max_actions: facts.max_actions,
-        journal: facts.journal,
-        journal_error: facts.journal_error,
-        withheld: facts.withheld,
-        ..RemediationSummary::default()
-    });
+    let mut built = Built {
+        remediation: facts.remediation.map(|facts| RemediationSummary {
+            applied_mode: facts.applied_mode,
+            max_actions: facts.max_actions,
+            journal: facts.journal,
+            journal_error: facts.journal_error,
+            withheld: facts.withheld,
+            ..RemediationSummary::default()
+        }),
+        ..Built::default()
+    };
+    let accounts = outcomes
+        .into_iter()
+        .map(|outcome| built.account(outcome))
+        .collect();
+    built.findings.sort_by(finding_order);
+    built.information.sort_by(finding_order);
+    Report {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool {
+            name: "stalecreds".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+        generated_at: facts.generated_at,
+        max_idle_days: facts.max_idle_days,
+        mode: facts.mode,
+        caller_account_id: facts.caller_account_id,
+        accounts,
+        findings: built.findings,
+        information: built.information,
+        summary: built.summary,
+        remediation: built.remediation,
+        state: facts.state,
+    }
+}
 
-    for outcome in outcomes {
+/// What [`build`] gathers account by account.
+#[derive(Default)]
+struct Built {
+    summary: Summary,
+    findings: Vec<Finding>,
+    information: Vec<Finding>,
+    remediation: Option<RemediationSummary>,
+}
+
+impl Built {
+    /// One account's entry; its findings and counts join the run's.
+    fn account(&mut self, outcome: AccountOutcome) -> AccountEntry {
         let mut entry = AccountEntry {
             account_id: outcome.account_id.clone(),
             name: outcome.name.clone(),
@@ -417,14 +451,14 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
             findings: 0,
             aws_requests: outcome.aws_requests,
         };
-        summary.accounts += 1;
+        self.summary.accounts += 1;
         match outcome.result {
             AccountResult::Skipped(reason) => {
-                summary.accounts_skipped += 1;
+                self.summary.accounts_skipped += 1;
                 entry.skip_reason = Some(reason);
             }
             AccountResult::Failed(error) => {
-                summary.accounts_failed += 1;
+                self.summary.accounts_failed += 1;
                 entry.status = AccountStatus::Failed;
                 entry.error = Some(error_entry(&error));
             }
@@ -436,10 +470,15 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
                 findings_confirmed_at,
                 actions,
             } => {
-                if let Some(counts) = remediation.as_mut() {
+                if let Some(counts) = self.remediation.as_mut() {
                     count_actions(counts, &actions);
                 }
-                summary.accounts_scanned += 1;
+                self.summary.accounts_scanned += 1;
+                self.summary.users += users;
+                self.summary.credentials += verdicts.len();
+                if !errors.is_empty() {
+                    self.summary.accounts_incomplete += 1;
+                }
                 entry.status = AccountStatus::Scanned;
                 entry.credential_report_generated_at = credential_report_generated_at;
                 entry.findings_confirmed_at = findings_confirmed_at;
@@ -452,74 +491,46 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
                         error: error_entry(&error.error),
                     })
                     .collect();
-                if !errors.is_empty() {
-                    summary.accounts_incomplete += 1;
-                }
-                summary.users += users;
-                summary.credentials += verdicts.len();
                 for verdict in &verdicts {
                     let mut item = finding(&outcome.account_id, outcome.name.as_deref(), verdict);
                     item.remediation = actions
                         .iter()
                         .find(|planned| is_for(planned, verdict))
                         .map(remediation_entry);
-                    match &verdict.outcome {
-                        Outcome::InUse => {}
-                        Outcome::Unused => {
-                            entry.findings += 1;
-                            if verdict.exemption_unknown.is_some() {
-                                summary.exemption_unknown += 1;
-                            }
-                            match verdict.credential {
-                                crate::rules::CredentialKind::AccessKey => {
-                                    summary.unused_access_keys += 1
-                                }
-                                crate::rules::CredentialKind::Password => {
-                                    summary.unused_passwords += 1
-                                }
-                                crate::rules::CredentialKind::RootAccessKey => {
-                                    summary.root_access_keys += 1
-                                }
-                            }
-                            findings.push(item);
-                        }
-                        Outcome::Inactive => {
-                            summary.inactive_keys += 1;
-                            information.push(item);
-                        }
-                        Outcome::Exempt => {
-                            summary.exempt += 1;
-                            information.push(item);
-                        }
-                    }
+                    entry.findings += usize::from(self.verdict(verdict, item));
                 }
-                summary.findings += entry.findings;
+                self.summary.findings += entry.findings;
                 if entry.findings > 0 {
-                    summary.accounts_with_findings += 1;
+                    self.summary.accounts_with_findings += 1;
                 }
             }
         }
-        accounts.push(entry);
+        entry
     }
-    findings.sort_by(finding_order);
-    information.sort_by(finding_order);
 
-    Report {
-        schema_version: SCHEMA_VERSION,
-        tool: Tool {
-            name: "stalecreds".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-        },
-        generated_at: facts.generated_at,
-        max_idle_days: facts.max_idle_days,
-        mode: facts.mode,
-        caller_account_id: facts.caller_account_id,
-        accounts,
-        findings,
-        information,
-        summary,
-        remediation,
-        state: facts.state,
+    /// Files one credential under findings or information, and counts it; whether it is a
+    /// finding.
+    fn verdict(&mut self, verdict: &Verdict, item: Finding) -> bool {
+        let summary = &mut self.summary;
+        match verdict.outcome {
+            Outcome::InUse => return false,
+            Outcome::Inactive => summary.inactive_keys += 1,
+            Outcome::Exempt => summary.exempt += 1,
+            Outcome::Unused => {
+                if verdict.exemption_unknown.is_some() {
+                    summary.exemption_unknown += 1;
+                }
+                *match verdict.credential {
+                    CredentialKind::AccessKey => &mut summary.unused_access_keys,
+                    CredentialKind::Password => &mut summary.unused_passwords,
+                    CredentialKind::RootAccessKey => &mut summary.root_access_keys,
+                } += 1;
+                self.findings.push(item);
+                return true;
+            }
+        }
+        self.information.push(item);
+        false
     }
 }
 
