@@ -28,7 +28,7 @@ use crate::aws::{AwsError, Pace};
 pub const SESSION_LENGTH: Duration = Duration::from_secs(3600);
 
 /// Who is running the scan, from GetCallerIdentity.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Caller {
     /// The caller's own account ID.
     pub account_id: String,
@@ -209,7 +209,7 @@ pub fn check_account(operation: &'static str, arn: &str, account_id: &str) -> Re
         return Ok(());
     }
     Err(AwsError {
-        operation,
+        operation: operation.into(),
         code: "WrongAccount".to_owned(),
         message: format!(
             "the credentials act in account {acting} ({arn}), not in {account_id}: nothing of account {acting} is reported under {account_id}"
@@ -334,7 +334,7 @@ mod tests {
         .await
         .expect_err("the wrong account");
         assert_eq!(
-            (error.operation, error.code.as_str()),
+            (error.operation.as_ref(), error.code.as_str()),
             ("AssumeRole", "WrongAccount")
         );
         assert!(
@@ -450,7 +450,11 @@ mod tests {
         .await
         .expect_err("denied");
         assert_eq!(
-            (error.operation, error.code.as_str(), error.message.as_str()),
+            (
+                error.operation.as_ref(),
+                error.code.as_str(),
+                error.message.as_str()
+            ),
             (
                 "AssumeRole",
                 "AccessDenied",

@@ -5,6 +5,7 @@
 //! Nothing here decides anything about credentials; it only makes AWS calls safe to repeat and
 //! their failures readable.
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt::Debug;
 use std::num::NonZeroU32;
@@ -92,11 +93,11 @@ pub async fn load_sdk_config(
 
 /// An AWS call that failed, with the AWS error code and message kept apart so that a reader
 /// (and the exit status) can tell AccessDenied from throttling.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{operation}: {code}: {message}")]
 pub struct AwsError {
     /// The API operation, such as `AssumeRole`.
-    pub operation: &'static str,
+    pub operation: Cow<'static, str>,
     /// The AWS error code (`AccessDenied`, `Throttling`, …) or, for failures without a response,
     /// the kind of failure (`TimeoutError`, `DispatchFailure`, …).
     pub code: String,
@@ -139,7 +140,7 @@ impl AwsError {
             ),
         };
         AwsError {
-            operation,
+            operation: operation.into(),
             code,
             message,
         }
@@ -148,7 +149,7 @@ impl AwsError {
     /// An error this program found in an AWS answer (not one AWS returned).
     pub fn invalid_answer(operation: &'static str, message: impl Into<String>) -> Self {
         AwsError {
-            operation,
+            operation: operation.into(),
             code: "InvalidAnswer".to_owned(),
             message: message.into(),
         }

@@ -177,7 +177,7 @@ mod tests {
         .await
         .expect_err("denied");
         assert_eq!(
-            (error.operation, error.code.as_str()),
+            (error.operation.as_ref(), error.code.as_str()),
             ("Publish", "AuthorizationError")
         );
     }

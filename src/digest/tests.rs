@@ -121,7 +121,7 @@ fn small_organization() -> Report {
                 vec![UserError {
                     user_name: "eve".to_owned(),
                     error: AwsError {
-                        operation: "ListAccessKeys",
+                        operation: "ListAccessKeys".into(),
                         code: "AccessDenied".to_owned(),
                         message: "explicit deny".to_owned(),
                     },
@@ -133,7 +133,7 @@ fn small_organization() -> Report {
                 state: Some("ACTIVE".to_owned()),
                 max_idle_days: 45,
                 result: AccountResult::Failed(AwsError {
-                    operation: "AssumeRole",
+                    operation: "AssumeRole".into(),
                     code: "AccessDenied".to_owned(),
                     message: "not authorized to perform: sts:AssumeRole".to_owned(),
                 }),
@@ -293,7 +293,7 @@ fn failed(id: u64, operation: &'static str, code: &str, message: &str) -> Accoun
         state: Some("ACTIVE".to_owned()),
         max_idle_days: 45,
         result: AccountResult::Failed(AwsError {
-            operation,
+            operation: operation.into(),
             code: code.to_owned(),
             message: message.to_owned(),
         }),

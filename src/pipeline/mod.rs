@@ -1,20 +1,30 @@
 //! The pipeline: one library entry point per command, used by the CLI and the Lambda alike.
 //!
-//! - [`scan`]: `org → assume → scan → rules → remediate → report → delivery` for a whole run,
-//!   under one `now` and one [`Deadline`]; returns the [`Report`] and where it went.
+//! A run is three steps: **plan** (list the accounts once, fix the run's ID and its one `now`,
+//! cut the accounts into batches), **scan a batch** (the per-account pipeline `assume → scan →
+//! rules → remediate(plan)` for each account of one batch), and **merge** (every batch's
+//! results checked against the plan, then remediation under the one cap, the state, the report
+//! and the one digest). The entry points:
+//!
+//! - [`scan`]: a whole run in one process: the same three steps, with one batch, in memory,
+//!   under one [`Deadline`]; returns the [`Report`] and where it went.
+//! - [`plan()`], [`scan_batch`], [`merge()`]: the same steps one at a time, the run's records in
+//!   a [`Place`] (a directory or an S3 prefix), for a fan-out (Step Functions, a CI matrix).
 //! - [`undo`]: reactivates what a run's journal says it deactivated.
 //!
-//! The stages live in their own files: `run` (listing and scanning the accounts), `remediation`
-//! (the run-wide cap and `--apply`), `delivery` (report, digest, journal copy), `undo`, and
-//! `clients` (the SDK clients and how an account is reached).
+//! The stages live in their own files: `run` (listing, batching and scanning the accounts),
+//! `plan` (the run's records), `merge`, `remediation` (the run-wide cap and `--apply`),
+//! `delivery` (report, digest, journal copy), `undo`, and `clients` (the SDK clients and how an
+//! account is reached).
 
 mod clients;
 mod delivery;
+mod merge;
+pub mod plan;
 mod remediation;
 mod run;
 mod undo;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 
@@ -22,14 +32,15 @@ use jiff::Timestamp;
 
 pub use clients::Clients;
 pub use delivery::{Delivery, DeliveryError, Sent};
+pub use plan::{Place, PlaceError, Plan};
 pub use undo::{UndoError, undo};
 
 use crate::aws::AwsError;
 use crate::config::Settings;
 use crate::deadline::Deadline;
 use crate::remediate::journal::{Journal, JournalError};
-use crate::report::{self, RemediationFacts, Report, RunFacts, StateSummary};
-use crate::state::{self, AccountState};
+use crate::report::Report;
+use crate::state;
 
 /// A run that could not scan anything.
 #[derive(Debug, thiserror::Error)]
@@ -117,9 +128,10 @@ pub struct Scanned {
     pub delivery: Delivery,
 }
 
-/// Runs one scan: lists and scans the accounts (stopping when `stop` resolves, or at the
-/// deadline), plans (and with `apply`, applies) the remediation, records the state, builds the
-/// report and delivers it. A run cut short applies nothing: its plan is only shown.
+/// Runs one whole scan in this process: plans (the organization listed once, all accounts in
+/// one batch), scans the batch (stopping when `stop` resolves, or at the deadline), and merges:
+/// remediation (with `apply`), state, report, delivery. A run cut short applies nothing: its
+/// plan is only shown.
 pub async fn scan(
     settings: &Settings,
     clients: &Clients,
@@ -141,85 +153,292 @@ pub async fn scan(
     let journal = apply
         .map(|place| open_journal(place, settings, clients, now))
         .transpose()?;
-    let scanning = match run::scan_accounts(
+    let id = run_id.clone().unwrap_or_else(|| now.to_string());
+    let planned = tokio::select! {
+        planned = run::plan_run(settings, clients, now, id, usize::MAX) => planned,
+        () = deadline.hard() => Err(RunError::OutOfTime),
+    };
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(error) => {
+            return Err(fail(settings, clients, now, run_id.as_deref(), error, &deadline).await);
+        }
+    };
+    let partial = run::scan_batch(
         settings,
         clients,
         store.as_ref(),
-        now,
+        &plan,
+        0,
         events,
         stop,
         &deadline,
     )
-    .await
-    {
-        Ok(scanning) => scanning,
-        Err(error) => {
-            let sent = delivery::send_failure_digest(
-                settings,
-                clients,
-                now,
-                run_id.as_deref(),
-                &error,
-                &deadline,
-            )
-            .await;
-            if let Err(publish) = sent {
-                tracing::error!(%publish, "the failure digest could not be published");
-            }
-            return Err(error.into());
-        }
+    .await;
+    let merging = merge::Merging {
+        plan: &plan,
+        partials: vec![partial],
+        journal: journal.as_ref(),
+        earlier: Vec::new(),
+        output: output.as_ref(),
+        once_per: run_id.as_deref(),
+        deadline: &deadline,
     };
-    let run::Scanning {
-        caller,
-        mut outcomes,
-        states,
-        cut_short,
-    } = scanning;
-    // A run cut short makes no change: the cap orders the whole organization's plan, and part
-    // of it is missing. Tomorrow's run applies it.
-    let applying = journal.as_ref().filter(|_| cut_short.is_none());
-    if let Some(remediation) = &settings.remediation {
-        remediation::remediate_all(
-            settings,
-            clients,
-            &caller,
-            now,
-            remediation.max_actions,
-            &mut outcomes,
-            applying,
-            &deadline,
-        )
-        .await;
+    Ok(merge::merge(settings, clients, store.as_ref(), merging).await)
+}
+
+/// Sends the failure digest of a run that could not scan anything, and gives back its error.
+async fn fail(
+    settings: &Settings,
+    clients: &Clients,
+    now: Timestamp,
+    run_id: Option<&str>,
+    error: RunError,
+    deadline: &Deadline,
+) -> ScanError {
+    let sent =
+        delivery::send_failure_digest(settings, clients, now, run_id, &error, deadline).await;
+    if let Err(publish) = sent {
+        tracing::error!(%publish, "the failure digest could not be published");
     }
-    let state = match &store {
-        Some(store) if !states.is_empty() => {
-            Some(write_states(store, &outcomes, states, now, &deadline).await)
+    error.into()
+}
+
+/// Where a plan went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// The plan (`…/plan.json`).
+    pub plan: String,
+    /// The batch indexes as a JSON array, for a Step Functions ItemReader (`…/items.json`).
+    pub items: String,
+    /// The run's ID.
+    pub run_id: String,
+    /// How many batches.
+    pub batches: usize,
+    /// How many accounts to scan.
+    pub accounts: usize,
+}
+
+/// Why a step of a fanned-out run could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// A record of the run could not be read or written.
+    #[error(transparent)]
+    Place(#[from] PlaceError),
+    /// The plan's batch does not exist.
+    #[error("the plan has {batches} batches; there is no batch {index}")]
+    NoSuchBatch {
+        /// The batch asked for.
+        index: usize,
+        /// How many there are.
+        batches: usize,
+    },
+    /// The step runs with other settings than the plan.
+    #[error(
+        "this step's settings are not the plan's (fingerprint {found}, the plan's {planned}): run every step with the same configuration"
+    )]
+    OtherSettings {
+        /// The plan's fingerprint.
+        planned: String,
+        /// This step's.
+        found: String,
+    },
+    /// The plan's format is not this program's.
+    #[error("the plan's format is {found}; this program reads {}", plan::SCHEMA)]
+    OtherFormat {
+        /// The plan's.
+        found: u32,
+    },
+    /// The scan could not start (a journal, a state store, the listing).
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+}
+
+/// `plan`: lists the accounts once and writes the run's plan (and its batch list) at `place`.
+pub async fn plan(
+    settings: &Settings,
+    clients: &Clients,
+    now: Timestamp,
+    run_id: Option<String>,
+    batch_size: usize,
+    place: &Place,
+    deadline: &Deadline,
+) -> Result<Planned, StepError> {
+    if state_store(settings, clients).is_none() && settings.deletes_inactive_keys() {
+        return Err(ScanError::NoStateStore.into());
+    }
+    let id = run_id.clone().unwrap_or_else(|| now.to_string());
+    let planned = tokio::select! {
+        planned = run::plan_run(settings, clients, now, id, batch_size) => planned,
+        () = deadline.hard() => Err(RunError::OutOfTime),
+    };
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(error) => {
+            return Err(
+                fail(settings, clients, now, run_id.as_deref(), error, deadline)
+                    .await
+                    .into(),
+            );
         }
-        _ => None,
     };
-    let facts = RunFacts {
-        generated_at: now,
-        max_idle_days: settings.defaults.policy.max_idle_days,
-        mode: settings.mode,
-        caller_account_id: Some(caller.account_id.clone()),
-        remediation: remediation_facts(settings, journal.as_ref(), cut_short.as_deref()),
-        state,
-    };
-    let report = report::build(facts, outcomes);
-    let delivery = delivery::deliver(
+    let items: Vec<serde_json::Value> = (0..plan.batches.len())
+        .map(|batch| serde_json::json!({ "batch": batch }))
+        .collect();
+    let items = place.write("items.json", &items).await?;
+    Ok(Planned {
+        plan: place.write("plan.json", &plan).await?,
+        items,
+        run_id: plan.run_id.clone(),
+        batches: plan.batches.len(),
+        accounts: plan.batches.iter().map(Vec::len).sum(),
+    })
+}
+
+/// What one batch wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchWritten {
+    /// Where its partial is.
+    pub partial: String,
+    /// How many accounts it scanned (or found not reached).
+    pub accounts: usize,
+    /// Why it was cut short, if it was.
+    pub cut_short: Option<String>,
+}
+
+/// `scan --plan PLAN --batch I`: scans one batch of the plan at `plan_location` and writes its
+/// partial beside the plan. Running a batch again replaces its partial.
+pub async fn scan_batch(
+    settings: &Settings,
+    clients: &Clients,
+    plan_location: &str,
+    index: usize,
+    deadline: &Deadline,
+    stop: impl Future<Output = ()>,
+) -> Result<BatchWritten, StepError> {
+    let (plan, place) = plan::read_plan(plan_location, &clients.s3).await?;
+    check_plan(&plan, settings)?;
+    if index >= plan.batches.len() {
+        return Err(StepError::NoSuchBatch {
+            index,
+            batches: plan.batches.len(),
+        });
+    }
+    let store = state_store(settings, clients);
+    let partial = run::scan_batch(
         settings,
         clients,
-        &report,
-        output.as_ref(),
-        run_id.as_deref(),
-        journal.as_ref(),
-        &deadline,
+        store.as_ref(),
+        &plan,
+        index,
+        &|_| {},
+        stop,
+        deadline,
     )
     .await;
-    for error in &delivery.errors {
-        tracing::error!(error = %crate::aws::describe(error), "a result could not be delivered");
+    Ok(BatchWritten {
+        partial: place.write(&plan::partial_name(index), &partial).await?,
+        accounts: partial.outcomes.len(),
+        cut_short: partial.cut_short,
+    })
+}
+
+/// What a merge did.
+#[derive(Debug)]
+pub enum Merged {
+    /// The run's report, and where it went.
+    Done(Scanned),
+    /// An earlier merge of this run finished: nothing was done again.
+    Already {
+        /// Where its report is.
+        report: Option<String>,
+    },
+}
+
+/// `merge --plan PLAN`: reads the plan and every batch's partial beside it (by name: no listing),
+/// and makes the run's one report, remediation (with `apply`), state and digest. At most once
+/// per run: a merge that finished leaves a marker, and a merge run again finds it and does
+/// nothing; a merge cut off in the middle is continued, its journal counting against the cap.
+pub async fn merge(
+    settings: &Settings,
+    clients: &Clients,
+    plan_location: &str,
+    apply: Option<JournalPlace>,
+    output: Option<PathBuf>,
+    deadline: &Deadline,
+) -> Result<Merged, StepError> {
+    let (plan, place) = plan::read_plan(plan_location, &clients.s3).await?;
+    check_plan(&plan, settings)?;
+    if let Some(marker) = place
+        .read::<serde_json::Value>("merged.json", "merge marker")
+        .await?
+    {
+        return Ok(Merged::Already {
+            report: marker["report"].as_str().map(str::to_owned),
+        });
     }
-    Ok(Scanned { report, delivery })
+    let store = state_store(settings, clients);
+    if store.is_none() && settings.deletes_inactive_keys() {
+        return Err(ScanError::NoStateStore.into());
+    }
+    let journal = apply
+        .map(|place| open_journal(place, settings, clients, plan.now))
+        .transpose()?;
+    let earlier = match &journal {
+        Some(journal) => journal
+            .entries_of_run(&clients.s3, &plan.now.to_string())
+            .await
+            .map_err(ScanError::Journal)?,
+        None => Vec::new(),
+    };
+    let mut partials = Vec::new();
+    for index in 0..plan.batches.len() {
+        // A partial that cannot be read is a batch that did not report: its accounts are named.
+        match place
+            .read::<plan::Partial>(&plan::partial_name(index), "partial")
+            .await
+        {
+            Ok(Some(partial)) => partials.push(partial),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(error = %crate::aws::describe(&error), "a batch's results cannot be read")
+            }
+        }
+    }
+    let merging = merge::Merging {
+        plan: &plan,
+        partials,
+        journal: journal.as_ref(),
+        earlier,
+        output: output.as_ref(),
+        once_per: Some(&plan.run_id),
+        deadline,
+    };
+    let scanned = merge::merge(settings, clients, store.as_ref(), merging).await;
+    let marker = serde_json::json!({
+        "run_id": plan.run_id,
+        "report": scanned.delivery.report,
+        "complete": scanned.report.is_complete() && scanned.delivery.errors.is_empty(),
+    });
+    if let Err(error) = place.write("merged.json", &marker).await {
+        tracing::error!(error = %crate::aws::describe(&error), "the merge's marker could not be written: a retry would merge again (without publishing twice)");
+    }
+    Ok(Merged::Done(scanned))
+}
+
+/// Whether a step may work from `plan` with `settings`.
+fn check_plan(plan: &Plan, settings: &Settings) -> Result<(), StepError> {
+    if plan.schema != plan::SCHEMA {
+        return Err(StepError::OtherFormat { found: plan.schema });
+    }
+    let found = plan::fingerprint(settings);
+    if found != plan.fingerprint {
+        return Err(StepError::OtherSettings {
+            planned: plan.fingerprint.clone(),
+            found,
+        });
+    }
+    Ok(())
 }
 
 /// Opens the journal before the first request: a journal that cannot be written stops the run
@@ -240,25 +459,6 @@ fn open_journal(
     }
 }
 
-/// How the run's remediation went, beyond each change: applied or not (and why not), and its
-/// journal.
-fn remediation_facts(
-    settings: &Settings,
-    journal: Option<&Journal>,
-    cut_short: Option<&str>,
-) -> Option<RemediationFacts> {
-    let remediation = settings.remediation.as_ref()?;
-    Some(RemediationFacts {
-        applied_mode: journal.is_some() && cut_short.is_none(),
-        max_actions: remediation.max_actions,
-        journal: journal.map(Journal::location),
-        journal_error: journal.and_then(Journal::failure),
-        withheld: journal.and(cut_short).map(|why| {
-            format!("the run was cut short ({why}): no change was made, the plan is only shown")
-        }),
-    })
-}
-
 /// Where the state kept from run to run is: the report bucket, or the local state directory.
 fn state_store(settings: &Settings, clients: &Clients) -> Option<state::Store> {
     match (delivery::bucket(settings), &settings.state_dir) {
@@ -269,41 +469,4 @@ fn state_store(settings: &Settings, clients: &Clients) -> Option<state::Store> {
         (None, Some(dir)) => Some(state::Store::Dir(dir.clone())),
         (None, None) => None,
     }
-}
-
-/// Writes the next state of every account that keeps one (and whose state could be read).
-async fn write_states(
-    store: &state::Store,
-    outcomes: &[report::AccountOutcome],
-    states: BTreeMap<String, Option<AccountState>>,
-    now: Timestamp,
-    deadline: &Deadline,
-) -> StateSummary {
-    let mut summary = StateSummary {
-        location: store.location(),
-        accounts: 0,
-        errors: Vec::new(),
-    };
-    for outcome in outcomes {
-        let Some(previous) = states.get(&outcome.account_id) else {
-            continue;
-        };
-        let next = state::next(
-            previous.as_ref(),
-            &outcome.account_id,
-            now,
-            &run::seen(outcome),
-        );
-        match store.write(&next, deadline.delivery_timeout(4)).await {
-            Ok(()) => summary.accounts += 1,
-            Err(error) => {
-                let error = crate::aws::describe(&error);
-                tracing::error!(account = %outcome.account_id, %error, "the account's state could not be written");
-                summary
-                    .errors
-                    .push(format!("{}: {error}", outcome.account_id));
-            }
-        }
-    }
-    summary
 }

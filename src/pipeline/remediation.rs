@@ -9,12 +9,13 @@ use std::sync::Arc;
 use futures::StreamExt;
 use jiff::Timestamp;
 
-use super::Clients;
+use super::{Clients, merge};
 use crate::assume::Caller;
+use crate::aws::AwsError;
 use crate::aws::Pace;
 use crate::config::Settings;
 use crate::deadline::Deadline;
-use crate::remediate::journal::Journal;
+use crate::remediate::journal::{Entry, Journal, Phase};
 use crate::remediate::{self, Action, ActionOutcome, ActionState};
 use crate::report::{AccountOutcome, AccountResult};
 
@@ -29,9 +30,10 @@ pub(super) async fn remediate_all(
     max_actions: usize,
     outcomes: &mut [AccountOutcome],
     apply: Option<&Journal>,
+    earlier: &[Entry],
     deadline: &Deadline,
 ) {
-    let mut planned: Vec<Action> = outcomes
+    let planned: Vec<Action> = outcomes
         .iter()
         .flat_map(|outcome| match &outcome.result {
             AccountResult::Scanned { actions, .. } => actions
@@ -42,12 +44,41 @@ pub(super) async fn remediate_all(
             _ => Vec::new(),
         })
         .collect();
-    remediate::prioritize(&mut planned);
-    let deferred: Vec<Action> = planned.split_off(max_actions.min(planned.len()));
-    let mut states: Vec<(Action, ActionState)> = deferred
+    // Changes an earlier attempt of this merge already made (or tried): their outcome stands,
+    // and they count against the cap.
+    let attempted = merge::attempted(earlier);
+    let (done, mut planned): (Vec<Action>, Vec<Action>) = planned.into_iter().partition(|action| {
+        apply.is_some()
+            && attempted.contains_key(&(
+                action.account_id.clone(),
+                action.user_name.clone(),
+                action.access_key_id.clone(),
+            ))
+    });
+    let mut states: Vec<(Action, ActionState)> = done
         .into_iter()
-        .map(|action| (action, ActionState::Deferred))
+        .map(|action| {
+            let key = (
+                action.account_id.clone(),
+                action.user_name.clone(),
+                action.access_key_id.clone(),
+            );
+            let state = match attempted.get(&key) {
+                Some(Phase::Done) => ActionState::Applied,
+                Some(Phase::Failed) => ActionState::Failed(earlier_error("the change failed in an earlier attempt of this run (see the journal)")),
+                _ => ActionState::Failed(earlier_error("an earlier attempt of this run was cut off during the change: its outcome is unknown (see the journal; `undo` checks the live state)")),
+            };
+            (action, state)
+        })
         .collect();
+    remediate::prioritize(&mut planned);
+    let cap_left = max_actions.saturating_sub(states.len());
+    let deferred: Vec<Action> = planned.split_off(cap_left.min(planned.len()));
+    states.extend(
+        deferred
+            .into_iter()
+            .map(|action| (action, ActionState::Deferred)),
+    );
 
     match apply {
         None => states.extend(
@@ -111,5 +142,14 @@ pub(super) async fn remediate_all(
                 }
             }
         }
+    }
+}
+
+/// The error that stands for a change an earlier attempt of the run made, or tried.
+fn earlier_error(message: &str) -> AwsError {
+    AwsError {
+        operation: "Remediate".into(),
+        code: "EarlierAttempt".to_owned(),
+        message: message.to_owned(),
     }
 }

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures::StreamExt;
 use jiff::Timestamp;
 
+use super::plan::{self, Partial, Plan, PlannedAccount};
 use super::{Clients, Event, RunError};
 use crate::assume::{self, Caller};
 use crate::aws::{AwsError, Pace, describe};
@@ -24,56 +25,82 @@ use crate::rules::{self, CredentialKind, Outcome, Verdict};
 use crate::scan::{self, Mode};
 use crate::state::{self, AccountState};
 
-/// What the scan of the accounts produced, before remediation and the report.
-pub(super) struct Scanning {
-    /// Who ran the scan.
-    pub caller: Caller,
-    /// Every account's outcome (scanned, failed, skipped, not reached).
-    pub outcomes: Vec<AccountOutcome>,
-    /// The state read for each account that has one to keep (`None`: none yet).
-    pub states: BTreeMap<String, Option<AccountState>>,
-    /// Why the run was cut short (Ctrl-C, the deadline), if it was.
-    pub cut_short: Option<String>,
+/// Plans a run: who is calling, which accounts (the organization listed once), in batches of
+/// `batch_size`, under `now` and `run_id`.
+pub(super) async fn plan_run(
+    settings: &Settings,
+    clients: &Clients,
+    now: Timestamp,
+    run_id: String,
+    batch_size: usize,
+) -> Result<Plan, RunError> {
+    let caller = assume::caller(&clients.sts)
+        .await
+        .map_err(RunError::Caller)?;
+    let (planned, skipped) = select(settings, clients, &caller).await?;
+    let accounts: Vec<PlannedAccount> = planned
+        .into_iter()
+        .map(|(plan, state)| PlannedAccount {
+            id: plan.id,
+            name: plan.name,
+            state,
+        })
+        .collect();
+    Ok(Plan {
+        schema: plan::SCHEMA,
+        run_id,
+        now,
+        fingerprint: plan::fingerprint(settings),
+        caller,
+        batches: accounts
+            .chunks(batch_size.max(1))
+            .map(<[PlannedAccount]>::to_vec)
+            .collect(),
+        skipped,
+    })
 }
 
-/// Lists the accounts, then scans them: the stage up to the plan of remediation.
-pub(super) async fn scan_accounts(
+/// Scans batch `index` of `plan`: each account concurrently, under the plan's `now`, until
+/// `stop` resolves or the deadline's soft phase (no new account), abandoning the accounts still
+/// running at its hard phase (not reached).
+#[allow(clippy::too_many_arguments)] // The run's context, passed explicitly: no global state.
+pub(super) async fn scan_batch(
     settings: &Settings,
     clients: &Clients,
     store: Option<&state::Store>,
-    now: Timestamp,
+    plan: &Plan,
+    index: usize,
     events: &(dyn Fn(Event) + Sync),
     stop: impl Future<Output = ()>,
     deadline: &Deadline,
-) -> Result<Scanning, RunError> {
-    let listed = async {
-        let caller = assume::caller(&clients.sts)
-            .await
-            .map_err(RunError::Caller)?;
-        let (plans, skipped) = select(settings, clients, &caller).await?;
-        Ok::<_, RunError>((caller, plans, skipped))
-    };
-    let (caller, plans, mut outcomes) = tokio::select! {
-        listed = listed => listed?,
-        () = deadline.hard() => return Err(RunError::OutOfTime),
-    };
+) -> Partial {
+    let (now, caller) = (plan.now, &plan.caller);
+    let accounts: Vec<(AccountPlan, Option<String>)> = plan
+        .batches
+        .get(index)
+        .into_iter()
+        .flatten()
+        .map(|account| {
+            let planned = settings.plan(&account.id, account.name.clone(), caller);
+            (planned, account.state.clone())
+        })
+        .collect();
     events(Event::Planned {
-        accounts: plans.len(),
+        accounts: accounts.len(),
     });
-
     let states = Mutex::new(BTreeMap::new());
     let stopped = AtomicBool::new(false);
     let started = Mutex::new(BTreeSet::new());
-    let mut scans = futures::stream::iter(plans.clone())
-        .map(|(plan, state)| {
-            let (stopped, started, states, caller) = (&stopped, &started, &states, &caller);
+    let mut scans = futures::stream::iter(accounts.clone())
+        .map(|(account_plan, state)| {
+            let (stopped, started, states) = (&stopped, &started, &states);
             async move {
                 let outcome = if stopped.load(Ordering::Relaxed) {
-                    not_reached(plan, state, NOT_STARTED)
+                    not_reached(account_plan, state, NOT_STARTED)
                 } else {
-                    lock(started).insert(plan.id.clone());
+                    lock(started).insert(account_plan.id.clone());
                     let (outcome, kept) =
-                        account(settings, clients, caller, store, now, plan, state).await;
+                        account(settings, clients, caller, store, now, account_plan, state).await;
                     if let Some(kept) = kept {
                         lock(states).insert(outcome.account_id.clone(), kept);
                     }
@@ -95,6 +122,7 @@ pub(super) async fn scan_accounts(
     tokio::pin!(soft);
     let hard = deadline.hard();
     tokio::pin!(hard);
+    let mut outcomes = Vec::new();
     let mut cut_short = None;
     let mut abandoned = false;
     loop {
@@ -118,25 +146,27 @@ pub(super) async fn scan_accounts(
         // The accounts still running at the hard deadline: abandoned, reported as not reached.
         let done: BTreeSet<String> = outcomes.iter().map(|o| o.account_id.clone()).collect();
         let started = lock(&started).clone();
-        for (plan, state) in plans {
-            if !done.contains(&plan.id) {
-                let why = if started.contains(&plan.id) {
+        for (account_plan, state) in accounts {
+            if !done.contains(&account_plan.id) {
+                let why = if started.contains(&account_plan.id) {
                     ABANDONED
                 } else {
                     NOT_STARTED
                 };
-                outcomes.push(not_reached(plan, state, why));
+                outcomes.push(not_reached(account_plan, state, why));
             }
         }
         cut_short.get_or_insert_with(|| "the deadline was near".to_owned());
     }
-    let states = states.into_inner().unwrap_or_else(PoisonError::into_inner);
-    Ok(Scanning {
-        caller,
+    Partial {
+        schema: plan::SCHEMA,
+        run_id: plan.run_id.clone(),
+        fingerprint: plan.fingerprint.clone(),
+        batch: index,
         outcomes,
-        states,
+        states: states.into_inner().unwrap_or_else(PoisonError::into_inner),
         cut_short,
-    })
+    }
 }
 
 const NOT_STARTED: &str =
@@ -350,14 +380,15 @@ fn users_with(verdicts: &[Verdict], matches: impl Fn(&Verdict) -> bool) -> BTree
         .collect()
 }
 
-fn not_reached(plan: AccountPlan, state: Option<String>, why: &str) -> AccountOutcome {
+/// An account no batch scanned, for this reason.
+pub(super) fn not_reached(plan: AccountPlan, state: Option<String>, why: &str) -> AccountOutcome {
     AccountOutcome {
         account_id: plan.id,
         name: plan.name,
         state,
         max_idle_days: plan.policy.max_idle_days,
         result: AccountResult::Failed(AwsError {
-            operation: "Scan",
+            operation: "Scan".into(),
             code: "NotReached".to_owned(),
             message: why.to_owned(),
         }),

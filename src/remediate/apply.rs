@@ -91,7 +91,7 @@ async fn apply_one(
         None => {
             // The intent stays the last entry: `undo` reads the live state to decide.
             return ActionState::Failed(AwsError {
-                operation: "Remediate",
+                operation: "Remediate".into(),
                 code: "OutcomeUnknown".to_owned(),
                 message: "the run's deadline came while the change was in flight: the journal keeps its intent, and `undo` checks the live state".to_owned(),
             });

@@ -314,7 +314,10 @@ impl Journal {
                     Phase::Done => "done",
                     Phase::Failed => "failed",
                 };
-                let key = format!("{prefix}{sequence:05}-{phase}.json");
+                // The instant first: keys sort in the order written, and a second attempt of the
+                // same run (a retried merge) never overwrites the first one's entries.
+                let at = Timestamp::now().as_nanosecond();
+                let key = format!("{prefix}{at:020}-{sequence:05}-{phase}.json");
                 store::put(
                     s3,
                     bucket,
@@ -331,6 +334,25 @@ impl Journal {
                 })
             }
         }
+    }
+}
+
+impl Journal {
+    /// The entries this journal already holds for `run` (written by an earlier attempt of the
+    /// same run), in order.
+    pub async fn entries_of_run(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        run: &str,
+    ) -> Result<Vec<Entry>, JournalError> {
+        let entries = match &self.sink {
+            Sink::File { path, .. } => read(path)?,
+            Sink::S3 { bucket, prefix, .. } => read_s3(s3, &bucket.url(prefix)).await?,
+        };
+        Ok(entries
+            .into_iter()
+            .filter(|entry| entry.run == run)
+            .collect())
     }
 }
 

@@ -142,7 +142,7 @@ impl ActionKind {
 }
 
 /// One planned change.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Action {
     /// The change.
     pub kind: ActionKind,
@@ -164,7 +164,7 @@ pub struct Action {
 }
 
 /// What became of a planned change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ActionState {
     /// Planned; not applied because `--apply` was not given.
     Planned,
@@ -181,7 +181,7 @@ pub enum ActionState {
 }
 
 /// Why a deletion waits, and until when.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Wait {
     /// The first day the deletion may be made; `None` when it cannot be told.
     pub eligible_on: Option<Timestamp>,
@@ -232,7 +232,7 @@ pub enum ActionStatus {
 }
 
 /// A planned change and what became of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ActionOutcome {
     /// The change.
     pub action: Action,

@@ -312,7 +312,7 @@ impl Report {
 }
 
 /// The outcome of one account, as the pipeline hands it to [`build`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AccountOutcome {
     /// The account's ID.
     pub account_id: String,
@@ -329,7 +329,7 @@ pub struct AccountOutcome {
 }
 
 /// What happened to one account.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum AccountResult {
     /// Scanned: a verdict for every credential, and the users that could not be read.
     Scanned {
@@ -606,7 +606,7 @@ fn finding_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
 
 fn error_entry(error: &AwsError) -> ErrorEntry {
     ErrorEntry {
-        operation: error.operation.to_owned(),
+        operation: error.operation.to_string(),
         code: error.code.clone(),
         message: error.message.clone(),
     }

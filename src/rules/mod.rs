@@ -250,7 +250,7 @@ impl Outcome {
 }
 
 /// The verdict on one credential.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Verdict {
     /// The rule that judged it.
     pub rule: Rule,

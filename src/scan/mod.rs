@@ -67,7 +67,7 @@ pub struct Scanned {
 }
 
 /// A failure on one user, which left that user's credentials unread or incomplete.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UserError {
     /// The user's name.
     pub user_name: String,

@@ -78,7 +78,7 @@ async fn fetch(
         }
         if started.elapsed() + delay > limit {
             return Err(AwsError {
-                operation: "GenerateCredentialReport",
+                operation: "GenerateCredentialReport".into(),
                 code: "ReportTimeout".to_owned(),
                 message: format!(
                     "the credential report was not ready within {} s",
@@ -223,7 +223,7 @@ mod tests {
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&denied], fast_retries);
         let error = scan(&iam, &pace()).await.expect_err("denied");
         assert_eq!(
-            (error.operation, error.code.as_str()),
+            (error.operation.as_ref(), error.code.as_str()),
             ("GenerateCredentialReport", "AccessDenied")
         );
         // AccessDenied is not retried.

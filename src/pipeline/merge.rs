@@ -1,0 +1,262 @@
+//! The last step of a run: the plan and its batches' partials become one report, one
+//! remediation under the one cap, one state, one digest.
+//!
+//! Every partial is checked against the plan (schema, run ID, settings fingerprint, batch
+//! index, accounts of that batch and no other, none twice). A batch without an accepted partial
+//! leaves its accounts not reached: the run is incomplete, and, as for a run cut short by its
+//! deadline, **no change is made**: the cap orders the whole organization's changes, and part of
+//! the organization is missing. A merge that runs again (a retry) continues the run's journal:
+//! changes already attempted count against the cap and are not attempted twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use super::plan::{Partial, Plan, SCHEMA};
+use super::run::{not_reached, seen};
+use super::{Clients, Delivery, Scanned, delivery, remediation};
+use crate::config::Settings;
+use crate::deadline::Deadline;
+use crate::remediate::journal::{Change, Entry, Journal, Phase};
+use crate::report::{self, AccountOutcome, RemediationFacts, RunFacts, StateSummary};
+use crate::state::{self, AccountState};
+
+/// What a merge works from, beside the settings.
+pub(super) struct Merging<'a> {
+    /// The run's plan.
+    pub plan: &'a Plan,
+    /// The partials found, in any order.
+    pub partials: Vec<Partial>,
+    /// The journal, with `--apply`.
+    pub journal: Option<&'a Journal>,
+    /// The journal's entries of this run written by an earlier merge (a retry).
+    pub earlier: Vec<Entry>,
+    /// Also write the report to this file.
+    pub output: Option<&'a PathBuf>,
+    /// Publish the digest at most once for this run ID.
+    pub once_per: Option<&'a str>,
+    /// When the merge must be over.
+    pub deadline: &'a Deadline,
+}
+
+/// Merges: the one report, remediation, state and delivery.
+pub(super) async fn merge(
+    settings: &Settings,
+    clients: &Clients,
+    store: Option<&state::Store>,
+    merging: Merging<'_>,
+) -> Scanned {
+    let plan = merging.plan;
+    let (mut outcomes, states, incomplete) = assemble(settings, plan, merging.partials);
+    let journal = merging.journal;
+    // An incomplete run makes no change (see the module's documentation).
+    let applying = journal.filter(|_| incomplete.is_none());
+    if let Some(policy) = &settings.remediation {
+        remediation::remediate_all(
+            settings,
+            clients,
+            &plan.caller,
+            plan.now,
+            policy.max_actions,
+            &mut outcomes,
+            applying,
+            &merging.earlier,
+            merging.deadline,
+        )
+        .await;
+    }
+    let state = match store {
+        Some(store) if !states.is_empty() => {
+            Some(write_states(store, &outcomes, states, plan, merging.deadline).await)
+        }
+        _ => None,
+    };
+    let facts = RunFacts {
+        generated_at: plan.now,
+        max_idle_days: settings.defaults.policy.max_idle_days,
+        mode: settings.mode,
+        caller_account_id: Some(plan.caller.account_id.clone()),
+        remediation: remediation_facts(settings, journal, incomplete.as_deref()),
+        state,
+    };
+    let report = report::build(facts, outcomes);
+    let delivery: Delivery = delivery::deliver(
+        settings,
+        clients,
+        &report,
+        merging.output,
+        merging.once_per,
+        journal,
+        merging.deadline,
+    )
+    .await;
+    for error in &delivery.errors {
+        tracing::error!(error = %crate::aws::describe(error), "a result could not be delivered");
+    }
+    Scanned { report, delivery }
+}
+
+/// Every account's outcome (skipped by the plan, scanned by an accepted partial, or not
+/// reached), the states read by the batches, and why the run is incomplete, if it is.
+fn assemble(
+    settings: &Settings,
+    plan: &Plan,
+    mut partials: Vec<Partial>,
+) -> (
+    Vec<AccountOutcome>,
+    BTreeMap<String, Option<AccountState>>,
+    Option<String>,
+) {
+    let mut outcomes = plan.skipped.clone();
+    let mut states = BTreeMap::new();
+    let mut problems = Vec::new();
+    let mut seen_accounts = BTreeSet::new();
+    partials.sort_by_key(|partial| partial.batch);
+    for (index, batch) in plan.batches.iter().enumerate() {
+        let found = partials.iter().filter(|partial| partial.batch == index);
+        let accepted = found
+            .map(|partial| (partial, check(plan, index, partial, &seen_accounts)))
+            .reduce(|first, later| if first.1.is_ok() { first } else { later });
+        match accepted {
+            Some((partial, Ok(()))) => {
+                if let Some(why) = &partial.cut_short {
+                    problems.push(format!("batch {index} was cut short: {why}"));
+                }
+                seen_accounts.extend(partial.outcomes.iter().map(|o| o.account_id.clone()));
+                outcomes.extend(partial.outcomes.iter().cloned());
+                states.extend(partial.states.clone());
+            }
+            rejected => {
+                let why = match rejected {
+                    Some((_, Err(why))) => format!("batch {index}'s results were rejected: {why}"),
+                    _ => format!("batch {index} did not report"),
+                };
+                for account in batch {
+                    let account_plan =
+                        settings.plan(&account.id, account.name.clone(), &plan.caller);
+                    outcomes.push(not_reached(account_plan, account.state.clone(), &why));
+                }
+                problems.push(why);
+            }
+        }
+    }
+    let incomplete = (!problems.is_empty()).then(|| problems.join("; "));
+    (outcomes, states, incomplete)
+}
+
+/// Why a partial does not belong to batch `index` of `plan`, if it does not.
+fn check(
+    plan: &Plan,
+    index: usize,
+    partial: &Partial,
+    seen: &BTreeSet<String>,
+) -> Result<(), String> {
+    if partial.schema != SCHEMA {
+        return Err(format!(
+            "format {} (this program reads {SCHEMA})",
+            partial.schema
+        ));
+    }
+    if partial.run_id != plan.run_id {
+        return Err(format!(
+            "they belong to run {}, not {}",
+            partial.run_id, plan.run_id
+        ));
+    }
+    if partial.fingerprint != plan.fingerprint {
+        return Err("they were scanned with other settings".to_owned());
+    }
+    let batch: BTreeSet<&str> = plan.batches[index].iter().map(|a| a.id.as_str()).collect();
+    let mut found = BTreeSet::new();
+    for outcome in &partial.outcomes {
+        let id = outcome.account_id.as_str();
+        if !batch.contains(id) {
+            return Err(format!("account {id} is not in this batch"));
+        }
+        if !found.insert(id) || seen.contains(id) {
+            return Err(format!("account {id} is there twice"));
+        }
+    }
+    if found.len() != batch.len() {
+        return Err(format!(
+            "{} of the batch's {} accounts are missing",
+            batch.len() - found.len(),
+            batch.len()
+        ));
+    }
+    Ok(())
+}
+
+/// How the run's remediation went, beyond each change: applied or not (and why not), and its
+/// journal.
+fn remediation_facts(
+    settings: &Settings,
+    journal: Option<&Journal>,
+    incomplete: Option<&str>,
+) -> Option<RemediationFacts> {
+    let remediation = settings.remediation.as_ref()?;
+    Some(RemediationFacts {
+        applied_mode: journal.is_some() && incomplete.is_none(),
+        max_actions: remediation.max_actions,
+        journal: journal.map(Journal::location),
+        journal_error: journal.and_then(Journal::failure),
+        withheld: journal.and(incomplete).map(|why| {
+            format!("the run is incomplete ({why}): no change was made, the plan is only shown")
+        }),
+    })
+}
+
+/// Writes the next state of every account that keeps one (and whose state could be read).
+async fn write_states(
+    store: &state::Store,
+    outcomes: &[AccountOutcome],
+    states: BTreeMap<String, Option<AccountState>>,
+    plan: &Plan,
+    deadline: &Deadline,
+) -> StateSummary {
+    let mut summary = StateSummary {
+        location: store.location(),
+        accounts: 0,
+        errors: Vec::new(),
+    };
+    for outcome in outcomes {
+        let Some(previous) = states.get(&outcome.account_id) else {
+            continue;
+        };
+        let next = state::next(
+            previous.as_ref(),
+            &outcome.account_id,
+            plan.now,
+            &seen(outcome),
+        );
+        match store.write(&next, deadline.delivery_timeout(4)).await {
+            Ok(()) => summary.accounts += 1,
+            Err(error) => {
+                let error = crate::aws::describe(&error);
+                tracing::error!(account = %outcome.account_id, %error, "the account's state could not be written");
+                summary
+                    .errors
+                    .push(format!("{}: {error}", outcome.account_id));
+            }
+        }
+    }
+    summary
+}
+
+/// The changes an earlier merge of the run attempted, by credential (account, user, key), with
+/// the last phase each reached; reactivations are not changes of the run.
+pub(super) fn attempted(earlier: &[Entry]) -> BTreeMap<(String, String, Option<String>), Phase> {
+    earlier
+        .iter()
+        .filter(|entry| entry.action != Change::ReactivateKey)
+        .map(|entry| {
+            (
+                (
+                    entry.account_id.clone(),
+                    entry.user_name.clone(),
+                    entry.access_key_id.clone(),
+                ),
+                entry.phase,
+            )
+        })
+        .collect()
+}
