@@ -347,7 +347,7 @@ pub async fn scan_batch(
 #[derive(Debug)]
 pub enum Merged {
     /// The run's report, and where it went.
-    Done(Scanned),
+    Done(Box<Scanned>),
     /// An earlier merge of this run finished: nothing was done again.
     Already {
         /// Where its report is.
@@ -423,7 +423,7 @@ pub async fn merge(
     if let Err(error) = place.write("merged.json", &marker).await {
         tracing::error!(error = %crate::aws::describe(&error), "the merge's marker could not be written: a retry would merge again (without publishing twice)");
     }
-    Ok(Merged::Done(scanned))
+    Ok(Merged::Done(Box::new(scanned)))
 }
 
 /// Whether a step may work from `plan` with `settings`.
