@@ -23,10 +23,21 @@ use serde_json::{Value, json};
 use crate::config::{self, ConfigError, Inputs, Setting, Settings};
 use crate::deadline::Deadline;
 use crate::digest;
-use crate::pipeline::{self, Clients, JournalPlace, ScanError, ScanRequest, Scanned, Sent};
+use crate::pipeline::{
+    self, Clients, JournalPlace, Merged, Place, ScanError, ScanRequest, Scanned, Sent, StepError,
+};
 
 /// The keys an override event may have.
-const EVENT_KEYS: [&str; 4] = ["accounts", "max_idle_days", "mode", "apply"];
+const EVENT_KEYS: [&str; 8] = [
+    "accounts",
+    "max_idle_days",
+    "mode",
+    "apply",
+    "step",
+    "plan",
+    "batch",
+    "run_id",
+];
 /// The causes of failure named in a response, at most (the response stays small).
 const RESPONSE_CAUSES: usize = 10;
 
@@ -68,6 +79,9 @@ pub enum InvokeError {
     /// Nothing could be scanned, or `apply` could not be journaled.
     #[error(transparent)]
     Scan(#[from] ScanError),
+    /// A step of a fanned-out run could not be done.
+    #[error(transparent)]
+    Step(#[from] StepError),
 }
 
 /// An event that is neither a scheduled event nor a valid override object.
@@ -84,6 +98,14 @@ pub enum EventError {
     UnknownKey {
         /// The key.
         key: String,
+    },
+    /// A step with the wrong keys, or an unknown step.
+    #[error(
+        "the event is not valid: step `{step}` takes: `plan` nothing more, `batch` a `plan` and a `batch`, `merge` a `plan`"
+    )]
+    BadStep {
+        /// The step asked for.
+        step: String,
     },
     /// A known key with a value of the wrong type.
     #[error("the event is not valid: `{key}` has the wrong type: {found}")]
@@ -129,8 +151,11 @@ impl InvokeError {
             | InvokeError::ConfigFile { .. }
             | InvokeError::Config(_)
             | InvokeError::Apply(_) => "NonRetryable.Configuration",
-            InvokeError::Scan(ScanError::Run(_)) => "Retryable.Run",
-            InvokeError::Scan(_) => "NonRetryable.Configuration",
+            InvokeError::Scan(ScanError::Run(_))
+            | InvokeError::Step(StepError::Place(_) | StepError::Scan(ScanError::Run(_))) => {
+                "Retryable.Run"
+            }
+            InvokeError::Scan(_) | InvokeError::Step(_) => "NonRetryable.Configuration",
         }
     }
 }
@@ -155,6 +180,43 @@ pub async fn invoke(
     let settings = settings(env, &overrides)?;
     let apply = decide_apply(env, overrides.apply, &settings)?;
     let clients = Clients::new(crate::aws::with_timeouts(&function.base, &settings));
+    match overrides.step {
+        Step::Whole => {}
+        Step::Plan => {
+            return plan_step(&settings, &clients, now, overrides.run_id, &deadline).await;
+        }
+        Step::Batch { plan, batch } => {
+            let written = pipeline::scan_batch(
+                &settings,
+                &clients,
+                &plan,
+                batch,
+                &deadline,
+                std::future::pending(),
+            )
+            .await?;
+            return Ok(json!({
+                "step": "batch",
+                "batch": batch,
+                "partial": written.partial,
+                "accounts": written.accounts,
+                "cut_short": written.cut_short,
+            }));
+        }
+        Step::Merge { plan } => {
+            let journal = apply.then_some(JournalPlace::Bucket);
+            return match pipeline::merge(&settings, &clients, &plan, journal, None, &deadline)
+                .await?
+            {
+                Merged::Done(scanned) => Ok(response(&scanned, apply)),
+                Merged::Already { report } => Ok(json!({
+                    "step": "merge",
+                    "already_merged": true,
+                    "report": report,
+                })),
+            };
+        }
+    }
     let request = ScanRequest {
         now,
         deadline,
@@ -173,14 +235,72 @@ pub async fn invoke(
     Ok(response(&scanned, apply))
 }
 
+/// The plan step: the run's records go to its prefix in the report bucket, where the state
+/// machine's ItemReader finds the batches.
+async fn plan_step(
+    settings: &Settings,
+    clients: &Clients,
+    now: Timestamp,
+    run_id: Option<String>,
+    deadline: &Deadline,
+) -> Result<Value, InvokeError> {
+    let (name, prefix) = settings.report_bucket.clone().ok_or(ApplyError::NoBucket)?;
+    let bucket = crate::store::Bucket { name, prefix };
+    let run_prefix = bucket.run_key(now, "");
+    let place = Place::S3 {
+        s3: clients.s3.clone(),
+        bucket: crate::store::Bucket {
+            name: bucket.name.clone(),
+            prefix: String::new(),
+        },
+        prefix: run_prefix.clone(),
+    };
+    let batch_size = settings.batch_size;
+    let planned =
+        pipeline::plan(settings, clients, now, run_id, batch_size, &place, deadline).await?;
+    Ok(json!({
+        "step": "plan",
+        "run_id": planned.run_id,
+        "plan": planned.plan,
+        "bucket": bucket.name,
+        "items_key": format!("{run_prefix}items.json"),
+        "batches": planned.batches,
+        "accounts": planned.accounts,
+    }))
+}
+
 /// The overrides an event carries.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Overrides {
     accounts: Vec<String>,
     flags: Vec<(Setting, String)>,
     apply: Option<bool>,
-    /// The scheduled event's ID: the run's identity.
+    /// The scheduled event's ID (or the Step Functions execution's name): the run's identity.
     run_id: Option<String>,
+    /// Which step of a run (a whole run by default).
+    step: Step,
+}
+
+/// The step of a run an event asks for.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+enum Step {
+    /// A whole run in this invocation.
+    #[default]
+    Whole,
+    /// Plan a fanned-out run.
+    Plan,
+    /// Scan one batch of a planned run.
+    Batch {
+        /// The plan (`s3://…/plan.json`).
+        plan: String,
+        /// The batch.
+        batch: usize,
+    },
+    /// Merge a planned run.
+    Merge {
+        /// The plan.
+        plan: String,
+    },
 }
 
 fn parse_event(event: &Value) -> Result<Overrides, EventError> {
@@ -203,6 +323,7 @@ fn parse_event(event: &Value) -> Result<Overrides, EventError> {
         });
     }
     let mut overrides = Overrides::default();
+    let (mut step, mut plan, mut batch) = (None, None, None);
     for (key, value) in object {
         let wrong = |key: &'static str| EventError::WrongType {
             key,
@@ -225,6 +346,16 @@ fn parse_event(event: &Value) -> Result<Overrides, EventError> {
                 .push((Setting::MaxIdleDays, number.to_string())),
             ("mode", Value::String(mode)) => overrides.flags.push((Setting::Mode, mode.clone())),
             ("apply", Value::Bool(apply)) => overrides.apply = Some(*apply),
+            ("step", Value::String(name)) => step = Some(name.as_str()),
+            ("plan", Value::String(location)) => plan = Some(location.clone()),
+            ("batch", Value::Number(index)) => {
+                batch = Some(index.as_u64().ok_or_else(|| wrong("batch"))? as usize);
+            }
+            ("run_id", Value::String(id)) => overrides.run_id = Some(id.clone()),
+            ("step", _) => return Err(wrong("step")),
+            ("plan", _) => return Err(wrong("plan")),
+            ("batch", _) => return Err(wrong("batch")),
+            ("run_id", _) => return Err(wrong("run_id")),
             ("accounts", _) => return Err(wrong("accounts")),
             ("max_idle_days", _) => return Err(wrong("max_idle_days")),
             ("mode", _) => return Err(wrong("mode")),
@@ -236,6 +367,17 @@ fn parse_event(event: &Value) -> Result<Overrides, EventError> {
             }
         }
     }
+    overrides.step = match (step, plan, batch) {
+        (None | Some("whole"), None, None) => Step::Whole,
+        (Some("plan"), None, None) => Step::Plan,
+        (Some("batch"), Some(plan), Some(batch)) => Step::Batch { plan, batch },
+        (Some("merge"), Some(plan), None) => Step::Merge { plan },
+        (step, _, _) => {
+            return Err(EventError::BadStep {
+                step: step.unwrap_or("whole").to_owned(),
+            });
+        }
+    };
     Ok(overrides)
 }
 

@@ -10,6 +10,8 @@ mod config;
 // The `stalecreds` binary against a seeded moto organization: scanning, selection, the digest,
 // identities, stale reports and faults.
 mod emulator;
+// The fan-out: plan, batches as separate processes, merge.
+mod fanout;
 // The Lambda function: the runtime loop, invocations, deadlines, the S3 journal, grace periods.
 mod lambda;
 // The policies in the docs and templates against the code's calls.

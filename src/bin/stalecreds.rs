@@ -13,9 +13,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use stalecreds::aws::describe;
+use stalecreds::config::Settings;
 use stalecreds::config::{self, Effective, Inputs, Setting};
 use stalecreds::deadline::Deadline;
-use stalecreds::pipeline::{JournalPlace, ScanError, Scanned, Sent};
+use stalecreds::pipeline::{
+    JournalPlace, Merged, Place, ScanError, Scanned, Sent, StepError, UndoError,
+};
 use stalecreds::remediate::apply::UndoState;
 use stalecreds::remediate::journal::Journal;
 use stalecreds::report;
@@ -38,8 +41,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Scan the organization (or the given accounts) for unused credentials.
+    /// Scan the organization (or the given accounts) for unused credentials; with `--plan` and
+    /// `--batch`, scan one batch of a planned run.
     Scan(ScanArgs),
+    /// Plan a run for a fan-out: list the accounts once and cut them into batches.
+    Plan(PlanArgs),
+    /// Merge a planned run's batches: the one report, remediation, state and digest.
+    Merge(MergeArgs),
     /// Print the effective configuration and where each value came from; calls no AWS API.
     Config(ConfigArgs),
     /// Reactivate the access keys that a run's journal says were deactivated.
@@ -78,6 +86,47 @@ struct ScanArgs {
     #[arg(long)]
     apply: bool,
     /// Where applied changes are journaled (appended), for `stalecreds undo`.
+    #[arg(long, value_name = "FILE", default_value = "stalecreds-journal.jsonl")]
+    journal: PathBuf,
+    /// Scan one batch of this planned run (`stalecreds plan`), writing its results beside the
+    /// plan; needs `--batch`.
+    #[arg(long, value_name = "PLAN", requires = "batch", conflicts_with_all = ["apply", "output"])]
+    plan: Option<String>,
+    /// The batch of `--plan` to scan, from 0.
+    #[arg(long, value_name = "I", requires = "plan")]
+    batch: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Where the run's records go: a directory, or an s3://bucket/prefix/ [default: the run's
+    /// prefix in the report bucket, or stalecreds-runs/RUN/].
+    #[arg(long, value_name = "PLACE")]
+    out: Option<String>,
+    /// The run's ID [default: the run's time].
+    #[arg(long, value_name = "ID")]
+    run_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct MergeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The plan of the run (`…/plan.json`, a file or an s3:// object).
+    #[arg(long, value_name = "PLAN")]
+    plan: String,
+    /// The format of what is printed on standard output.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Also write the JSON report to this file (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Apply the remediation plan of the whole run (see `scan --apply`).
+    #[arg(long)]
+    apply: bool,
+    /// Where applied changes are journaled (appended).
     #[arg(long, value_name = "FILE", default_value = "stalecreds-journal.jsonl")]
     journal: PathBuf,
 }
@@ -137,6 +186,9 @@ struct ConfigArgs {
     /// The longest an AWS call may take, retries included, in seconds [default: 300].
     #[arg(long, value_name = "SECONDS")]
     call_timeout: Option<String>,
+    /// Accounts per batch of a planned run (`stalecreds plan`) [default: 100].
+    #[arg(long, value_name = "N")]
+    batch_size: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -149,16 +201,76 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    match cli.command {
-        Command::Scan(args) => scan(args),
+    let status = match cli.command {
+        Command::Scan(args) => scan(&args),
+        Command::Plan(args) => plan(&args),
+        Command::Merge(args) => merge(&args),
         Command::Undo(args) => undo(&args),
-        Command::Config(args) => match effective(&args) {
-            Ok(effective) => {
-                print!("{}", effective.render());
-                ExitCode::SUCCESS
+        Command::Config(args) => effective(&args).map(|effective| {
+            print!("{}", effective.render());
+            0
+        }),
+    };
+    // The one place where failures are printed and mapped to an exit status.
+    match status {
+        Ok(status) => ExitCode::from(status),
+        Err(Failure::Usage(error)) => {
+            eprint!(
+                "stalecreds: {}",
+                ends_with_newline(&describe(error.as_ref()))
+            );
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(Failure::Incomplete(error)) => {
+            eprintln!("stalecreds: {}", describe(error.as_ref()));
+            ExitCode::from(EXIT_INCOMPLETE)
+        }
+    }
+}
+
+/// Why a command ended early: a usage or configuration error (exit 2, no AWS request made), or
+/// something that left the run incomplete (exit 3).
+enum Failure {
+    Usage(Box<dyn std::error::Error>),
+    Incomplete(Box<dyn std::error::Error>),
+}
+
+impl Failure {
+    fn usage(error: impl Into<Box<dyn std::error::Error>>) -> Failure {
+        Failure::Usage(error.into())
+    }
+
+    fn incomplete(error: impl Into<Box<dyn std::error::Error>>) -> Failure {
+        Failure::Incomplete(error.into())
+    }
+}
+
+impl From<ScanError> for Failure {
+    fn from(error: ScanError) -> Failure {
+        match error {
+            ScanError::Run(_) => Failure::incomplete(error),
+            ScanError::Journal(_) | ScanError::NoBucket | ScanError::NoStateStore => {
+                Failure::usage(error)
             }
-            Err(code) => code,
-        },
+        }
+    }
+}
+
+impl From<StepError> for Failure {
+    fn from(error: StepError) -> Failure {
+        match error {
+            StepError::Scan(error) => error.into(),
+            StepError::Place(_) => Failure::incomplete(error),
+            _ => Failure::usage(error),
+        }
+    }
+}
+
+fn ends_with_newline(text: &str) -> String {
+    if text.ends_with('\n') {
+        text.to_owned()
+    } else {
+        format!("{text}\n")
     }
 }
 
@@ -172,67 +284,176 @@ fn init_logging() {
         .init();
 }
 
-fn scan(args: ScanArgs) -> ExitCode {
-    let settings = match effective(&args.config) {
-        Ok(effective) => effective.settings,
-        Err(code) => return code,
-    };
-    if args.apply && settings.remediation.is_none() {
-        eprintln!(
-            "stalecreds: --apply needs a `remediation:` section in the configuration file (docs/configuration.md); nothing was scanned"
-        );
-        return ExitCode::from(EXIT_USAGE);
-    }
-    let runtime = match runtime() {
-        Ok(runtime) => runtime,
-        Err(code) => return code,
-    };
-    let scanned = runtime.block_on(async {
-        let base = stalecreds::aws::load_sdk_config(None, None).await;
+/// The settings, the clients and the runtime a command works with.
+struct Session {
+    settings: Settings,
+    clients: Clients,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Session {
+    fn start(args: &ConfigArgs) -> Result<Session, Failure> {
+        let settings = effective(args)?.settings;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(Failure::incomplete)?;
+        let base = runtime.block_on(stalecreds::aws::load_sdk_config(None, None));
         let clients = Clients::new(stalecreds::aws::with_timeouts(&base, &settings));
-        // The run's single "now", whole seconds: every idle age is measured to it.
-        let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
-            .unwrap_or_else(|_| jiff::Timestamp::now());
-        let progress = progress_bar();
-        let on_event = |event: Event| match event {
-            Event::Planned { accounts } => progress.set_length(accounts as u64),
-            Event::AccountDone { .. } => progress.inc(1),
-        };
-        let stop = async {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                progress.suspend(|| {
-                    eprintln!("stalecreds: interrupted; finishing the accounts in flight")
-                });
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        let request = ScanRequest {
-            now,
-            deadline: Deadline::none(),
-            events: &on_event,
-            apply: args.apply.then(|| JournalPlace::File(args.journal.clone())),
-            output: args.output.clone(),
-            run_id: None,
-        };
-        let scanned = stalecreds::scan(&settings, &clients, request, stop).await;
-        progress.finish_and_clear();
-        scanned
-    });
-    let scanned = match scanned {
-        Ok(scanned) => scanned,
-        Err(error) => {
-            eprintln!("stalecreds: {}", describe(&error));
-            return ExitCode::from(match error {
-                ScanError::Journal(_) | ScanError::NoBucket | ScanError::NoStateStore => EXIT_USAGE,
-                ScanError::Run(_) => EXIT_INCOMPLETE,
-            });
-        }
+        Ok(Session {
+            settings,
+            clients,
+            runtime,
+        })
+    }
+}
+
+/// The run's single "now", whole seconds: every idle age is measured to it.
+fn now() -> jiff::Timestamp {
+    jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+}
+
+/// Resolves when Ctrl-C is pressed, after saying what happens then.
+async fn interrupted(progress: &ProgressBar) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        progress.suspend(|| eprintln!("stalecreds: interrupted; finishing the accounts in flight"));
+    } else {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn scan(args: &ScanArgs) -> Result<u8, Failure> {
+    if let (Some(plan), Some(batch)) = (&args.plan, args.batch) {
+        return scan_batch(&args.config, plan, batch);
+    }
+    let session = Session::start(&args.config)?;
+    if args.apply && session.settings.remediation.is_none() {
+        return Err(Failure::usage(
+            "--apply needs a `remediation:` section in the configuration file (docs/configuration.md); nothing was scanned",
+        ));
+    }
+    let progress = progress_bar();
+    let on_event = |event: Event| match event {
+        Event::Planned { accounts } => progress.set_length(accounts as u64),
+        Event::AccountDone { .. } => progress.inc(1),
     };
-    tell(&scanned);
+    let request = ScanRequest {
+        now: now(),
+        deadline: Deadline::none(),
+        events: &on_event,
+        apply: args.apply.then(|| JournalPlace::File(args.journal.clone())),
+        output: args.output.clone(),
+        run_id: None,
+    };
+    let scanned = session.runtime.block_on(stalecreds::scan(
+        &session.settings,
+        &session.clients,
+        request,
+        interrupted(&progress),
+    ));
+    progress.finish_and_clear();
+    render(&scanned?, args.format)
+}
+
+fn scan_batch(config: &ConfigArgs, plan: &str, batch: usize) -> Result<u8, Failure> {
+    let session = Session::start(config)?;
+    let progress = ProgressBar::hidden();
+    let written = session.runtime.block_on(stalecreds::pipeline::scan_batch(
+        &session.settings,
+        &session.clients,
+        plan,
+        batch,
+        &Deadline::none(),
+        interrupted(&progress),
+    ))?;
+    println!("{}", written.partial);
+    eprintln!(
+        "stalecreds: batch {batch}: {} account{} scanned{}",
+        written.accounts,
+        if written.accounts == 1 { "" } else { "s" },
+        written
+            .cut_short
+            .map(|why| format!(", cut short: {why}"))
+            .unwrap_or_default()
+    );
+    Ok(0)
+}
+
+fn plan(args: &PlanArgs) -> Result<u8, Failure> {
+    let session = Session::start(&args.config)?;
+    let now = now();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| match &session.settings.report_bucket {
+            Some((name, prefix)) => {
+                let bucket = stalecreds::store::Bucket {
+                    name: name.clone(),
+                    prefix: prefix.clone(),
+                };
+                bucket.url(&bucket.run_key(now, ""))
+            }
+            None => format!("stalecreds-runs/{}/", now.strftime("%Y%m%dT%H%M%SZ")),
+        });
+    let place = Place::of(&out, &session.clients.s3);
+    let planned = session.runtime.block_on(stalecreds::pipeline::plan(
+        &session.settings,
+        &session.clients,
+        now,
+        args.run_id.clone(),
+        session.settings.batch_size,
+        &place,
+        &Deadline::none(),
+    ))?;
+    println!("{}", planned.plan);
+    eprintln!(
+        "stalecreds: run {}: {} account{} in {} batch{}: stalecreds scan --plan {} --batch I, for I in 0..{}; then stalecreds merge --plan {}",
+        planned.run_id,
+        planned.accounts,
+        if planned.accounts == 1 { "" } else { "s" },
+        planned.batches,
+        if planned.batches == 1 { "" } else { "es" },
+        planned.plan,
+        planned.batches,
+        planned.plan,
+    );
+    Ok(0)
+}
+
+fn merge(args: &MergeArgs) -> Result<u8, Failure> {
+    let session = Session::start(&args.config)?;
+    if args.apply && session.settings.remediation.is_none() {
+        return Err(Failure::usage(
+            "--apply needs a `remediation:` section in the configuration file (docs/configuration.md)",
+        ));
+    }
+    let merged = session.runtime.block_on(stalecreds::pipeline::merge(
+        &session.settings,
+        &session.clients,
+        &args.plan,
+        args.apply.then(|| JournalPlace::File(args.journal.clone())),
+        args.output.clone(),
+        &Deadline::none(),
+    ))?;
+    match merged {
+        Merged::Done(scanned) => render(&scanned, args.format),
+        Merged::Already { report } => {
+            eprintln!(
+                "stalecreds: this run was merged already; nothing was done again (its report: {})",
+                report.as_deref().unwrap_or("not stored")
+            );
+            Ok(0)
+        }
+    }
+}
+
+/// Prints the report in `format`, says where the results went, and gives the exit status.
+fn render(scanned: &Scanned, format: Format) -> Result<u8, Failure> {
+    tell(scanned);
     let mut stdout = std::io::stdout().lock();
     let report = &scanned.report;
-    let written = match args.format {
+    let written = match format {
         Format::Table => report::table::write(report, &mut stdout),
         Format::Json => report.write_json(&mut stdout),
         Format::Csv => report::csv::write(report, &mut stdout),
@@ -240,13 +461,10 @@ fn scan(args: ScanArgs) -> ExitCode {
     .and_then(|()| stdout.flush());
     match written {
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
-        Err(error) => {
-            eprintln!("stalecreds: cannot write to standard output: {error}");
-            return ExitCode::from(EXIT_INCOMPLETE);
-        }
+        Err(error) => return Err(Failure::incomplete(error)),
         Ok(()) => {}
     }
-    ExitCode::from(exit_status(&scanned))
+    Ok(exit_status(scanned))
 }
 
 /// Says on standard error where the results went, and what could not be delivered.
@@ -277,19 +495,18 @@ fn tell(scanned: &Scanned) {
     }
 }
 
-/// The effective configuration, or exit status 2 after printing every problem.
-fn effective(args: &ConfigArgs) -> Result<Effective, ExitCode> {
+/// The effective configuration, or a usage failure naming every problem.
+fn effective(args: &ConfigArgs) -> Result<Effective, Failure> {
     let text = match &args.config_file {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => Some((path.display().to_string(), text)),
-            Err(error) => {
-                eprintln!(
-                    "stalecreds: cannot read the configuration file {}: {error}",
+        Some(path) => Some((
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(|error| {
+                Failure::usage(format!(
+                    "cannot read the configuration file {}: {error}",
                     path.display()
-                );
-                return Err(ExitCode::from(EXIT_USAGE));
-            }
-        },
+                ))
+            })?,
+        )),
         None => None,
     };
     let flags = [
@@ -307,6 +524,7 @@ fn effective(args: &ConfigArgs) -> Result<Effective, ExitCode> {
         (Setting::StateDir, &args.state_dir),
         (Setting::AttemptTimeout, &args.attempt_timeout),
         (Setting::CallTimeout, &args.call_timeout),
+        (Setting::BatchSize, &args.batch_size),
     ]
     .into_iter()
     .filter_map(|(setting, value)| value.clone().map(|value| (setting, value)))
@@ -320,17 +538,11 @@ fn effective(args: &ConfigArgs) -> Result<Effective, ExitCode> {
         flags,
         accounts: args.accounts.clone(),
     };
-    config::resolve(inputs).map_err(|error| {
-        eprint!("stalecreds: {error}");
-        ExitCode::from(EXIT_USAGE)
-    })
+    config::resolve(inputs).map_err(Failure::usage)
 }
 
-fn undo(args: &UndoArgs) -> ExitCode {
-    let settings = match effective(&args.config) {
-        Ok(effective) => effective.settings,
-        Err(code) => return code,
-    };
+fn undo(args: &UndoArgs) -> Result<u8, Failure> {
+    let session = Session::start(&args.config)?;
     let out = args.out.clone().unwrap_or_else(|| {
         if args.journal.starts_with("s3://") {
             PathBuf::from("stalecreds-undo-journal.jsonl")
@@ -338,39 +550,20 @@ fn undo(args: &UndoArgs) -> ExitCode {
             PathBuf::from(&args.journal)
         }
     });
-    let out = match Journal::open(&out) {
-        Ok(out) => out,
-        Err(error) => {
-            eprintln!("stalecreds: {}", describe(&error));
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let runtime = match runtime() {
-        Ok(runtime) => runtime,
-        Err(code) => return code,
-    };
-    let result = runtime.block_on(async {
-        let base = stalecreds::aws::load_sdk_config(None, None).await;
-        let clients = Clients::new(stalecreds::aws::with_timeouts(&base, &settings));
-        stalecreds::undo(
-            &settings,
-            &clients,
+    let out = Journal::open(&out).map_err(Failure::usage)?;
+    let mut outcomes = session
+        .runtime
+        .block_on(stalecreds::undo(
+            &session.settings,
+            &session.clients,
             &args.journal,
             args.run.as_deref(),
             &out,
-        )
-        .await
-    });
-    let mut outcomes = match result {
-        Ok(outcomes) => outcomes,
-        Err(error) => {
-            eprintln!("stalecreds: {}", describe(&error));
-            return ExitCode::from(match error {
-                stalecreds::pipeline::UndoError::Journal(_) => EXIT_USAGE,
-                stalecreds::pipeline::UndoError::Run(_) => EXIT_INCOMPLETE,
-            });
-        }
-    };
+        ))
+        .map_err(|error| match error {
+            UndoError::Journal(_) => Failure::usage(error),
+            UndoError::Run(_) => Failure::incomplete(error),
+        })?;
     outcomes.sort_by(|(a, _), (b, _)| {
         (&a.account_id, &a.user_name, &a.access_key_id).cmp(&(
             &b.account_id,
@@ -408,18 +601,7 @@ fn undo(args: &UndoArgs) -> ExitCode {
     if outcomes.is_empty() {
         println!("nothing to undo in {}", args.journal);
     }
-    ExitCode::from(if failed { EXIT_INCOMPLETE } else { 0 })
-}
-
-/// The async runtime, or exit status 3.
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| {
-            eprintln!("stalecreds: cannot start the async runtime: {error}");
-            ExitCode::from(EXIT_INCOMPLETE)
-        })
+    Ok(if failed { EXIT_INCOMPLETE } else { 0 })
 }
 
 /// 3 when the run is incomplete (or something could not be delivered), 1 when there are

@@ -43,11 +43,13 @@ pub enum Setting {
     AttemptTimeout,
     /// The longest an AWS call may take, retries included, in seconds.
     CallTimeout,
+    /// Accounts per batch of a fanned-out run.
+    BatchSize,
 }
 
 impl Setting {
     /// Every setting, in display order.
-    pub const ALL: [Setting; 14] = [
+    pub const ALL: [Setting; 15] = [
         Setting::RoleName,
         Setting::ExternalId,
         Setting::SessionName,
@@ -62,6 +64,7 @@ impl Setting {
         Setting::StateDir,
         Setting::AttemptTimeout,
         Setting::CallTimeout,
+        Setting::BatchSize,
     ];
 
     /// The key in the configuration file (under `defaults:`, `notification:` or `reports:`).
@@ -81,6 +84,7 @@ impl Setting {
             Setting::StateDir => "state_dir",
             Setting::AttemptTimeout => "attempt_timeout_seconds",
             Setting::CallTimeout => "call_timeout_seconds",
+            Setting::BatchSize => "batch_size",
         }
     }
 
@@ -101,6 +105,7 @@ impl Setting {
             Setting::StateDir => "STALECREDS_STATE_DIR",
             Setting::AttemptTimeout => "STALECREDS_ATTEMPT_TIMEOUT",
             Setting::CallTimeout => "STALECREDS_CALL_TIMEOUT",
+            Setting::BatchSize => "STALECREDS_BATCH_SIZE",
         }
     }
 
@@ -121,6 +126,7 @@ impl Setting {
             Setting::StateDir => "--state-dir",
             Setting::AttemptTimeout => "--attempt-timeout",
             Setting::CallTimeout => "--call-timeout",
+            Setting::BatchSize => "--batch-size",
         }
     }
 
@@ -184,6 +190,7 @@ impl Setting {
             (Setting::CallTimeout, SettingValue::Number(seconds)) => {
                 settings.call_timeout = Duration::from_secs(u64::from(*seconds));
             }
+            (Setting::BatchSize, SettingValue::Number(size)) => settings.batch_size = *size as usize,
             // The layers only ever hold the value kind `check_text` gives each setting.
             _ => unreachable!("{self:?} holds {value:?}"),
         }
@@ -209,6 +216,7 @@ impl Setting {
             Setting::StateDir => "(none: the report bucket, if any)".to_owned(),
             Setting::AttemptTimeout => settings.attempt_timeout.as_secs().to_string(),
             Setting::CallTimeout => settings.call_timeout.as_secs().to_string(),
+            Setting::BatchSize => settings.batch_size.to_string(),
         }
     }
 
@@ -233,6 +241,7 @@ impl Setting {
             Setting::Rate => Some((1, 10_000)),
             Setting::AttemptTimeout => Some((1, 600)),
             Setting::CallTimeout => Some((1, 3_600)),
+            Setting::BatchSize => Some((1, 100_000)),
             _ => None,
         }
     }
@@ -273,7 +282,8 @@ pub(crate) fn check_text(setting: Setting, text: &str) -> Result<SettingValue, S
         | Setting::Concurrency
         | Setting::Rate
         | Setting::AttemptTimeout
-        | Setting::CallTimeout => text
+        | Setting::CallTimeout
+        | Setting::BatchSize => text
             .parse::<i128>()
             .map_err(|_| {
                 let (low, high) = setting.range().unwrap_or_default();

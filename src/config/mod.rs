@@ -39,6 +39,9 @@ pub const DEFAULT_MAX_IDLE_DAYS: u32 = 45;
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// AWS requests per second per account.
 pub const DEFAULT_RATE: u32 = 10;
+/// Accounts per batch of a fanned-out run: a Lambda invocation scans this many in a few minutes
+/// at the default pace (docs/scale.md).
+pub const DEFAULT_BATCH_SIZE: usize = 100;
 /// The longest one attempt of an AWS call may take.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest an AWS call may take, retries included.
@@ -73,6 +76,8 @@ pub struct Settings {
     pub attempt_timeout: Duration,
     /// The longest an AWS call may take, retries included.
     pub call_timeout: Duration,
+    /// Accounts per batch of a fanned-out run.
+    pub batch_size: usize,
 }
 
 /// The `remediation:` settings.
@@ -242,6 +247,7 @@ impl Settings {
             state_dir: None,
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             call_timeout: DEFAULT_CALL_TIMEOUT,
+            batch_size: DEFAULT_BATCH_SIZE,
         }
     }
 

@@ -25,10 +25,6 @@ use crate::store::{self, Bucket};
 /// The version of the plan's and partials' format: the steps of one run use one version.
 pub const SCHEMA: u32 = 1;
 
-/// Accounts per batch when none is asked for: a Lambda invocation scans this many in a few
-/// minutes at the default pace (docs/scale.md).
-pub const DEFAULT_BATCH_SIZE: usize = 100;
-
 /// What one run scans, fixed once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {

@@ -1,0 +1,316 @@
+//! A run fanned out: `stalecreds plan`, then `stalecreds scan --plan … --batch I` for each
+//! batch, as separate processes running at once, then `stalecreds merge`. It must give exactly
+//! what a single run gives, send one digest, and survive a batch run twice, a batch missing and
+//! a merge run twice.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use crate::support::{Moto, Run, skipped, temp_dir};
+
+const POLICY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/remediation/demo.yaml"
+);
+
+/// `account-name/user credential key-index idle-days`, for findings or information.
+fn items(moto: &Moto, report: &Value, list: &str) -> Vec<String> {
+    let names: BTreeMap<&str, &str> = moto
+        .accounts
+        .iter()
+        .map(|(name, id)| (id.as_str(), name.as_str()))
+        .collect();
+    let mut lines: Vec<String> = report[list]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|item| {
+            format!(
+                "{}/{} {} {} {} {}",
+                names[item["account_id"].as_str().expect("account")],
+                item["user_name"].as_str().expect("user"),
+                item["credential"].as_str().expect("credential"),
+                item["access_key_id"].as_str().unwrap_or("-"),
+                item["idle_days"],
+                item["remediation"]["state"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Account ID → (status, error code).
+fn statuses(report: &Value) -> BTreeMap<String, (String, String)> {
+    report["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .map(|account| {
+            let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+            (
+                text(&account["account_id"]),
+                (text(&account["status"]), text(&account["error"]["code"])),
+            )
+        })
+        .collect()
+}
+
+/// Plans a run into `dir` in batches of `size`; returns the plan's path and the batch count.
+fn plan(moto: &Moto, dir: &Path, size: usize, extra: &[&str]) -> (String, usize) {
+    let run = Run::of(
+        moto.stalecreds()
+            .args(["plan", "--out"])
+            .arg(dir)
+            .args(["--batch-size", &size.to_string()])
+            .args(extra),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan = run.stdout.trim().to_owned();
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).expect("the plan")).expect("JSON");
+    (plan, written["batches"].as_array().expect("batches").len())
+}
+
+/// Runs the batches `which` of `plan` at once, each its own process.
+fn batches(moto: &Moto, plan: &str, which: &[usize], extra: &[&str]) {
+    let children: Vec<_> = which
+        .iter()
+        .map(|batch| {
+            moto.stalecreds()
+                .args(["scan", "--plan", plan, "--batch", &batch.to_string()])
+                .args(extra)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("a batch starts")
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().expect("a batch ends");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+fn merge(moto: &Moto, plan: &str, extra: &[&str]) -> Run {
+    Run::of(
+        moto.stalecreds()
+            .args(["merge", "--plan", plan, "--format", "json"])
+            .args(extra),
+    )
+}
+
+/// Issue 10: plan → batches in parallel → merge gives exactly the single run's findings, account
+/// statuses and information, and exactly one digest; a batch run twice (a retry) changes
+/// nothing, and a merge run twice publishes nothing more.
+#[test]
+fn a_fanned_out_run_merges_into_the_single_runs_report_and_one_digest() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::start(&["--scenario", "bench", "--accounts", "14", "--users", "6"]);
+    let topic = ["--topic-arn", moto.topic_arn.as_str(), "--notify", "always"];
+    let single = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json"])
+            .args(topic),
+    );
+    let single = single.json();
+    assert_eq!(moto.published().len(), 1);
+
+    let dir = temp_dir();
+    let (plan, count) = plan(&moto, dir.path(), 4, &[]);
+    assert_eq!(
+        count, 4,
+        "14 members and the management account, four at a time"
+    );
+    moto.reset_requests();
+    batches(&moto, &plan, &(0..count).collect::<Vec<_>>(), &[]);
+    batches(&moto, &plan, &[1], &[]);
+    let organizations: u64 = moto
+        .requests()
+        .iter()
+        .filter(|(_, service, _, _)| service == "organizations")
+        .map(|(_, _, _, count)| count)
+        .sum();
+    assert_eq!(organizations, 0, "the batches never list the organization");
+    let merged = merge(&moto, &plan, &topic);
+    let report = merged.json();
+    assert_eq!(
+        items(&moto, &report, "findings"),
+        items(&moto, &single, "findings")
+    );
+    assert_eq!(
+        items(&moto, &report, "information"),
+        items(&moto, &single, "information")
+    );
+    assert_eq!(statuses(&report), statuses(&single));
+    assert_eq!(report["summary"], single["summary"]);
+    assert_eq!(
+        moto.published().len(),
+        2,
+        "one digest for the fanned-out run"
+    );
+
+    let again = merge(&moto, &plan, &topic);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stderr.contains("merged already"), "{}", again.stderr);
+    assert_eq!(
+        moto.published().len(),
+        2,
+        "a merge run twice publishes once"
+    );
+}
+
+/// Issue 10: a batch that never reports leaves its accounts named as not reached, the run
+/// incomplete, and, as for a run cut short, `--apply` changes nothing.
+#[test]
+fn a_missing_batch_makes_the_run_incomplete_with_its_accounts_named_and_no_change() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let before = moto.iam_state();
+    let config = [
+        "--config",
+        POLICY,
+        "--report-bucket",
+        moto.report_bucket.as_str(),
+    ];
+    let dir = temp_dir();
+    let (plan, count) = plan(&moto, dir.path(), 1, &config);
+    assert_eq!(
+        count, 4,
+        "management, prod, dev, sandbox (closed is skipped)"
+    );
+    batches(&moto, &plan, &[0, 1, 3], &config);
+    let journal = dir.path().join("journal.jsonl");
+    let mut extra = config.to_vec();
+    extra.extend(["--apply", "--journal", journal.to_str().expect("utf-8")]);
+    let merged = merge(&moto, &plan, &extra);
+    assert_eq!(merged.code, 3, "{}", merged.stderr);
+    let report = merged.json();
+    let plan_doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).expect("plan")).expect("JSON");
+    let missing = plan_doc["batches"][2][0]["id"]
+        .as_str()
+        .expect("batch 2's account");
+    let entry = report["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|account| account["account_id"] == missing)
+        .expect("the missing batch's account is in the report");
+    assert_eq!(entry["error"]["code"], "NotReached");
+    assert!(
+        entry["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("batch 2 did not report")),
+        "{entry}"
+    );
+    assert_eq!(
+        moto.iam_state(),
+        before,
+        "an incomplete run changes nothing"
+    );
+    assert!(
+        report["remediation"]["withheld"]
+            .as_str()
+            .is_some_and(|why| why.contains("batch 2 did not report")),
+        "{}",
+        report["remediation"]
+    );
+}
+
+/// Issue 10: remediation happens once, in the merge, under the one global cap: the same changes
+/// as a single run with the same cap; a merge run again changes nothing more.
+#[test]
+fn a_fanned_out_apply_makes_the_single_runs_changes_once_under_the_global_cap() {
+    if skipped() {
+        return;
+    }
+    let capped = |dir: &Path| {
+        let config = dir.join("capped.yaml");
+        std::fs::write(
+            &config,
+            std::fs::read_to_string(POLICY)
+                .expect("policy")
+                .replace("max_actions: 25", "max_actions: 3"),
+        )
+        .expect("writable");
+        config
+    };
+    let single_moto = Moto::demo();
+    let single_dir = temp_dir();
+    let single_config = capped(single_dir.path());
+    let single = Run::of(
+        single_moto
+            .stalecreds()
+            .args([
+                "scan",
+                "--format",
+                "json",
+                "--apply",
+                "--report-bucket",
+                &single_moto.report_bucket,
+            ])
+            .arg("--journal")
+            .arg(single_dir.path().join("journal.jsonl"))
+            .arg("--config")
+            .arg(&single_config),
+    );
+    let single_report = single.json();
+
+    let moto = Moto::demo();
+    let dir = temp_dir();
+    let config = capped(dir.path());
+    let config_args = [
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--report-bucket",
+        moto.report_bucket.as_str(),
+    ];
+    let (plan, count) = plan(&moto, dir.path(), 1, &config_args);
+    batches(&moto, &plan, &(0..count).collect::<Vec<_>>(), &config_args);
+    let journal = dir.path().join("journal.jsonl");
+    let mut extra = config_args.to_vec();
+    extra.extend(["--apply", "--journal", journal.to_str().expect("utf-8")]);
+    let merged = merge(&moto, &plan, &extra);
+    let report = merged.json();
+    assert_eq!(
+        report["remediation"]["applied"], 3,
+        "{}",
+        report["remediation"]
+    );
+    // The same three changes as the single run (the moto seeds are the same: same users, and
+    // keys compared by position).
+    let changed = |report: &Value, moto: &Moto| -> Vec<String> {
+        items(moto, report, "findings")
+            .into_iter()
+            .chain(items(moto, report, "information"))
+            .filter(|line| line.ends_with(" applied"))
+            .map(|line| line.split(' ').next().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        changed(&report, &moto),
+        changed(&single_report, &single_moto)
+    );
+    let lines = std::fs::read_to_string(&journal).expect("journal");
+    assert_eq!(lines.lines().count(), 6, "three intents, three outcomes");
+    let state_after = moto.iam_state();
+    let again = merge(&moto, &plan, &extra);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        moto.iam_state(),
+        state_after,
+        "a second merge changes nothing"
+    );
+}
