@@ -180,32 +180,52 @@ async fn a_tiny_time_budget_ends_in_time_lists_the_unreached_accounts_and_sends_
 /// A stand-in for the Lambda Runtime API: serves one event, records the response.
 struct RuntimeApi {
     address: String,
+    /// (path, body) of each response a function posts.
     responses: mpsc::Receiver<(String, String)>,
+    /// Events to hand out, in order, to whichever function asks next.
+    events: mpsc::Sender<Value>,
 }
 
+/// The events waiting for a function, and how many were handed out.
+type Queue = std::sync::Arc<std::sync::Mutex<(mpsc::Receiver<Value>, usize)>>;
+
 impl RuntimeApi {
-    fn start(event: Value, deadline_ms: u128) -> RuntimeApi {
+    fn start(deadline_ms: u128) -> RuntimeApi {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let address = listener.local_addr().expect("address").to_string();
         let (sender, responses) = mpsc::channel();
+        let (events, queue) = mpsc::channel();
+        let queue: Queue = std::sync::Arc::new(std::sync::Mutex::new((queue, 0)));
         std::thread::spawn(move || {
-            let served = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            for stream in listener.incoming().take(16) {
+            for stream in listener.incoming().take(32) {
                 let Ok(stream) = stream else { continue };
-                let (served, sender, event) = (served.clone(), sender.clone(), event.clone());
-                std::thread::spawn(move || serve(stream, &served, &sender, &event, deadline_ms));
+                let (queue, sender) = (queue.clone(), sender.clone());
+                std::thread::spawn(move || serve(stream, &queue, &sender, deadline_ms));
             }
         });
-        RuntimeApi { address, responses }
+        RuntimeApi {
+            address,
+            responses,
+            events,
+        }
+    }
+
+    /// The next response a function posts.
+    fn response(&self) -> (String, Value) {
+        let (path, body) = self
+            .responses
+            .recv_timeout(Duration::from_secs(120))
+            .expect("a response within two minutes");
+        let value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("JSON: {body}"));
+        (path, value)
     }
 }
 
 /// One connection: HTTP/1.1 requests, kept alive, bodies by Content-Length or chunked.
 fn serve(
     stream: TcpStream,
-    served: &std::sync::atomic::AtomicBool,
+    queue: &Queue,
     sender: &mpsc::Sender<(String, String)>,
-    event: &Value,
     deadline_ms: u128,
 ) {
     stream.set_read_timeout(Some(Duration::from_secs(90))).ok();
@@ -262,15 +282,20 @@ fn serve(
             .unwrap_or_default()
             .to_owned();
         if path.ends_with("/invocation/next") {
-            if served.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                // One event only: hold the runtime here until the test ends it.
-                std::thread::sleep(Duration::from_secs(120));
+            // The next event, when the test gives one; until then the function waits here.
+            let next = {
+                let mut queue = queue.lock().expect("the queue");
+                let event = queue.0.recv_timeout(Duration::from_secs(120)).ok();
+                queue.1 += 1;
+                event.map(|event| (event, queue.1))
+            };
+            let Some((event, number)) = next else {
                 return;
-            }
+            };
             let payload = event.to_string();
             let _ = write!(
                 writer,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: req-1\r\n\
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: req-{number}\r\n\
                  Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n\
                  Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:stalecreds\r\n\
                  Lambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\n\
@@ -286,6 +311,103 @@ fn serve(
         }
         let _ = writer.flush();
     }
+}
+
+/// The function's `bootstrap`, as the Lambda runtime starts it, against `api` and moto, with
+/// `accounts.yaml` bundled in `task_root`.
+fn bootstrap(api: &RuntimeApi, moto: &Moto, task_root: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "stalecreds")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/28/[$LATEST]0")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/stalecreds")
+        .env("LAMBDA_TASK_ROOT", task_root)
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("STALECREDS_TOPIC_ARN", &moto.topic_arn)
+        .env("STALECREDS_REPORT_BUCKET", &moto.report_bucket)
+        .env("STALECREDS_BATCH_SIZE", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bootstrap starts")
+}
+
+/// Issue 10: the same `bootstrap` serves the three steps of a fanned-out run (the event says
+/// which), two function instances taking the batches at once; the merged run is the whole run,
+/// with one digest, and every response stays small.
+#[test]
+fn the_function_serves_plan_batches_and_merge_through_the_runtime_api() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let deadline = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis()
+        + 300_000;
+    let api = RuntimeApi::start(deadline);
+    let task_root = temp_dir();
+    std::fs::write(
+        task_root.path().join("accounts.yaml"),
+        "exemptions:\n  user_names: [breakglass-*]\nnotification:\n  send: always\n",
+    )
+    .expect("writable");
+    let mut functions = [
+        bootstrap(&api, &moto, task_root.path()),
+        bootstrap(&api, &moto, task_root.path()),
+    ];
+    let small = |response: &Value| {
+        let size = response.to_string().len();
+        assert!(size < 4096, "a {size}-byte response: {response}");
+    };
+    api.events
+        .send(json!({"step": "plan", "run_id": "stalecreds-7c1e"}))
+        .expect("queued");
+    let (_, planned) = api.response();
+    small(&planned);
+    let plan = planned["plan"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{planned}"))
+        .to_owned();
+    let batches = planned["batches"].as_u64().expect("batches");
+    assert_eq!(batches, 2, "four accounts to scan, two a batch: {planned}");
+    for batch in 0..batches {
+        api.events
+            .send(json!({"step": "batch", "plan": plan, "batch": batch}))
+            .expect("queued");
+    }
+    for _ in 0..batches {
+        let (path, written) = api.response();
+        assert!(path.ends_with("/response"), "{path}: {written}");
+        small(&written);
+        assert_eq!(written["accounts"], 2, "{written}");
+    }
+    api.events
+        .send(json!({"step": "merge", "plan": plan}))
+        .expect("queued");
+    let (_, merged) = api.response();
+    small(&merged);
+    for function in &mut functions {
+        let _ = function.kill();
+        let _ = function.wait();
+    }
+    assert_eq!(
+        merged["summary"]["findings"], 6,
+        "the whole run's findings: {merged}"
+    );
+    assert_eq!(merged["summary"]["accounts"], 5);
+    assert_eq!(moto.published().len(), 1, "one digest");
 }
 
 #[test]
@@ -304,7 +426,8 @@ fn the_lambda_runtime_loop_serves_a_scheduled_event_end_to_end() {
         "account": "123456789012", "time": "2026-11-28T10:00:00Z", "region": "us-east-1",
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/stalecreds"], "detail": {}
     });
-    let api = RuntimeApi::start(event, deadline);
+    let api = RuntimeApi::start(deadline);
+    api.events.send(event).expect("queued");
     // The package bundles accounts.yaml next to `bootstrap`.
     let task_root = temp_dir();
     std::fs::write(
@@ -312,29 +435,7 @@ fn the_lambda_runtime_loop_serves_a_scheduled_event_end_to_end() {
         "exemptions:\n  user_names: [breakglass-*]\nnotification:\n  send: always\n",
     )
     .expect("writable");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "stalecreds")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/28/[$LATEST]0")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/stalecreds")
-        .env("LAMBDA_TASK_ROOT", task_root.path())
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("STALECREDS_TOPIC_ARN", &moto.topic_arn)
-        .env("STALECREDS_REPORT_BUCKET", &moto.report_bucket)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("bootstrap starts");
+    let mut child = bootstrap(&api, &moto, task_root.path());
     let received = api.responses.recv_timeout(Duration::from_secs(120));
     let _ = child.kill();
     let output = child.wait_with_output().expect("bootstrap ends");
