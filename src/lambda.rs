@@ -28,7 +28,7 @@ use crate::pipeline::{
 };
 
 /// The keys an override event may have.
-const EVENT_KEYS: [&str; 8] = [
+const EVENT_KEYS: [&str; 9] = [
     "accounts",
     "max_idle_days",
     "mode",
@@ -37,6 +37,7 @@ const EVENT_KEYS: [&str; 8] = [
     "plan",
     "batch",
     "run_id",
+    "claimant",
 ];
 /// The causes of failure named in a response, at most (the response stays small).
 const RESPONSE_CAUSES: usize = 10;
@@ -183,7 +184,11 @@ pub async fn invoke(
     match overrides.step {
         Step::Whole => {}
         Step::Plan => {
-            return plan_step(&settings, &clients, now, overrides.run_id, &deadline).await;
+            let run = RunIdentity {
+                id: overrides.run_id,
+                claimant: overrides.claimant,
+            };
+            return plan_step(&settings, &clients, now, run, &deadline).await;
         }
         Step::Batch { plan, batch } => {
             let written = pipeline::scan_batch(
@@ -235,38 +240,116 @@ pub async fn invoke(
     Ok(response(&scanned, apply))
 }
 
-/// The plan step: the run's records go to its prefix in the report bucket, where the state
-/// machine's ItemReader finds the batches.
+/// The plan step: the run's records go to a folder named after the run in the report bucket
+/// (`stalecreds/runs/<run>/`), where the state machine's ItemReader finds the batches. One run
+/// per run ID (the scheduled time): the plan claims it first with a create-only marker naming
+/// its claimant (the Step Functions execution); a second execution for the same run (a duplicate
+/// delivery of the schedule) finds the claim and stops, while a retry of the same execution's
+/// Plan task plans again in the same place.
 async fn plan_step(
     settings: &Settings,
     clients: &Clients,
     now: Timestamp,
-    run_id: Option<String>,
+    run: RunIdentity,
     deadline: &Deadline,
 ) -> Result<Value, InvokeError> {
     let (name, prefix) = settings.report_bucket.clone().ok_or(ApplyError::NoBucket)?;
     let bucket = crate::store::Bucket { name, prefix };
-    let run_prefix = bucket.run_key(now, "");
+    let id = run.id.unwrap_or_else(|| now.to_string());
+    let folder = bucket.run_folder(&safe_key(&id));
     let place = Place::S3 {
         s3: clients.s3.clone(),
         bucket: crate::store::Bucket {
             name: bucket.name.clone(),
             prefix: String::new(),
         },
-        prefix: run_prefix.clone(),
+        prefix: folder.clone(),
     };
+    let claimant = run
+        .claimant
+        .unwrap_or_else(|| now.as_nanosecond().to_string());
+    let claim = format!("{folder}claim.json");
+    if !claim_run(&clients.s3, &bucket, &claim, &id, &claimant).await? {
+        tracing::warn!(run_id = %id, "this run is planned by another execution: not planning it again");
+        return Ok(json!({
+            "step": "plan",
+            "duplicate": true,
+            "run_id": id,
+            "plan": place.location("plan.json"),
+        }));
+    }
     let batch_size = settings.batch_size;
-    let planned =
-        pipeline::plan(settings, clients, now, run_id, batch_size, &place, deadline).await?;
+    let planned = pipeline::plan(
+        settings,
+        clients,
+        now,
+        Some(id),
+        batch_size,
+        &place,
+        deadline,
+    )
+    .await?;
     Ok(json!({
         "step": "plan",
+        "duplicate": false,
         "run_id": planned.run_id,
         "plan": planned.plan,
         "bucket": bucket.name,
-        "items_key": format!("{run_prefix}items.json"),
+        "items_key": format!("{folder}items.json"),
         "batches": planned.batches,
         "accounts": planned.accounts,
     }))
+}
+
+/// Claims a run for a claimant with a create-only marker: true when the run is (now or already)
+/// this claimant's, false when another claimant has it. A marker that cannot be read or
+/// written fails the step (to be retried), never passes for either answer.
+async fn claim_run(
+    s3: &aws_sdk_s3::Client,
+    bucket: &crate::store::Bucket,
+    key: &str,
+    id: &str,
+    claimant: &str,
+) -> Result<bool, StepError> {
+    let failed = |source| {
+        StepError::Place(pipeline::PlaceError::Store {
+            location: bucket.url(key),
+            source,
+        })
+    };
+    let claim = json!({ "run_id": id, "claimant": claimant }).to_string();
+    if crate::store::create(s3, bucket, key, claim.into_bytes(), None)
+        .await
+        .map_err(failed)?
+    {
+        return Ok(true);
+    }
+    let body = crate::store::get(s3, bucket, key).await.map_err(failed)?;
+    let claimed: Value = body
+        .and_then(|body| serde_json::from_slice(&body).ok())
+        .unwrap_or(Value::Null);
+    Ok(claimed["claimant"].as_str() == Some(claimant))
+}
+
+/// Who a run is: its ID (the scheduled time, the event's ID) and, for a fanned-out run, the
+/// execution that plans it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct RunIdentity {
+    id: Option<String>,
+    claimant: Option<String>,
+}
+
+/// A run ID as an S3 key segment (a scheduled time has colons).
+fn safe_key(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The overrides an event carries.
@@ -275,8 +358,10 @@ struct Overrides {
     accounts: Vec<String>,
     flags: Vec<(Setting, String)>,
     apply: Option<bool>,
-    /// The scheduled event's ID (or the Step Functions execution's name): the run's identity.
+    /// The scheduled event's ID (or a fanned-out run's scheduled time): the run's identity.
     run_id: Option<String>,
+    /// The Step Functions execution planning a fanned-out run.
+    claimant: Option<String>,
     /// Which step of a run (a whole run by default).
     step: Step,
 }
@@ -352,6 +437,8 @@ fn parse_event(event: &Value) -> Result<Overrides, EventError> {
                 batch = Some(index.as_u64().ok_or_else(|| wrong("batch"))? as usize);
             }
             ("run_id", Value::String(id)) => overrides.run_id = Some(id.clone()),
+            ("claimant", Value::String(id)) => overrides.claimant = Some(id.clone()),
+            ("claimant", _) => return Err(wrong("claimant")),
             ("step", _) => return Err(wrong("step")),
             ("plan", _) => return Err(wrong("plan")),
             ("batch", _) => return Err(wrong("batch")),

@@ -43,6 +43,11 @@ impl Bucket {
         format!("{}stalecreds/state/{file}", self.prefix())
     }
 
+    /// The folder of a fanned-out run's records (plan, batches, markers), by its ID.
+    pub fn run_folder(&self, run_id: &str) -> String {
+        format!("{}stalecreds/runs/{run_id}/", self.prefix())
+    }
+
     /// `s3://bucket/key`.
     pub fn url(&self, key: &str) -> String {
         format!("s3://{}/{key}", self.name)

@@ -371,9 +371,8 @@ fn the_function_serves_plan_batches_and_merge_through_the_runtime_api() {
         let size = response.to_string().len();
         assert!(size < 4096, "a {size}-byte response: {response}");
     };
-    api.events
-        .send(json!({"step": "plan", "run_id": "stalecreds-7c1e"}))
-        .expect("queued");
+    let plan_event = |claimant: &str| json!({"step": "plan", "run_id": "2026-11-28T10:00:00Z", "claimant": claimant});
+    api.events.send(plan_event("execution-1")).expect("queued");
     let (_, planned) = api.response();
     small(&planned);
     let plan = planned["plan"]
@@ -382,6 +381,17 @@ fn the_function_serves_plan_batches_and_merge_through_the_runtime_api() {
         .to_owned();
     let batches = planned["batches"].as_u64().expect("batches");
     assert_eq!(batches, 2, "four accounts to scan, two a batch: {planned}");
+    assert_eq!(planned["duplicate"], false);
+    // The same scheduled run delivered twice: the second execution stops at its plan ...
+    api.events.send(plan_event("execution-2")).expect("queued");
+    let (_, duplicate) = api.response();
+    assert_eq!(duplicate["duplicate"], true, "{duplicate}");
+    assert_eq!(duplicate["plan"].as_str(), Some(plan.as_str()));
+    // ... while the execution that claimed the run, retrying its Plan step, plans again in place.
+    api.events.send(plan_event("execution-1")).expect("queued");
+    let (_, again) = api.response();
+    assert_eq!(again["duplicate"], false, "{again}");
+    assert_eq!(again["plan"].as_str(), Some(plan.as_str()));
     for batch in 0..batches {
         api.events
             .send(json!({"step": "batch", "plan": plan, "batch": batch}))
