@@ -9,7 +9,7 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::support::{Moto, Run, skipped, temp_dir};
+use crate::support::{Moto, Run, emulator_script, skipped, temp_dir};
 
 const POLICY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -312,5 +312,118 @@ fn a_fanned_out_apply_makes_the_single_runs_changes_once_under_the_global_cap() 
         moto.iam_state(),
         state_after,
         "a second merge changes nothing"
+    );
+}
+
+/// Issue 10: the state machine of deploy/scanner.yaml, run by moto's ASL interpreter
+/// (tests/emulator/state_machine.py: a stand-in function answers by step and records each
+/// event). A run plans, scans one child per batch at the configured concurrency and merges; a
+/// duplicate of a run ends after its plan; a throttled batch is retried, a batch that fails for
+/// good does not stop the merge, nor does a map that cannot read its items.
+#[test]
+fn the_state_machine_plans_scans_every_batch_and_always_merges() {
+    if skipped() {
+        return;
+    }
+    let output = emulator_script("state_machine.py")
+        .args([
+            "deploy/scanner.yaml",
+            "normal",
+            "duplicate",
+            "faults",
+            "items_missing",
+        ])
+        .output()
+        .expect("the interpreter runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let runs: BTreeMap<String, Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("a JSON line"))
+        .map(|run| (run["scenario"].as_str().expect("named").to_owned(), run))
+        .collect();
+    let steps = |run: &Value| -> Vec<String> {
+        run["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|event| match event["batch"].as_u64() {
+                Some(batch) => format!("batch {batch}"),
+                None => event["step"].as_str().expect("a step").to_owned(),
+            })
+            .collect()
+    };
+    let sorted = |run: &Value| {
+        let mut steps = steps(run);
+        steps.sort();
+        steps
+    };
+    let plan = "s3://stalecreds-reports/stalecreds/runs/2026-11-28T10_00_00Z/plan.json";
+
+    let normal = &runs["normal"];
+    assert_eq!(normal["status"], "SUCCEEDED", "{normal}");
+    let events = normal["events"].as_array().expect("events");
+    assert_eq!(events[0]["step"], "plan");
+    assert_eq!(
+        events[0]["run_id"], "2026-11-28T10:00:00Z",
+        "the scheduled time"
+    );
+    assert_eq!(
+        events[0]["claimant"], normal["execution"],
+        "the execution claims"
+    );
+    assert_eq!(steps(normal).first().map(String::as_str), Some("plan"));
+    assert_eq!(steps(normal).last().map(String::as_str), Some("merge"));
+    assert_eq!(
+        sorted(normal),
+        ["batch 0", "batch 1", "batch 2", "merge", "plan"]
+    );
+    for event in &events[1..] {
+        assert_eq!(event["plan"], plan, "every step reads the plan: {event}");
+        let keys = event.as_object().expect("an object").len();
+        assert!(keys <= 3, "a small event: {event}");
+    }
+    assert_eq!(normal["map_runs"][0]["max_concurrency"], 2, "{normal}");
+    assert_eq!(normal["map_runs"][0]["succeeded"], 3);
+    assert_eq!(
+        normal["output"]["summary"]["findings"], 6,
+        "the merge's answer"
+    );
+    assert!(
+        normal["map_results"][0]
+            .as_str()
+            .is_some_and(|key| key.starts_with("stalecreds/map-results/")),
+        "{normal}"
+    );
+
+    let duplicate = &runs["duplicate"];
+    assert_eq!(duplicate["status"], "SUCCEEDED");
+    assert_eq!(steps(duplicate), ["plan"], "a duplicate stops at its plan");
+    assert_eq!(
+        duplicate["states"]
+            .as_array()
+            .and_then(|states| states.last()),
+        Some(&Value::from("AnotherExecutionHasThisRun"))
+    );
+
+    let faults = &runs["faults"];
+    assert_eq!(faults["status"], "SUCCEEDED", "{faults}");
+    assert_eq!(
+        sorted(faults),
+        ["batch 0", "batch 1", "batch 1", "batch 2", "merge", "plan"],
+        "throttled batch 1 retried, failed batch 2 not retried, then the merge"
+    );
+    assert_eq!(faults["map_runs"][0]["failed"], 1);
+
+    let missing = &runs["items_missing"];
+    assert_eq!(missing["status"], "SUCCEEDED", "{missing}");
+    assert_eq!(
+        steps(missing),
+        ["plan", "merge"],
+        "no items: no batch, still a merge"
     );
 }

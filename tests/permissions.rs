@@ -121,8 +121,26 @@ fn template_actions(template: &str, marker: &str) -> BTreeSet<String> {
     block
         .lines()
         .filter_map(|line| line.trim().strip_prefix("- "))
+        .filter(|item| is_action(item))
         .map(str::to_owned)
         .collect()
+}
+
+/// `service:Action` (a list item that is an IAM action, not a `Sid:` or a resource).
+fn is_action(item: &str) -> bool {
+    item.split_once(':').is_some_and(|(service, action)| {
+        !service.is_empty()
+            && service
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && action
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_uppercase())
+            && action
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '*')
+    })
 }
 
 #[test]
@@ -162,5 +180,70 @@ fn the_scheduled_function_is_never_retried() {
     assert!(
         properties.contains("MaximumRetryAttempts: 0"),
         "{properties}"
+    );
+}
+
+/// Issue 10: the state machine's role grants what its definition's states use, and no more: a
+/// Lambda task invokes the function, a distributed map runs child executions of the state
+/// machine, its ItemReader gets the plan's items, its ResultWriter writes a multipart result.
+#[test]
+fn the_state_machine_role_grants_exactly_what_its_definition_uses() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/scanner.yaml"))
+            .expect("the template");
+    let definition = text
+        .split("      Definition:")
+        .nth(1)
+        .and_then(|rest| rest.split("\n  StateMachineRole:").next())
+        .expect("the state machine's definition");
+    let uses: [(&str, &[&str]); 4] = [
+        (
+            "Resource: arn:aws:states:::lambda:invoke",
+            &["lambda:InvokeFunction"],
+        ),
+        (
+            "Mode: DISTRIBUTED",
+            &[
+                "states:StartExecution",
+                "states:DescribeExecution",
+                "states:StopExecution",
+            ],
+        ),
+        ("Resource: arn:aws:states:::s3:getObject", &["s3:GetObject"]),
+        (
+            "Resource: arn:aws:states:::s3:putObject",
+            &[
+                "s3:PutObject",
+                "s3:GetObject",
+                "s3:ListMultipartUploadParts",
+                "s3:AbortMultipartUpload",
+            ],
+        ),
+    ];
+    let mut needed = BTreeSet::new();
+    for (state, actions) in uses {
+        if definition.contains(state) {
+            needed.extend(actions.iter().map(|action| action.to_string()));
+        }
+    }
+    let resources: BTreeSet<&str> = definition
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("Resource: "))
+        .collect();
+    let known: BTreeSet<&str> = uses
+        .iter()
+        .filter_map(|(state, _)| state.strip_prefix("Resource: "))
+        .collect();
+    assert_eq!(
+        resources, known,
+        "a state uses a resource this test does not know"
+    );
+    assert!(
+        needed.contains("states:StartExecution"),
+        "a distributed map"
+    );
+    assert_eq!(
+        template_actions("deploy/scanner.yaml", "state-machine-actions"),
+        needed
     );
 }

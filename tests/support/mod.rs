@@ -50,6 +50,15 @@ fn project() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A Python script of `tests/emulator/` run with the emulator's interpreter (in `.venv`).
+pub fn emulator_script(script: &str) -> Command {
+    let mut command = Command::new(python());
+    command
+        .current_dir(project())
+        .arg(project().join("tests/emulator").join(script));
+    command
+}
+
 fn python() -> PathBuf {
     let python = project().join(".venv/bin/python");
     assert!(
