@@ -7,7 +7,10 @@ loopback), with a share of IAM requests answered `Throttling`, and under injecte
 503, dropped connections and answers slower than the attempt timeout, on every service). For each run it prints the
 wall time, the AWS requests per member account (counted at the emulator, AssumeRole included)
 and the peak RSS of the stalecreds process, and checks that the findings are those of the
-undisturbed run. Run it with scripts/bench.
+undisturbed run. With --fanout N it also runs the same scan fanned out (`stalecreds plan`, N
+`stalecreds scan --plan … --batch I` processes at once, `stalecreds merge`) and prints the same
+figures, each phase's wall time and the management account's requests of both. Run it with
+scripts/bench.
 """
 
 from __future__ import annotations
@@ -33,9 +36,8 @@ def http(endpoint: str, path: str, payload: dict | None = None) -> dict:
         return json.load(response)
 
 
-def run_scan(binary: Path, endpoint: str, args: list[str]) -> tuple[float, int, dict, int]:
-    """(wall seconds, peak RSS KiB, report, exit status) of one scan."""
-    env = {
+def aws_env(endpoint: str) -> dict[str, str]:
+    return {
         "PATH": os.environ.get("PATH", ""),
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -45,6 +47,11 @@ def run_scan(binary: Path, endpoint: str, args: list[str]) -> tuple[float, int, 
         "AWS_CONFIG_FILE": "/dev/null",
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
     }
+
+
+def run_scan(binary: Path, endpoint: str, args: list[str]) -> tuple[float, int, dict, int]:
+    """(wall seconds, peak RSS KiB, report, exit status) of one scan."""
+    env = aws_env(endpoint)
     started = time.monotonic()
     process = subprocess.Popen(
         [str(binary), "scan", "--format", "json", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -57,6 +64,78 @@ def run_scan(binary: Path, endpoint: str, args: list[str]) -> tuple[float, int, 
     if not stdout:
         sys.exit(f"stalecreds printed no report (exit {process.returncode}): {stderr.decode()[-2000:]}")
     return wall, rss, json.loads(stdout), process.returncode
+
+
+def run_fanout(binary: Path, endpoint: str, args: list[str], batches: int, accounts: int) -> dict:
+    """Plan, `batches` batch processes at once, merge: wall times, peak RSS KiB, report, status."""
+    import tempfile
+
+    env = aws_env(endpoint)
+    place = tempfile.mkdtemp(prefix="stalecreds-bench-")
+    batch_size = str(math.ceil(accounts / batches))
+    started = time.monotonic()
+    planned = subprocess.run(
+        [str(binary), "plan", "--out", place + "/", "--batch-size", batch_size, *args],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    if planned.returncode != 0:
+        sys.exit(f"stalecreds plan failed: {planned.stderr.decode()[-2000:]}")
+    plan = planned.stdout.decode().strip()
+    planned_at = time.monotonic()
+    # The plan decides the batches (the management account is one more account to scan).
+    with open(plan, encoding="utf-8") as file:
+        batches = len(json.load(file)["batches"])
+    workers = [
+        subprocess.Popen(
+            [str(binary), "scan", "--plan", plan, "--batch", str(index), *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for index in range(batches)
+    ]
+    for worker in workers:
+        _, stderr = worker.communicate()
+        if worker.returncode not in (0, 1):
+            sys.exit(f"a batch failed (exit {worker.returncode}): {stderr.decode()[-2000:]}")
+    scanned_at = time.monotonic()
+    merged = subprocess.run(
+        [str(binary), "merge", "--plan", plan, "--format", "json", *args],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    ended = time.monotonic()
+    if not merged.stdout:
+        sys.exit(f"stalecreds merge printed no report (exit {merged.returncode}): {merged.stderr.decode()[-2000:]}")
+    return {
+        "batches": batches,
+        "wall": ended - started,
+        "phases": [planned_at - started, scanned_at - planned_at, ended - scanned_at],
+        "rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        "report": json.loads(merged.stdout),
+        "status": merged.returncode,
+    }
+
+
+def measure_fanout(binary: Path, endpoint: str, args: list[str], batches: int, accounts: int) -> dict:
+    """run_fanout in a fresh helper process: its RUSAGE_CHILDREN peak is the largest step's."""
+    helper = subprocess.run(
+        [sys.executable, __file__, "--fanout-one", str(binary), endpoint, json.dumps(args), str(batches), str(accounts)],
+        stdout=subprocess.PIPE,
+        check=True,
+    )
+    return json.loads(helper.stdout)
+
+
+def management_requests(stats: dict, management: str) -> str:
+    counts: dict[str, int] = {}
+    for row in stats["requests"]:
+        if row["account"] == management:
+            counts[row["action"]] = counts.get(row["action"], 0) + row["count"]
+    return ", ".join(f"{action} {count}" for action, count in sorted(counts.items()))
 
 
 def measure(binary: Path, endpoint: str, args: list[str]) -> tuple[float, int, dict, int]:
@@ -90,6 +169,10 @@ def main() -> int:
         wall, rss, report, status = run_scan(binary, endpoint, args)
         print(json.dumps({"wall": wall, "rss": rss, "report": report, "status": status}))
         return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "--fanout-one":
+        binary, endpoint, args = Path(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
+        print(json.dumps(run_fanout(binary, endpoint, args, int(sys.argv[5]), int(sys.argv[6]))))
+        return 0
 
     parser = argparse.ArgumentParser(description="stalecreds benchmark")
     parser.add_argument("--binary", default=str(ROOT / "target/release/stalecreds"))
@@ -102,6 +185,9 @@ def main() -> int:
     parser.add_argument("--fault-rate", type=float, default=0.1)
     parser.add_argument(
         "--conditions", default="as-is,latency,throttle,faults", help="a subset, for an older binary"
+    )
+    parser.add_argument(
+        "--fanout", type=int, default=0, help="also run each mode as-is as plan, N batches at once, merge"
     )
     options = parser.parse_args()
 
@@ -181,6 +267,27 @@ def main() -> int:
                 if latency:
                     rounds = math.ceil(options.accounts / options.concurrency)
                     print(f"{'':<7} {'':<22} {rounds} rounds of {options.concurrency} accounts at {latency} ms per call")
+                if options.fanout and not fixture_settings:
+                    stats = http(endpoint, "/_fixture/stats")
+                    print(f"{'':<7} {'':<22} management account: {management_requests(stats, management)}")
+                    http(endpoint, "/_fixture/reset", {})
+                    fanned = measure_fanout(Path(options.binary), endpoint, args, options.fanout, options.accounts)
+                    stats = http(endpoint, "/_fixture/stats")
+                    values = list(per_member(stats, management).values()) or [0]
+                    found = findings_of(fanned["report"])
+                    label = f"fan-out, {fanned['batches']} batches"
+                    print(
+                        f"{mode:<7} {label:<22} {fanned['wall']:>7.2f} "
+                        f"{min(values):>9} / {sum(values) / len(values):>6.1f} / {max(values):>5} "
+                        f"{fanned['rss'] / 1024:>13.1f} {len(found):>9}  {'yes' if found == baseline else 'NO'}"
+                        + ("" if fanned["status"] in (0, 1) else f"  (exit {fanned['status']}: {fanned['report']['summary']})")
+                    )
+                    plan_s, batches_s, merge_s = fanned["phases"]
+                    print(
+                        f"{'':<7} {'':<22} plan {plan_s:.2f} s, batches {batches_s:.2f} s, merge {merge_s:.2f} s; "
+                        f"accounts scanned {fanned['report']['summary']['accounts_scanned']}"
+                    )
+                    print(f"{'':<7} {'':<22} management account: {management_requests(stats, management)}")
         http(endpoint, "/_fixture/config", {})
     finally:
         fixture.stdin.close()
