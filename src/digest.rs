@@ -6,21 +6,26 @@
 //! summary (the report schema's field names), and message attributes with the counts, for
 //! subscription filter policies.
 //!
-//! The whole message never exceeds SNS's 262,144 bytes: when every finding does not fit, the
-//! most important ones are kept (most severe, then longest idle), and the text says how many are
-//! left out and where the full report is. No secret ever enters a digest: it is made from the
-//! report alone.
+//! It leads with what changed since the last run: the new findings, then the resolved ones, then
+//! those still open. The whole message never exceeds SNS's 262,144 bytes: when everything does
+//! not fit, the findings still open are cut first (the least severe and least idle), then the
+//! resolved ones, then the new ones, then the accounts named per cause of failure, then the
+//! causes; the text says how many are left out and where the full report is. No secret ever
+//! enters a digest: it is made from the report alone.
 
 use std::cmp::Reverse;
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
+mod changes;
 mod groups;
 
 pub use groups::{Cause, Group, groups};
 
+use crate::changes::Change;
 use crate::inventory::KeyStatus;
+use crate::report::changes::{ChangesSummary, ResolvedFinding};
 use crate::report::table::{day, plural, remediation_line, remediation_words};
 use crate::report::{AccountStatus, Finding, Report, Summary};
 use crate::rules::{CredentialKind, Rule, Severity};
@@ -79,33 +84,59 @@ pub fn render(report: &Report, full_report: Option<&str>) -> Digest {
     render_within(report, full_report, MAX_MESSAGE_BYTES)
 }
 
-/// Renders the digest within `limit` bytes. The findings (most important first) are cut first,
-/// then the sample of accounts shown for each cause of failure, then the causes themselves:
-/// every cut is counted in the text, which points at the full report.
+/// Renders the digest within `limit` bytes. The findings still open (the least important
+/// first) are cut first, then the resolved findings, then the new findings, then the sample of
+/// accounts shown for each cause of failure, then the causes themselves: every cut is counted in
+/// the text, which points at the full report.
 pub fn render_within(report: &Report, full_report: Option<&str>, limit: usize) -> Digest {
     let ranked = ranked(&report.findings);
+    let new = ranked
+        .iter()
+        .filter(|finding| finding.change == Some(Change::New))
+        .count();
+    let resolved: Vec<&ResolvedFinding> = report.resolved.iter().collect();
     let groups = groups::groups(report);
-    let compose = |budget: Budget| compose(report, full_report, &ranked, &groups, budget);
+    let compose =
+        |budget: Budget| compose(report, full_report, &ranked, &resolved, &groups, budget);
     let fits = |budget: Budget| compose(budget).size() + MARGIN_BYTES <= limit;
     let mut budget = Budget {
         findings: ranked.len(),
+        resolved: resolved.len(),
         sample: SAMPLE_ACCOUNTS,
         groups: groups.len(),
     };
     if fits(budget) {
         return compose(budget);
     }
-    budget.findings = largest(ranked.len(), |findings| fits(Budget { findings, ..budget }));
-    if budget.findings == 0 {
+    // The findings still open: ranked after the new ones.
+    budget.findings = new
+        + largest(ranked.len() - new, |ongoing| {
+            fits(Budget {
+                findings: new + ongoing,
+                ..budget
+            })
+        });
+    if !fits(budget) {
+        budget.resolved = largest(resolved.len(), |kept| {
+            fits(Budget {
+                resolved: kept,
+                ..budget
+            })
+        });
+    }
+    if !fits(budget) {
+        budget.findings = largest(new, |findings| fits(Budget { findings, ..budget }));
+    }
+    if !fits(budget) {
         budget.sample = largest(SAMPLE_ACCOUNTS, |sample| fits(Budget { sample, ..budget }));
-        if budget.sample == 0 {
-            budget.groups = largest(groups.len(), |kept| {
-                fits(Budget {
-                    groups: kept,
-                    ..budget
-                })
-            });
-        }
+    }
+    if !fits(budget) {
+        budget.groups = largest(groups.len(), |kept| {
+            fits(Budget {
+                groups: kept,
+                ..budget
+            })
+        });
     }
     compose(budget)
 }
@@ -113,8 +144,10 @@ pub fn render_within(report: &Report, full_report: Option<&str>, limit: usize) -
 /// How much of the run a digest shows.
 #[derive(Debug, Clone, Copy)]
 struct Budget {
-    /// The first this many ranked findings.
+    /// The first this many ranked findings (the new ones rank first).
     findings: usize,
+    /// The first this many resolved findings.
+    resolved: usize,
     /// At most this many accounts named per cause of failure.
     sample: usize,
     /// The first this many causes of failure (largest first).
@@ -177,12 +210,14 @@ pub fn render_failure(generated_at: jiff::Timestamp, error: &str) -> Digest {
     }
 }
 
-/// Findings, most important first: most severe, then longest idle (unknown age first, since
-/// nothing shows it was used), then account, user and key for a stable order.
+/// Findings, most important first: new ones first, then most severe, then longest idle
+/// (unknown age first, since nothing shows it was used), then account, user and key for a
+/// stable order.
 fn ranked(findings: &[Finding]) -> Vec<&Finding> {
     let mut ranked: Vec<&Finding> = findings.iter().collect();
     ranked.sort_by_key(|finding| {
         (
+            finding.change != Some(Change::New),
             Reverse(finding.severity),
             Reverse(finding.idle_days.unwrap_or(i64::MAX)),
             finding.account_id.clone(),
@@ -198,20 +233,24 @@ fn compose(
     report: &Report,
     full_report: Option<&str>,
     ranked: &[&Finding],
+    resolved: &[&ResolvedFinding],
     groups: &[Group<'_>],
     budget: Budget,
 ) -> Digest {
     let kept = &ranked[..budget.findings.min(ranked.len())];
     let omitted = ranked.len() - kept.len();
+    let resolved_kept = &resolved[..budget.resolved.min(resolved.len())];
     let split = budget.groups.min(groups.len());
     let shown = Shown {
         findings: kept,
         findings_omitted: omitted,
+        resolved: resolved_kept,
+        resolved_omitted: resolved.len() - resolved_kept.len(),
         groups: &groups[..split],
         groups_omitted: &groups[split..],
         sample: budget.sample,
     };
-    let subject = subject(&report.summary);
+    let subject = subject(&report.summary, report.changes.as_ref());
     let text = text(report, full_report, &shown);
     let json = summary_json(report, full_report, &shown);
     let message = envelope(&text, &json);
@@ -229,6 +268,8 @@ fn compose(
 struct Shown<'r, 'g> {
     findings: &'r [&'r Finding],
     findings_omitted: usize,
+    resolved: &'r [&'r ResolvedFinding],
+    resolved_omitted: usize,
     groups: &'g [Group<'r>],
     groups_omitted: &'g [Group<'r>],
     sample: usize,
@@ -243,9 +284,16 @@ fn envelope(text: &str, json: &str) -> String {
     .to_string()
 }
 
-/// `stalecreds: 12 unused credentials in 4 of 37 accounts (1 account not scanned)`.
-fn subject(summary: &Summary) -> String {
+/// `stalecreds: 3 new, 12 unused credentials in 4 of 37 accounts (1 account not scanned)`.
+fn subject(summary: &Summary, changes: Option<&ChangesSummary>) -> String {
     let not_scanned = summary.accounts_failed;
+    let new = match changes {
+        // Only against an earlier scan: on a first run everything is new, and the text says so.
+        Some(changes) if changes.new > 0 && changes.since.is_some() => {
+            format!("{} new, ", changes.new)
+        }
+        _ => String::new(),
+    };
     let mut subject = if summary.findings == 0 {
         format!(
             "stalecreds: no unused credentials in {} account{}",
@@ -254,7 +302,7 @@ fn subject(summary: &Summary) -> String {
         )
     } else {
         format!(
-            "stalecreds: {} unused credential{} in {} of {} account{}",
+            "stalecreds: {new}{} unused credential{} in {} of {} account{}",
             summary.findings,
             plural(summary.findings),
             summary.accounts_with_findings,
@@ -294,7 +342,7 @@ fn ascii_subject(text: &str) -> String {
     cut
 }
 
-fn credential_words(credential: CredentialKind) -> &'static str {
+pub(crate) fn credential_words(credential: CredentialKind) -> &'static str {
     match credential {
         CredentialKind::AccessKey => "access key",
         CredentialKind::Password => "console password",
@@ -350,7 +398,7 @@ fn finding_line(out: &mut String, finding: &Finding) -> std::fmt::Result {
     )
 }
 
-fn account_label(account_id: &str, name: Option<&str>) -> String {
+pub(crate) fn account_label(account_id: &str, name: Option<&str>) -> String {
     match name {
         Some(name) => format!("{name} ({account_id})"),
         None => account_id.to_owned(),
@@ -363,6 +411,7 @@ fn text(report: &Report, full_report: Option<&str>, shown: &Shown<'_, '_>) -> St
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = summary_section(&mut out, report)
+        .and_then(|()| changes::changes_line(&mut out, report))
         .and_then(|()| findings_section(&mut out, report, full_report, shown))
         .and_then(|()| not_scanned_section(&mut out, full_report, shown))
         .and_then(|()| what_to_do_section(&mut out, full_report));
@@ -454,42 +503,58 @@ fn summary_section(out: &mut String, report: &Report) -> std::fmt::Result {
     Ok(())
 }
 
-/// The kept findings, by account; accounts in the order of their most important finding.
+/// The kept findings, by account; accounts in the order of their most important finding. When
+/// there is an earlier scan to compare with: the new findings, then the resolved ones, then those
+/// still open.
 fn findings_section(
     out: &mut String,
     report: &Report,
     full_report: Option<&str>,
     shown: &Shown<'_, '_>,
 ) -> std::fmt::Result {
-    let kept = shown.findings;
-    let mut order: Vec<&str> = Vec::new();
-    for finding in kept {
-        if !order.contains(&finding.account_id.as_str()) {
-            order.push(&finding.account_id);
+    let compared = report
+        .changes
+        .as_ref()
+        .is_some_and(|changes| changes.since.is_some());
+    if compared {
+        let is_new = |finding: &Finding| finding.change == Some(Change::New);
+        let (new, open): (Vec<&Finding>, Vec<&Finding>) =
+            shown.findings.iter().partition(|finding| is_new(finding));
+        let in_account = |account_id: &str, new: bool| {
+            report
+                .findings
+                .iter()
+                .filter(|finding| finding.account_id == account_id && is_new(finding) == new)
+                .count()
+        };
+        let new_total = report.findings.iter().filter(|f| is_new(f)).count();
+        if new_total > 0 {
+            writeln!(
+                out,
+                "\nNew since the last complete scan: {new_total} unused credential{}",
+                plural(new_total)
+            )?;
+            by_account(out, &new, |account_id| in_account(account_id, true))?;
         }
-    }
-    for account_id in order {
-        let in_account: Vec<&&Finding> = kept
-            .iter()
-            .filter(|finding| finding.account_id == account_id)
-            .collect();
-        let name = in_account
-            .first()
-            .and_then(|finding| finding.account_name.as_deref());
-        let total = report
-            .accounts
-            .iter()
-            .find(|account| account.account_id == account_id)
-            .map_or(in_account.len(), |account| account.findings);
-        writeln!(
-            out,
-            "\n{}: {total} unused credential{}",
-            account_label(account_id, name),
-            plural(total)
-        )?;
-        for finding in in_account {
-            finding_line(out, finding)?;
+        changes::resolved_section(out, shown.resolved, shown.resolved_omitted)?;
+        let open_total = report.findings.len() - new_total;
+        if open_total > 0 {
+            writeln!(
+                out,
+                "\nStill open: {open_total} unused credential{}",
+                plural(open_total)
+            )?;
+            by_account(out, &open, |account_id| in_account(account_id, false))?;
         }
+    } else {
+        let total = |account_id: &str| {
+            report
+                .accounts
+                .iter()
+                .find(|account| account.account_id == account_id)
+                .map_or(0, |account| account.findings)
+        };
+        by_account(out, shown.findings, total)?;
     }
     let omitted = shown.findings_omitted;
     if omitted > 0 {
@@ -504,6 +569,41 @@ fn findings_section(
                     "Run `stalecreds scan --output report.json` for the full report.".to_owned(),
             }
         )?;
+    }
+    Ok(())
+}
+
+/// `findings` by account, in the order of each account's first finding; `total` counts an
+/// account's findings of this kind in the whole report.
+fn by_account(
+    out: &mut String,
+    findings: &[&Finding],
+    total: impl Fn(&str) -> usize,
+) -> std::fmt::Result {
+    let mut order: Vec<&str> = Vec::new();
+    for finding in findings {
+        if !order.contains(&finding.account_id.as_str()) {
+            order.push(&finding.account_id);
+        }
+    }
+    for account_id in order {
+        let in_account: Vec<&&Finding> = findings
+            .iter()
+            .filter(|finding| finding.account_id == account_id)
+            .collect();
+        let name = in_account
+            .first()
+            .and_then(|finding| finding.account_name.as_deref());
+        let total = total(account_id).max(in_account.len());
+        writeln!(
+            out,
+            "\n{}: {total} unused credential{}",
+            account_label(account_id, name),
+            plural(total)
+        )?;
+        for finding in in_account {
+            finding_line(out, finding)?;
+        }
     }
     Ok(())
 }
@@ -623,11 +723,21 @@ struct SummaryJson<'a> {
     max_idle_days: u32,
     mode: Mode,
     summary: &'a Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<&'a ChangesSummary>,
     accounts_not_scanned: Vec<NotScanned<'a>>,
     causes_omitted: usize,
     findings: Vec<CompactFinding<'a>>,
     findings_omitted: usize,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    resolved: &'a [&'a ResolvedFinding],
+    #[serde(skip_serializing_if = "is_zero")]
+    resolved_omitted: usize,
     report: Option<&'a str>,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 /// One cause of failure: its accounts counted, a sample of them named.
@@ -667,6 +777,10 @@ struct CompactFinding<'a> {
     last_used: Option<jiff::Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     idle_days: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    change: Option<Change>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_seen: Option<jiff::Timestamp>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     exemption_unknown: bool,
 }
@@ -678,6 +792,7 @@ fn summary_json(report: &Report, full_report: Option<&str>, shown: &Shown<'_, '_
         max_idle_days: report.max_idle_days,
         mode: report.mode,
         summary: &report.summary,
+        changes: report.changes.as_ref(),
         accounts_not_scanned: shown
             .groups
             .iter()
@@ -713,10 +828,14 @@ fn summary_json(report: &Report, full_report: Option<&str>, shown: &Shown<'_, '_
                 credential_status: finding.credential_status,
                 last_used: finding.last_used,
                 idle_days: finding.idle_days,
+                change: finding.change,
+                first_seen: finding.first_seen,
                 exemption_unknown: finding.exemption_unknown.is_some(),
             })
             .collect(),
         findings_omitted: shown.findings_omitted,
+        resolved: shown.resolved,
+        resolved_omitted: shown.resolved_omitted,
         report: full_report,
     };
     // Serializing plain data with string keys cannot fail.
@@ -733,8 +852,13 @@ fn attributes(report: &Report) -> Vec<(String, String, String)> {
         .map(|finding| finding.severity)
         .max()
         .map_or("none", Severity::as_str);
+    // SNS takes at most ten message attributes.
     vec![
         number("findings", summary.findings),
+        number(
+            "new_findings",
+            report.changes.as_ref().map_or(0, |changes| changes.new),
+        ),
         number("unused_access_keys", summary.unused_access_keys),
         number("unused_passwords", summary.unused_passwords),
         number("root_access_keys", summary.root_access_keys),

@@ -24,6 +24,9 @@ pub struct User {
     pub name: String,
     /// The user's ARN.
     pub arn: String,
+    /// When the user was created. With the name, the user's identity from run to run: a user
+    /// deleted and created again under the same name is another user.
+    pub created: Option<Timestamp>,
     /// The console password, if a login profile exists now.
     pub password: Option<Password>,
     /// The user's access keys (IAM allows at most two).

@@ -210,7 +210,7 @@ pub async fn invoke(
         }
         Step::Merge { plan } => {
             let journal = apply.then_some(JournalPlace::Bucket);
-            return match pipeline::merge(&settings, &clients, &plan, journal, None, &deadline)
+            return match pipeline::merge(&settings, &clients, &plan, journal, None, None, &deadline)
                 .await?
             {
                 Merged::Done(scanned) => Ok(response(&scanned, apply)),
@@ -229,6 +229,7 @@ pub async fn invoke(
         apply: apply.then_some(JournalPlace::Bucket),
         output: None,
         run_id: overrides.run_id.clone(),
+        since: None,
     };
     let scanned = pipeline::scan(&settings, &clients, request, std::future::pending()).await?;
     tracing::info!(

@@ -15,7 +15,9 @@
 //! - [`notify`]: publishes the digest to SNS.
 //! - [`remediate`]: the opt-in plan of IAM changes, applied with `--apply`, journaled, and its
 //!   undo.
-//! - [`state`]: what a run keeps for the next (when each inactive key became inactive).
+//! - [`state`]: what a run keeps for the next (when each inactive key became inactive, the last
+//!   complete scan's findings).
+//! - [`changes`]: what changed since the last run (new, ongoing, resolved), pure.
 //! - [`store`]: the report, journal and state, kept in S3 when a bucket is configured.
 //!
 //! [`pipeline::scan()`] drives the stages of a run under one [`deadline::Deadline`], and
@@ -28,6 +30,7 @@
 
 pub mod assume;
 pub mod aws;
+pub mod changes;
 pub mod config;
 pub mod deadline;
 pub mod digest;

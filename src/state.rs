@@ -2,8 +2,9 @@
 //! listing), in the report bucket (`<prefix>stalecreds/state/<account>.json`) or in a local
 //! directory (`--state-dir`, for the CLI without a bucket).
 //!
-//! It records when each inactive key became inactive: when stalecreds deactivated it, or the
-//! first run that saw it inactive. Deleting an inactive key waits for its grace period counted
+//! It records the account's last complete scan's findings (the baseline of what changed since,
+//! [`crate::changes`]) and when each inactive key became inactive: when stalecreds deactivated
+//! it, or the first run that saw it inactive. Deleting an inactive key waits for its grace period counted
 //! from then, so a key idle for 200 days that was deactivated today is not deleted tomorrow, and
 //! `undo` stays useful for the whole grace period. When the record cannot be read, nothing is
 //! deleted ([`crate::remediate::InactiveSince::Unreadable`]).
@@ -23,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::aws::AwsError;
 use crate::store::{self, Bucket};
 
-/// The version of the state's format.
-pub const SCHEMA: u32 = 1;
+/// The version of the state's format (version 1, without a baseline, still reads).
+pub const SCHEMA: u32 = 2;
 
 /// What one account's state records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +39,9 @@ pub struct AccountState {
     /// The inactive keys, by key ID.
     #[serde(default)]
     pub inactive_keys: BTreeMap<String, InactiveKey>,
+    /// The last complete scan's findings.
+    #[serde(default)]
+    pub baseline: Option<crate::changes::Baseline>,
 }
 
 /// An access key known to be inactive, and since when.
@@ -118,6 +122,7 @@ pub fn next(
         account_id: account_id.to_owned(),
         updated_at: now,
         inactive_keys,
+        baseline: previous.and_then(|state| state.baseline.clone()),
     }
 }
 

@@ -85,7 +85,7 @@ fn report_mode_finds_exactly_the_seeded_unused_credentials() {
     assert_eq!(run.code, 3, "{}", run.stderr);
     let report = run.json();
     assert_eq!(report, read_json(&output), "--output holds the same report");
-    assert_eq!(report["schema_version"], 2);
+    assert_eq!(report["schema_version"], 3);
     assert_eq!(report["max_idle_days"], 45);
     assert_eq!(report["mode"], "report");
     assert_eq!(findings(&moto, &report, "findings"), DEMO_FINDINGS);
@@ -154,6 +154,8 @@ fn api_mode_gives_the_same_findings_as_report_mode() {
                 let mut finding = finding.clone();
                 // GetAccessKeyLastUsed names the service; the moto report writes `not_supported`.
                 finding["last_used_service"] = Value::Null;
+                // Two runs, two first sightings (each run has its own `now`).
+                finding["first_seen"] = Value::Null;
                 finding
             })
             .collect()
@@ -753,7 +755,12 @@ fn the_cli_stores_the_report_in_s3_and_the_digest_points_there() {
         "security",
     ]));
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let objects = moto.s3_objects();
+    let mut objects = moto.s3_objects();
+    // The account's state, kept for the next run (what changed since): under the prefix too.
+    let state = objects
+        .remove(&format!("security/stalecreds/state/{prod}.json"))
+        .expect("the account's state");
+    assert!(state.contains("\"baseline\""), "{state}");
     assert_eq!(objects.len(), 1, "{objects:?}");
     let (key, body) = objects.iter().next().expect("one object");
     assert!(

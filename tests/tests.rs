@@ -14,6 +14,8 @@ mod emulator;
 mod fanout;
 // The Lambda function: the runtime loop, invocations, deadlines, the S3 journal, grace periods.
 mod lambda;
+// Where security teams look: what changed since the last run, and the other outputs.
+mod outputs;
 // The policies in the docs and templates against the code's calls.
 mod permissions;
 // Remediation: the plan, `--apply`, the journal, `undo`, crashes and faults.

@@ -6,6 +6,7 @@
 
 #![allow(clippy::disallowed_macros)] // The front end talks to the terminal.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use stalecreds::aws::describe;
+use stalecreds::changes::Baseline;
 use stalecreds::config::Settings;
 use stalecreds::config::{self, Effective, Inputs, Setting};
 use stalecreds::deadline::Deadline;
@@ -88,9 +90,13 @@ struct ScanArgs {
     /// Where applied changes are journaled (appended), for `stalecreds undo`.
     #[arg(long, value_name = "FILE", default_value = "stalecreds-journal.jsonl")]
     journal: PathBuf,
+    /// Say what changed since this previous JSON report (new, ongoing, resolved) rather than
+    /// since the state kept in `--report-bucket` or `--state-dir`.
+    #[arg(long, value_name = "REPORT")]
+    since: Option<PathBuf>,
     /// Scan one batch of this planned run (`stalecreds plan`), writing its results beside the
     /// plan; needs `--batch`.
-    #[arg(long, value_name = "PLAN", requires = "batch", conflicts_with_all = ["apply", "output"])]
+    #[arg(long, value_name = "PLAN", requires = "batch", conflicts_with_all = ["apply", "output", "since"])]
     plan: Option<String>,
     /// The batch of `--plan` to scan, from 0.
     #[arg(long, value_name = "I", requires = "plan")]
@@ -129,6 +135,9 @@ struct MergeArgs {
     /// Where applied changes are journaled (appended).
     #[arg(long, value_name = "FILE", default_value = "stalecreds-journal.jsonl")]
     journal: PathBuf,
+    /// Say what changed since this previous JSON report (see `scan --since`).
+    #[arg(long, value_name = "REPORT")]
+    since: Option<PathBuf>,
 }
 
 /// The settings every command shares. Each beats its STALECREDS_* environment variable, which
@@ -327,6 +336,7 @@ fn scan(args: &ScanArgs) -> Result<u8, Failure> {
     if let (Some(plan), Some(batch)) = (&args.plan, args.batch) {
         return scan_batch(&args.config, plan, batch);
     }
+    let since = previous_report(args.since.as_deref())?;
     let session = Session::start(&args.config)?;
     if args.apply && session.settings.remediation.is_none() {
         return Err(Failure::usage(
@@ -345,6 +355,7 @@ fn scan(args: &ScanArgs) -> Result<u8, Failure> {
         apply: args.apply.then(|| JournalPlace::File(args.journal.clone())),
         output: args.output.clone(),
         run_id: None,
+        since,
     };
     let scanned = session.runtime.block_on(stalecreds::scan(
         &session.settings,
@@ -354,6 +365,15 @@ fn scan(args: &ScanArgs) -> Result<u8, Failure> {
     ));
     progress.finish_and_clear();
     render(&scanned?, args.format)
+}
+
+/// The baselines of `--since`'s report, read before any AWS call.
+fn previous_report(
+    path: Option<&std::path::Path>,
+) -> Result<Option<BTreeMap<String, Baseline>>, Failure> {
+    path.map(stalecreds::report::changes::baselines_in_file)
+        .transpose()
+        .map_err(Failure::usage)
 }
 
 fn scan_batch(config: &ConfigArgs, plan: &str, batch: usize) -> Result<u8, Failure> {
@@ -422,6 +442,7 @@ fn plan(args: &PlanArgs) -> Result<u8, Failure> {
 }
 
 fn merge(args: &MergeArgs) -> Result<u8, Failure> {
+    let since = previous_report(args.since.as_deref())?;
     let session = Session::start(&args.config)?;
     if args.apply && session.settings.remediation.is_none() {
         return Err(Failure::usage(
@@ -434,6 +455,7 @@ fn merge(args: &MergeArgs) -> Result<u8, Failure> {
         &args.plan,
         args.apply.then(|| JournalPlace::File(args.journal.clone())),
         args.output.clone(),
+        since.as_ref(),
         &Deadline::none(),
     ))?;
     match merged {

@@ -23,6 +23,7 @@ fn key(user: &str, id: &str, created: i64, used: Option<i64>, idle: i64) -> Verd
         rule: Rule::AccessKeyUnused,
         user_name: user.to_owned(),
         user_arn: format!("arn:aws:iam::111111111111:user/{user}"),
+        user_created: None,
         credential: CredentialKind::AccessKey,
         access_key_id: Some(id.to_owned()),
         key_slot: None,
@@ -455,4 +456,219 @@ fn when_even_the_causes_do_not_fit_they_are_cut_and_counted() {
             .text
             .contains("`stalecreds scan --output report.json`")
     );
+}
+
+/// The small organization compared with an earlier complete scan: alice's key and the root key
+/// are new, bob's password and dan's key are ongoing, and two findings of that scan are gone.
+fn small_organization_compared() -> Report {
+    use crate::changes::{Change, Reason};
+    use crate::report::changes::{BaselineSource, ChangesSummary, ResolvedFinding};
+    let mut report = small_organization();
+    for finding in &mut report.findings {
+        let new =
+            finding.user_name == "alice" || finding.credential == CredentialKind::RootAccessKey;
+        finding.change = Some(if new { Change::New } else { Change::Ongoing });
+        finding.first_seen = Some(if new { now() } else { days_ago(20) });
+    }
+    let resolved = |user: &str, credential, key: Option<&str>, reason| ResolvedFinding {
+        finding_id: format!("111111111111/{user}/x"),
+        account_id: "111111111111".to_owned(),
+        account_name: Some("prod".to_owned()),
+        user_name: user.to_owned(),
+        credential,
+        access_key_id: key.map(str::to_owned),
+        first_seen: days_ago(30),
+        reason,
+    };
+    report.resolved = vec![
+        resolved(
+            "frank",
+            CredentialKind::AccessKey,
+            Some("AKIAFRANK"),
+            Reason::UsedAgain,
+        ),
+        resolved(
+            "gina",
+            CredentialKind::Password,
+            None,
+            Reason::DeletedByStalecreds,
+        ),
+    ];
+    report.changes = Some(ChangesSummary {
+        baseline: BaselineSource::State,
+        since: Some(days_ago(1)),
+        new: 2,
+        ongoing: 2,
+        resolved: 2,
+        accounts_compared: 2,
+        accounts_first_seen: 0,
+        accounts_unreadable: 0,
+        accounts_not_resolving: 2,
+    });
+    report
+}
+
+/// Issue 11: the digest leads with what is new and what was resolved, then the rest; the
+/// subject says how many are new.
+#[test]
+fn what_changed_leads_new_then_resolved_then_still_open() {
+    let digest = render(
+        &small_organization_compared(),
+        Some("s3://reports/2026-11-28.json"),
+    );
+    insta::assert_snapshot!(digest.subject, @"stalecreds: 2 new, 4 unused credentials in 2 of 3 accounts (1 account not scanned)");
+    let text = &digest.text;
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} in:\n{text}"))
+    };
+    assert!(
+        text.contains("Since the last complete scan (2026-11-27): 2 new, 2 ongoing, 2 resolved.")
+    );
+    assert!(
+        text.contains("Nothing is marked resolved in the 2 accounts not scanned completely today.")
+    );
+    assert!(
+        at("New since the last complete scan: 2") < at("Resolved since the last complete scan: 2")
+    );
+    assert!(at("Resolved since the last complete scan") < at("Still open: 2"));
+    assert!(at("[critical] <root_account>") < at("Resolved since"));
+    assert!(at("alice: access key AKIAALICE2") < at("Resolved since"));
+    assert!(at("Still open") < at("bob: console password"));
+    assert!(text.contains(
+        "  - prod (111111111111): frank access key AKIAFRANK, first seen 2026-10-29: used again"
+    ));
+    assert!(text.contains("gina console password, first seen 2026-10-29: deleted by stalecreds"));
+    insta::assert_snapshot!(text);
+    let message: serde_json::Value = serde_json::from_str(&digest.message).expect("JSON");
+    let part: serde_json::Value =
+        serde_json::from_str(message["sqs"].as_str().expect("string")).expect("JSON");
+    assert_eq!(part["changes"]["new"], 2);
+    assert_eq!(part["findings"][0]["change"], "new");
+    assert_eq!(part["resolved"][0]["reason"], "used_again");
+    assert!(
+        digest
+            .attributes
+            .iter()
+            .any(|(name, _, value)| name == "new_findings" && value == "2")
+    );
+    assert!(digest.attributes.len() <= 10, "SNS takes ten attributes");
+}
+
+#[test]
+fn a_first_run_says_plainly_that_everything_is_new() {
+    use crate::report::changes::{BaselineSource, ChangesSummary};
+    let mut report = small_organization();
+    for finding in &mut report.findings {
+        finding.change = Some(crate::changes::Change::New);
+        finding.first_seen = Some(now());
+    }
+    let first = ChangesSummary {
+        baseline: BaselineSource::State,
+        since: None,
+        new: 4,
+        ongoing: 0,
+        resolved: 0,
+        accounts_compared: 0,
+        accounts_first_seen: 2,
+        accounts_unreadable: 0,
+        accounts_not_resolving: 2,
+    };
+    report.changes = Some(first.clone());
+    let text = render(&report, None).text;
+    assert!(
+        text.contains(
+            "First run: no earlier complete scan to compare with, so all 4 findings are new."
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("New since"),
+        "no sections without an earlier scan"
+    );
+    report.changes = Some(ChangesSummary {
+        baseline: BaselineSource::None,
+        ..first
+    });
+    let text = render(&report, None).text;
+    assert!(text.contains("No earlier run to compare with (no state is kept: --report-bucket, --state-dir or --since), so all 4 findings are new."), "{text}");
+}
+
+/// Issue 11, inside the size search: what is still open is cut first, then the resolved, then
+/// the new findings.
+#[test]
+fn when_everything_does_not_fit_what_is_still_open_goes_first_then_the_resolved() {
+    use crate::changes::{Change, Reason};
+    use crate::report::changes::{BaselineSource, ChangesSummary, ResolvedFinding};
+    let outcomes: Vec<AccountOutcome> = (0..250)
+        .map(|account| {
+            let verdicts = (0..40)
+                .map(|n| {
+                    let idle = 45 + ((account * 40 + n) % 700) as i64;
+                    key(
+                        &format!("user-{n:02}"),
+                        &format!("AKIA{account:06}{n:06}XX"),
+                        idle + 10,
+                        Some(idle),
+                        idle,
+                    )
+                })
+                .collect();
+            scanned(
+                &format!("{:012}", 100_000_000_000u64 + account),
+                &format!("account-{account}"),
+                verdicts,
+                vec![],
+            )
+        })
+        .collect();
+    let mut report = build(facts(), outcomes);
+    // One finding in a hundred is new (100); the rest (9,900) ongoing; 4,000 resolved.
+    for (index, finding) in report.findings.iter_mut().enumerate() {
+        let new = index % 100 == 0;
+        finding.change = Some(if new { Change::New } else { Change::Ongoing });
+        finding.first_seen = Some(if new { now() } else { days_ago(10) });
+    }
+    report.resolved = (0..4_000)
+        .map(|n| ResolvedFinding {
+            finding_id: format!("{n}"),
+            account_id: format!("{:012}", 100_000_000_000u64 + n % 250),
+            account_name: None,
+            user_name: format!("gone-{n:04}"),
+            credential: CredentialKind::AccessKey,
+            access_key_id: Some(format!("AKIAGONE{n:012}")),
+            first_seen: days_ago(40),
+            reason: Reason::Deleted,
+        })
+        .collect();
+    report.changes = Some(ChangesSummary {
+        baseline: BaselineSource::State,
+        since: Some(days_ago(1)),
+        new: 100,
+        ongoing: 9_900,
+        resolved: 4_000,
+        accounts_compared: 250,
+        accounts_first_seen: 0,
+        accounts_unreadable: 0,
+        accounts_not_resolving: 0,
+    });
+    let digest = render(&report, Some("s3://reports/full.json"));
+    assert!(
+        digest.size() <= MAX_MESSAGE_BYTES,
+        "{} bytes",
+        digest.size()
+    );
+    assert_eq!(
+        digest.findings_included, 100,
+        "every new finding, no ongoing one"
+    );
+    let text = &digest.text;
+    let resolved_lines = text.lines().filter(|line| line.contains(": gone-")).count();
+    assert!(
+        resolved_lines > 50 && resolved_lines < 4_000,
+        "{resolved_lines} resolved lines"
+    );
+    assert!(text.contains(&format!("... and {} more resolved", 4_000 - resolved_lines)));
+    assert!(text.contains("Still open: 9900 unused credentials"));
+    assert!(text.contains("... and 9900 more findings left out"));
 }

@@ -14,10 +14,14 @@ use std::path::PathBuf;
 use super::plan::{Partial, Plan, SCHEMA};
 use super::run::{not_reached, seen};
 use super::{Clients, Delivery, Scanned, delivery, remediation};
+use crate::changes::{self, Baseline, Prior};
 use crate::config::Settings;
 use crate::deadline::Deadline;
 use crate::remediate::journal::{Change, Entry, Journal, Phase};
-use crate::report::{self, AccountOutcome, RemediationFacts, RunFacts, StateSummary};
+use crate::report::changes::{BaselineSource, Compared};
+use crate::report::{
+    self, AccountOutcome, AccountResult, RemediationFacts, RunFacts, StateSummary,
+};
 use crate::state::{self, AccountState};
 
 /// What a merge works from, beside the settings.
@@ -36,6 +40,8 @@ pub(super) struct Merging<'a> {
     pub once_per: Option<&'a str>,
     /// When the merge must be over.
     pub deadline: &'a Deadline,
+    /// The baselines of a previous report (`--since`), instead of the state's.
+    pub since: Option<&'a BTreeMap<String, Baseline>>,
 }
 
 /// Merges: the one report, remediation, state and delivery.
@@ -64,9 +70,15 @@ pub(super) async fn merge(
         )
         .await;
     }
+    let source = match (merging.since, store) {
+        (Some(_), _) => BaselineSource::Report,
+        (None, Some(_)) => BaselineSource::State,
+        (None, None) => BaselineSource::None,
+    };
+    let compared = compare_all(source, &outcomes, &states, merging.since, plan.now);
     let state = match store {
         Some(store) if !states.is_empty() => {
-            Some(write_states(store, &outcomes, states, plan, merging.deadline).await)
+            Some(write_states(store, &outcomes, states, &compared, plan, merging.deadline).await)
         }
         _ => None,
     };
@@ -78,7 +90,8 @@ pub(super) async fn merge(
         remediation: remediation_facts(settings, journal, incomplete.as_deref()),
         state,
     };
-    let report = report::build(facts, outcomes);
+    let mut report = report::build(facts, outcomes);
+    report::changes::annotate(&mut report, source, &compared);
     let delivery: Delivery = delivery::deliver(
         settings,
         clients,
@@ -205,11 +218,57 @@ fn remediation_facts(
     })
 }
 
+/// Compares every scanned account with its baseline: the previous report's (`since`), or its
+/// state's (read by its batch: an account of `states`), or none.
+fn compare_all(
+    source: BaselineSource,
+    outcomes: &[AccountOutcome],
+    states: &BTreeMap<String, Option<AccountState>>,
+    since: Option<&BTreeMap<String, Baseline>>,
+    now: jiff::Timestamp,
+) -> BTreeMap<String, Compared> {
+    let mut compared = BTreeMap::new();
+    for outcome in outcomes {
+        let AccountResult::Scanned {
+            verdicts,
+            errors,
+            actions,
+            ..
+        } = &outcome.result
+        else {
+            continue;
+        };
+        let id = &outcome.account_id;
+        let prior = match (source, since, states.get(id)) {
+            (BaselineSource::Report, Some(since), _) => {
+                since.get(id).map_or(Prior::First, Prior::Known)
+            }
+            (BaselineSource::State, _, Some(state)) => state
+                .as_ref()
+                .and_then(|state| state.baseline.as_ref())
+                .map_or(Prior::First, Prior::Known),
+            (BaselineSource::State, _, None) => {
+                Prior::Unreadable("the account's state could not be read (see the logs)".to_owned())
+            }
+            _ => Prior::First,
+        };
+        let baseline = match &prior {
+            Prior::First => Ok(None),
+            Prior::Known(baseline) => Ok(Some(baseline.at)),
+            Prior::Unreadable(why) => Err(why.clone()),
+        };
+        let changes = changes::compare(prior, id, verdicts, actions, errors.is_empty(), now);
+        compared.insert(id.clone(), Compared { baseline, changes });
+    }
+    compared
+}
+
 /// Writes the next state of every account that keeps one (and whose state could be read).
 async fn write_states(
     store: &state::Store,
     outcomes: &[AccountOutcome],
     states: BTreeMap<String, Option<AccountState>>,
+    compared: &BTreeMap<String, Compared>,
     plan: &Plan,
     deadline: &Deadline,
 ) -> StateSummary {
@@ -222,12 +281,18 @@ async fn write_states(
         let Some(previous) = states.get(&outcome.account_id) else {
             continue;
         };
-        let next = state::next(
+        let mut next = state::next(
             previous.as_ref(),
             &outcome.account_id,
             plan.now,
             &seen(outcome),
         );
+        if let Some(baseline) = compared
+            .get(&outcome.account_id)
+            .and_then(|compared| compared.changes.next.clone())
+        {
+            next.baseline = Some(baseline);
+        }
         match store.write(&next, deadline.delivery_timeout(4)).await {
             Ok(()) => summary.accounts += 1,
             Err(error) => {

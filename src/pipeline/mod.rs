@@ -25,6 +25,7 @@ mod remediation;
 mod run;
 mod undo;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 
@@ -36,6 +37,7 @@ pub use plan::{Place, PlaceError, Plan};
 pub use undo::{UndoError, undo};
 
 use crate::aws::AwsError;
+use crate::changes::Baseline;
 use crate::config::Settings;
 use crate::deadline::Deadline;
 use crate::remediate::journal::{Journal, JournalError};
@@ -117,6 +119,8 @@ pub struct ScanRequest<'a> {
     /// The run's ID from its trigger (the scheduled event): the digest is published at most
     /// once per ID.
     pub run_id: Option<String>,
+    /// Compare with this previous report's findings (`--since`) rather than the state's.
+    pub since: Option<BTreeMap<String, Baseline>>,
 }
 
 /// A scan's report, and where everything went.
@@ -145,6 +149,7 @@ pub async fn scan(
         apply,
         output,
         run_id,
+        since,
     } = request;
     let store = state_store(settings, clients);
     if store.is_none() && settings.deletes_inactive_keys() {
@@ -183,6 +188,7 @@ pub async fn scan(
         output: output.as_ref(),
         once_per: run_id.as_deref(),
         deadline: &deadline,
+        since: since.as_ref(),
     };
     Ok(merge::merge(settings, clients, store.as_ref(), merging).await)
 }
@@ -365,6 +371,7 @@ pub async fn merge(
     plan_location: &str,
     apply: Option<JournalPlace>,
     output: Option<PathBuf>,
+    since: Option<&BTreeMap<String, Baseline>>,
     deadline: &Deadline,
 ) -> Result<Merged, StepError> {
     let (plan, place) = plan::read_plan(plan_location, &clients.s3).await?;
@@ -413,6 +420,7 @@ pub async fn merge(
         output: output.as_ref(),
         once_per: Some(&plan.run_id),
         deadline,
+        since,
     };
     let scanned = merge::merge(settings, clients, store.as_ref(), merging).await;
     let marker = serde_json::json!({

@@ -320,12 +320,17 @@ async fn scan_account(
             verdicts = rules::evaluate(&inventory, &plan.policy, now);
         }
     }
-    // When each inactive key became inactive, for the grace period before its deletion.
+    // The account's state: its last complete scan (what changed since) and when each inactive
+    // key became inactive (the grace period before its deletion).
     let (inactive, kept) = match store {
-        Some(store) if stages.delete_inactive_keys_after_days.is_some() => {
-            inactive_since(store, &plan.id).await
+        Some(store) => {
+            let (inactive, kept) = inactive_since(store, &plan.id).await;
+            match stages.delete_inactive_keys_after_days {
+                Some(_) => (inactive, kept),
+                None => (InactiveSince::Known(BTreeMap::new()), kept),
+            }
         }
-        _ => (InactiveSince::Known(BTreeMap::new()), None),
+        None => (InactiveSince::Known(BTreeMap::new()), None),
     };
     let actions = match &plan.remediation {
         Some((stages, _)) => {

@@ -16,6 +16,7 @@ fn verdict(
         rule: Rule::AccessKeyUnused,
         user_name: user.to_owned(),
         user_arn: format!("arn:aws:iam::111111111111:user/{user}"),
+        user_created: None,
         credential,
         access_key_id: (credential == CredentialKind::AccessKey)
             .then(|| format!("AKIA{}", user.to_uppercase())),

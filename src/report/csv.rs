@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use super::Report;
 
-const HEADER: [&str; 16] = [
+const HEADER: [&str; 19] = [
     "account_id",
     "account_name",
     "user_name",
@@ -21,6 +21,9 @@ const HEADER: [&str; 16] = [
     "severity",
     "outcome",
     "exempt_reason",
+    "change",
+    "first_seen",
+    "finding_id",
 ];
 
 /// Writes findings, then information lines, as CSV with a header row. Names that a spreadsheet
@@ -51,6 +54,9 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             finding.severity.as_str().to_owned(),
             finding.outcome.as_str().to_owned(),
             text(finding.exempt_reason.clone()),
+            text(finding.change.map(|change| change.as_str().to_owned())),
+            text(finding.first_seen.map(|at| at.to_string())),
+            inert(&finding.finding_id),
         ])?;
     }
     writer.flush()

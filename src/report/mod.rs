@@ -6,6 +6,7 @@
 //! `docs/report-schema.md` and versioned by [`SCHEMA_VERSION`]. No secret, session token or
 //! external ID ever reaches a report.
 
+pub mod changes;
 pub mod csv;
 pub mod table;
 
@@ -21,7 +22,7 @@ use crate::rules::{CredentialKind, Outcome, Rule, Severity, Verdict};
 use crate::scan::{Mode, UserError};
 
 /// The version of the report schema; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The whole run, as written by `--output` and `--format json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +51,10 @@ pub struct Report {
     pub remediation: Option<RemediationSummary>,
     /// The state kept from run to run, when this run kept some.
     pub state: Option<StateSummary>,
+    /// What changed since the last run, counted.
+    pub changes: Option<changes::ChangesSummary>,
+    /// Findings of each account's last complete scan that are gone.
+    pub resolved: Vec<changes::ResolvedFinding>,
 }
 
 /// The state this run kept for the next (when each inactive key became inactive).
@@ -141,6 +146,9 @@ pub struct UserErrorEntry {
 /// One credential in `findings` or `information`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
+    /// The finding's identity from run to run: account, user and its creation time, credential
+    /// and key (`crate::changes::finding_id`).
+    pub finding_id: String,
     /// The rule code (`access-key-unused`, `password-unused`, `root-access-key`).
     pub rule: Rule,
     /// `medium`, `high` or `critical`.
@@ -153,6 +161,8 @@ pub struct Finding {
     pub user_name: String,
     /// The user's ARN.
     pub user_arn: String,
+    /// When the user was created (none for root).
+    pub user_created: Option<Timestamp>,
     /// `access_key`, `password` or `root_access_key`.
     pub credential: CredentialKind,
     /// The access key ID; null for passwords and root keys.
@@ -171,6 +181,11 @@ pub struct Finding {
     pub idle_days: Option<i64>,
     /// `unused`, `inactive` or `exempt`.
     pub outcome: Outcome,
+    /// For a finding: `new` (not in its account's last complete scan) or `ongoing`; null when
+    /// unknown (the account's baseline could not be read) and for information.
+    pub change: Option<crate::changes::Change>,
+    /// For a finding: the first run that found it.
+    pub first_seen: Option<Timestamp>,
     /// Why the credential is exempt.
     pub exempt_reason: Option<String>,
     /// Why the credential might be exempt without it being known (the user's tags could not be
@@ -420,6 +435,8 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
         summary: built.summary,
         remediation: built.remediation,
         state: facts.state,
+        changes: None,
+        resolved: Vec::new(),
     }
 }
 
@@ -614,12 +631,14 @@ fn error_entry(error: &AwsError) -> ErrorEntry {
 
 fn finding(account_id: &str, account_name: Option<&str>, verdict: &Verdict) -> Finding {
     Finding {
+        finding_id: crate::changes::finding_id(account_id, verdict),
         rule: verdict.rule,
         severity: verdict.rule.severity(),
         account_id: account_id.to_owned(),
         account_name: account_name.map(str::to_owned),
         user_name: verdict.user_name.clone(),
         user_arn: verdict.user_arn.clone(),
+        user_created: verdict.user_created,
         credential: verdict.credential,
         access_key_id: verdict.access_key_id.clone(),
         credential_status: verdict.key_status,
@@ -629,6 +648,8 @@ fn finding(account_id: &str, account_name: Option<&str>, verdict: &Verdict) -> F
         idle_since: verdict.idle_since,
         idle_days: verdict.idle_days,
         outcome: verdict.outcome,
+        change: None,
+        first_seen: None,
         exempt_reason: verdict.exempt_reason.clone(),
         exemption_unknown: verdict.exemption_unknown.clone(),
         remediation: None,

@@ -35,6 +35,19 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if let Some(remediation) = &report.remediation {
         writeln!(out, "{}", remediation_line(remediation))?;
     }
+    if let Some(since) = report.changes.as_ref().and_then(|changes| changes.since) {
+        let changes = report.changes.as_ref().map_or((0, 0, 0), |changes| {
+            (changes.new, changes.ongoing, changes.resolved)
+        });
+        writeln!(
+            out,
+            "Since the last complete scan ({}): {} new, {} ongoing, {} resolved",
+            day(since),
+            changes.0,
+            changes.1,
+            changes.2
+        )?;
+    }
     for account in &report.accounts {
         writeln!(out)?;
         let name = account
@@ -89,6 +102,24 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             HEADER.len() - 1
         };
         write_rows(out, &rows, columns)?;
+    }
+    if !report.resolved.is_empty() {
+        writeln!(out, "\nResolved since the last complete scan:")?;
+        for resolved in &report.resolved {
+            writeln!(
+                out,
+                "  {} {} {}{}: {}",
+                resolved.account_id,
+                resolved.user_name,
+                resolved.credential.as_str(),
+                resolved
+                    .access_key_id
+                    .as_deref()
+                    .map(|id| format!(" {id}"))
+                    .unwrap_or_default(),
+                resolved.reason.words()
+            )?;
+        }
     }
     Ok(())
 }
@@ -215,6 +246,9 @@ fn row(finding: &Finding) -> [String; 7] {
                 .credential_status
                 .map_or("Inactive", KeyStatus::as_str)
         ),
+        Outcome::Unused if finding.change == Some(crate::changes::Change::New) => {
+            "unused (new)".to_owned()
+        }
         Outcome::Unused | Outcome::InUse => finding.outcome.as_str().to_owned(),
     };
     [

@@ -22,6 +22,7 @@ pub(super) fn evaluate(user: &User, policy: &Policy, now: Timestamp, out: &mut V
             rule: Rule::AccessKeyUnused,
             user_name: user.name.clone(),
             user_arn: user.arn.clone(),
+            user_created: user.created,
             credential: CredentialKind::AccessKey,
             access_key_id: key.id.clone(),
             key_slot: key.slot,

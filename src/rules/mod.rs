@@ -258,6 +258,8 @@ pub struct Verdict {
     pub user_name: String,
     /// The user's ARN.
     pub user_arn: String,
+    /// When the user was created (its identity with the name; none for root).
+    pub user_created: Option<Timestamp>,
     /// The kind of credential.
     pub credential: CredentialKind,
     /// The access key ID, when known (never for passwords).

@@ -25,6 +25,7 @@ pub(super) fn evaluate(user: &User, policy: &Policy, now: Timestamp, out: &mut V
         rule: Rule::PasswordUnused,
         user_name: user.name.clone(),
         user_arn: user.arn.clone(),
+        user_created: user.created,
         credential: CredentialKind::Password,
         access_key_id: None,
         key_slot: None,

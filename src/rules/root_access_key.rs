@@ -18,6 +18,7 @@ pub(super) fn evaluate(root: &RootCredentials, now: Timestamp, out: &mut Vec<Ver
         rule: Rule::RootAccessKey,
         user_name: ROOT_USER.to_owned(),
         user_arn: arn,
+        user_created: None,
         credential: CredentialKind::RootAccessKey,
         access_key_id: None,
         key_slot: None,

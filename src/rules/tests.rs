@@ -38,6 +38,7 @@ fn user(name: &str, password: Option<Password>, keys: Vec<AccessKey>) -> User {
     User {
         name: name.to_owned(),
         arn: format!("arn:aws:iam::111111111111:user/{name}"),
+        created: None,
         password,
         access_keys: keys,
         tags: Tags::NotRead,

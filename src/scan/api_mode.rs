@@ -23,6 +23,7 @@ const PAGE_SIZE: i32 = 1000;
 struct ListedUser {
     name: String,
     arn: String,
+    created: Option<Timestamp>,
     password_last_used: Option<Timestamp>,
 }
 
@@ -87,6 +88,10 @@ async fn list_users(iam: &Client, pace: &Pace) -> Result<Vec<ListedUser>, AwsErr
             .map(|user| ListedUser {
                 name: user.user_name().to_owned(),
                 arn: user.arn().to_owned(),
+                // Whole seconds, as the credential report writes it: the user's identity must not
+                // depend on the scan mode.
+                created: timestamp(user.create_date())
+                    .and_then(|created| Timestamp::from_second(created.as_second()).ok()),
                 password_last_used: user.password_last_used().and_then(timestamp),
             })
             .collect();
@@ -119,6 +124,7 @@ async fn user_credentials(
     Ok(Some(User {
         name: listed.name.clone(),
         arn: listed.arn.clone(),
+        created: listed.created,
         password,
         access_keys,
         tags: Tags::NotRead,

@@ -49,6 +49,9 @@ const COLUMNS: [&str; 13] = [
     "access_key_2_last_used_service",
 ];
 
+/// A column read when present: a user's identity across runs includes its creation time.
+const USER_CREATED: &str = "user_creation_time";
+
 /// Parses a credential report. `generated_at` is the report's `GeneratedTime`.
 pub fn parse(csv_bytes: &[u8], generated_at: Option<Timestamp>) -> Result<Inventory, ReportError> {
     let mut reader = csv::ReaderBuilder::new()
@@ -62,6 +65,9 @@ pub fn parse(csv_bytes: &[u8], generated_at: Option<Timestamp>) -> Result<Invent
             .position(|header| header.trim() == name)
             .ok_or(ReportError::MissingColumn(name))?;
     }
+    let user_created = headers
+        .iter()
+        .position(|header| header.trim() == USER_CREATED);
 
     let mut inventory = Inventory {
         credential_report_generated_at: generated_at,
@@ -92,6 +98,10 @@ pub fn parse(csv_bytes: &[u8], generated_at: Option<Timestamp>) -> Result<Invent
         inventory.users.push(User {
             name,
             arn,
+            created: match user_created {
+                Some(column) => row.date_at(column, USER_CREATED)?,
+                None => None,
+            },
             password,
             access_keys: keys,
             tags: Tags::NotRead,
@@ -122,14 +132,23 @@ impl Row<'_> {
 
     /// A date, or `None` for a sentinel.
     fn date(&self, column: usize) -> Result<Option<Timestamp>, ReportError> {
-        let value = self.get(column);
+        self.date_at(self.index[column], COLUMNS[column])
+    }
+
+    /// The date in the record's cell `at` (the column `name`), or `None` for a sentinel.
+    fn date_at(&self, at: usize, name: &'static str) -> Result<Option<Timestamp>, ReportError> {
+        let value = self.record.get(at).unwrap_or("").trim();
         if is_sentinel(value) {
             return Ok(None);
         }
         value
             .parse::<Timestamp>()
             .map(Some)
-            .map_err(|_| self.bad(column))
+            .map_err(|_| ReportError::BadValue {
+                line: self.line,
+                column: name,
+                value: value.to_owned(),
+            })
     }
 
     /// `true`/`false` in any case, or `None` for a sentinel.

@@ -454,6 +454,8 @@ class Layer:
             payload = {"ok": True}
         elif path == "/_fixture/touch":
             payload = touch(read_json(environ))
+        elif path == "/_fixture/change":
+            payload = change(read_json(environ))
         elif path == "/_fixture/delete-user":
             request = read_json(environ)
             iam_backends[request["account"]]["aws"].users.pop(request["user"])
@@ -504,6 +506,29 @@ def touch(request: dict) -> dict:
     else:
         user.password_last_used = now
     return {"ok": True}
+
+
+def change(request: dict) -> dict:
+    """Changes a credential as an administrator would, behind stalecreds' back: `action` is
+    `deactivate`, `activate` or `delete` for the key `key_id`, or `delete` for the user's
+    password when there is no `key_id`."""
+    backend = iam_backends[request["account"]]["aws"]
+    user = backend.users[request["user"]]
+    action, key_id = request["action"], request.get("key_id")
+    if key_id is None and action == "delete":
+        user.password = None
+        return {"ok": True}
+    for key in list(user.access_keys):
+        if key.access_key_id != key_id:
+            continue
+        if action == "delete":
+            user.access_keys.remove(key)
+        elif action in ("deactivate", "activate"):
+            key.status = "Inactive" if action == "deactivate" else "Active"
+        else:
+            raise ValueError(f"unknown change {action!r}")
+        return {"ok": True}
+    raise KeyError(f"no key {key_id} for {request['user']}")
 
 
 def iam_state() -> dict:

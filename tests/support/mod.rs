@@ -220,6 +220,16 @@ impl Moto {
         self.http("POST", "/_fixture/touch", &body.to_string());
     }
 
+    /// Changes a credential behind stalecreds' back, as an administrator would: `action` is
+    /// `deactivate`, `activate` or `delete` for the key `key_id`, or `delete` for the user's
+    /// password when `key_id` is `None`.
+    pub fn change(&self, account: &str, user: &str, key_id: Option<&str>, action: &str) {
+        let body = serde_json::json!({
+            "account": self.account(account), "user": user, "key_id": key_id, "action": action,
+        });
+        self.http("POST", "/_fixture/change", &body.to_string());
+    }
+
     /// Deletes a user (and its credentials) behind the credential report's back.
     pub fn delete_user(&self, account: &str, user: &str) {
         let body = serde_json::json!({ "account": self.account(account), "user": user });

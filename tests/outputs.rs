@@ -1,0 +1,222 @@
+//! Issue 11: where security teams look. What changed since the last run (new, ongoing,
+//! resolved) in the report and the digest.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::{Moto, Run, skipped, temp_dir};
+
+/// `account-name/user credential` of each item of a report list, sorted.
+fn named(moto: &Moto, items: &Value) -> Vec<String> {
+    let names: BTreeMap<&str, &str> = moto
+        .accounts
+        .iter()
+        .map(|(name, id)| (id.as_str(), name.as_str()))
+        .collect();
+    let mut lines: Vec<String> = items
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|item| {
+            let account = names[item["account_id"].as_str().expect("account")];
+            let mut line = format!(
+                "{account}/{} {}",
+                item["user_name"].as_str().expect("user"),
+                item["credential"].as_str().expect("credential")
+            );
+            for field in ["change", "reason"] {
+                if let Some(value) = item[field].as_str() {
+                    line.push(' ');
+                    line.push_str(value);
+                }
+            }
+            line
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Where a test leaves what a person may want to look at (a digest, a page, a screenshot).
+pub fn artifacts() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).expect("a writable target directory");
+    dir
+}
+
+/// The email text of the `index`th digest published.
+fn digest_text(moto: &Moto, index: usize) -> (String, String) {
+    let published = moto.published();
+    let (subject, message) = &published[index];
+    let message: Value = serde_json::from_str(message).expect("MessageStructure json");
+    (
+        subject.clone(),
+        message["email"].as_str().expect("email text").to_owned(),
+    )
+}
+
+#[test]
+fn a_second_run_says_what_is_new_ongoing_and_resolved_and_a_failed_account_resolves_nothing() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let state = temp_dir();
+    let scan = |moto: &Moto| {
+        Run::of(moto.stalecreds().args(["scan", "--format", "json"]).args([
+            "--state-dir",
+            state.path().to_str().expect("utf-8"),
+            "--topic-arn",
+            &moto.topic_arn,
+        ]))
+    };
+    let first = scan(&moto);
+    assert_eq!(first.code, 3, "sandbox has no audit role: {}", first.stderr);
+    let first = first.json();
+    assert_eq!(first["changes"]["baseline"], "state");
+    assert_eq!(first["changes"]["since"], Value::Null, "a first run");
+    assert_eq!(first["changes"]["new"], 7, "everything is new");
+    let (subject, text) = digest_text(&moto, 0);
+    assert!(!subject.contains("new"), "{subject}");
+    assert!(
+        text.contains(
+            "First run: no earlier complete scan to compare with, so all 7 findings are new."
+        ),
+        "{text}"
+    );
+
+    // Between the runs: carol uses her key, an administrator deactivates alice's unused key,
+    // deletes bob's password and activates dave's old inactive key; dev cannot be reached.
+    moto.touch("prod", "carol", Some(moto.key("prod/carol", 0)));
+    moto.change(
+        "prod",
+        "alice",
+        Some(moto.key("prod/alice", 1)),
+        "deactivate",
+    );
+    moto.change("prod", "bob", None, "delete");
+    moto.change("prod", "dave", Some(moto.key("prod/dave", 0)), "activate");
+    moto.configure_json(&json!({ "deny": [[moto.account("dev"), "AssumeRole"]] }));
+
+    let second = scan(&moto);
+    assert_eq!(second.code, 3, "{}", second.stderr);
+    let second = second.json();
+    assert_eq!(
+        named(&moto, &second["findings"]),
+        [
+            "management/old-admin password ongoing",
+            "prod/breakglass-admin password ongoing",
+            "prod/dave access_key new",
+        ]
+    );
+    assert_eq!(
+        named(&moto, &second["resolved"]),
+        [
+            "prod/alice access_key deactivated",
+            "prod/bob password deleted",
+            "prod/carol access_key used_again",
+        ],
+        "nothing of dev (not scanned today) is resolved"
+    );
+    let changes = &second["changes"];
+    assert_eq!(
+        (
+            &changes["new"],
+            &changes["ongoing"],
+            &changes["resolved"],
+            &changes["accounts_not_resolving"]
+        ),
+        (&json!(1), &json!(2), &json!(3), &json!(2)),
+        "{changes}"
+    );
+    assert_eq!(changes["since"], first["generated_at"]);
+    let ongoing = second["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|finding| finding["user_name"] == "old-admin")
+        .expect("old-admin");
+    assert_eq!(
+        ongoing["first_seen"], first["generated_at"],
+        "first seen on the first run"
+    );
+
+    let (subject, text) = digest_text(&moto, 1);
+    assert_eq!(
+        subject,
+        "stalecreds: 1 new, 3 unused credentials in 2 of 2 accounts (2 accounts not scanned)"
+    );
+    assert!(text.contains("1 new, 2 ongoing, 3 resolved."), "{text}");
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} in:\n{text}"))
+    };
+    assert!(at("New since the last complete scan: 1") < at("dave: access key"));
+    assert!(at("dave: access key") < at("Resolved since the last complete scan: 3"));
+    assert!(at("Resolved since") < at("Still open: 2"));
+    assert!(text.contains("carol access key"), "{text}");
+    assert!(text.contains(": used again"));
+    assert!(
+        text.contains("Nothing is marked resolved in the 2 accounts not scanned completely today.")
+    );
+    assert!(
+        !text.contains("hank"),
+        "dev's findings are neither shown nor resolved"
+    );
+    std::fs::write(
+        artifacts().join("second-run-digest.txt"),
+        format!("Subject: {subject}\n\n{text}"),
+    )
+    .expect("writable");
+}
+
+#[test]
+fn since_takes_a_previous_report_and_refuses_one_without_finding_identities() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let dir = temp_dir();
+    let previous = dir.path().join("previous.json");
+    let first = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--output"])
+            .arg(&previous),
+    );
+    assert_eq!(first.code, 3, "{}", first.stderr);
+    assert_eq!(first.json()["changes"]["baseline"], "none");
+    moto.touch("prod", "carol", Some(moto.key("prod/carol", 0)));
+    let second = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--since"])
+            .arg(&previous),
+    );
+    let report = second.json();
+    assert_eq!(report["changes"]["baseline"], "report");
+    assert_eq!(
+        named(&moto, &report["resolved"]),
+        ["prod/carol access_key used_again"]
+    );
+    assert_eq!(report["changes"]["new"], 0);
+    assert_eq!(report["changes"]["ongoing"], 6);
+
+    // A report of schema 2: a usage error, before any AWS request.
+    let mut old: Value =
+        serde_json::from_str(&std::fs::read_to_string(&previous).expect("the previous report"))
+            .expect("JSON");
+    old["schema_version"] = json!(2);
+    std::fs::write(&previous, old.to_string()).expect("writable");
+    moto.reset_requests();
+    let refused = Run::of(moto.stalecreds().args(["scan", "--since"]).arg(&previous));
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("a report of schema 2; --since needs schema 3 or later"),
+        "{}",
+        refused.stderr
+    );
+    assert!(moto.requests().is_empty(), "no AWS request");
+}
