@@ -81,14 +81,24 @@ pub fn should_send(report: &Report, notify: crate::config::Notify) -> bool {
 /// Renders the digest. `full_report` says where the whole report is (a file, an S3 URL), if
 /// anywhere.
 pub fn render(report: &Report, full_report: Option<&str>) -> Digest {
-    render_within(report, full_report, MAX_MESSAGE_BYTES)
+    render_grouped(report, full_report, Grouping::Account)
+}
+
+/// [`render`], with the findings grouped by account or by owner.
+pub fn render_grouped(report: &Report, full_report: Option<&str>, grouping: Grouping) -> Digest {
+    render_within(report, full_report, MAX_MESSAGE_BYTES, grouping)
 }
 
 /// Renders the digest within `limit` bytes. The findings still open (the least important
 /// first) are cut first, then the resolved findings, then the new findings, then the sample of
 /// accounts shown for each cause of failure, then the causes themselves: every cut is counted in
 /// the text, which points at the full report.
-pub fn render_within(report: &Report, full_report: Option<&str>, limit: usize) -> Digest {
+pub fn render_within(
+    report: &Report,
+    full_report: Option<&str>,
+    limit: usize,
+    grouping: Grouping,
+) -> Digest {
     let ranked = ranked(&report.findings);
     let new = ranked
         .iter()
@@ -96,8 +106,14 @@ pub fn render_within(report: &Report, full_report: Option<&str>, limit: usize) -
         .count();
     let resolved: Vec<&ResolvedFinding> = report.resolved.iter().collect();
     let groups = groups::groups(report);
-    let compose =
-        |budget: Budget| compose(report, full_report, &ranked, &resolved, &groups, budget);
+    let compose = |budget: Budget| {
+        let lists = Lists {
+            ranked: &ranked,
+            resolved: &resolved,
+            groups: &groups,
+        };
+        compose(report, full_report, &lists, grouping, budget)
+    };
     let fits = |budget: Budget| compose(budget).size() + MARGIN_BYTES <= limit;
     let mut budget = Budget {
         findings: ranked.len(),
@@ -229,19 +245,31 @@ fn ranked(findings: &[Finding]) -> Vec<&Finding> {
     ranked
 }
 
+/// Everything a digest may show, most important first.
+struct Lists<'l, 'r> {
+    ranked: &'l [&'r Finding],
+    resolved: &'l [&'r ResolvedFinding],
+    groups: &'l [Group<'r>],
+}
+
 fn compose(
     report: &Report,
     full_report: Option<&str>,
-    ranked: &[&Finding],
-    resolved: &[&ResolvedFinding],
-    groups: &[Group<'_>],
+    lists: &Lists<'_, '_>,
+    grouping: Grouping,
     budget: Budget,
 ) -> Digest {
+    let Lists {
+        ranked,
+        resolved,
+        groups,
+    } = *lists;
     let kept = &ranked[..budget.findings.min(ranked.len())];
     let omitted = ranked.len() - kept.len();
     let resolved_kept = &resolved[..budget.resolved.min(resolved.len())];
     let split = budget.groups.min(groups.len());
     let shown = Shown {
+        grouping,
         findings: kept,
         findings_omitted: omitted,
         resolved: resolved_kept,
@@ -266,6 +294,7 @@ fn compose(
 
 /// What one rendering of the digest shows of the run.
 struct Shown<'r, 'g> {
+    grouping: Grouping,
     findings: &'r [&'r Finding],
     findings_omitted: usize,
     resolved: &'r [&'r ResolvedFinding],
@@ -360,7 +389,7 @@ fn action(finding: &Finding) -> &'static str {
     }
 }
 
-fn finding_line(out: &mut String, finding: &Finding) -> std::fmt::Result {
+fn finding_line(out: &mut String, finding: &Finding, grouping: Grouping) -> std::fmt::Result {
     let key = finding
         .access_key_id
         .as_deref()
@@ -389,9 +418,21 @@ fn finding_line(out: &mut String, finding: &Finding) -> std::fmt::Result {
         (Some(entry), None) => remediation_words(entry),
         (None, None) => format!("proposed: {}", action(finding)),
     };
+    // Grouped by owner, each line names its account; grouped by account, its owner.
+    let whose = match (grouping, &finding.owner) {
+        (Grouping::Owner, _) => format!(
+            "{}: ",
+            account_label(&finding.account_id, finding.account_name.as_deref())
+        ),
+        (Grouping::Account, _) => String::new(),
+    };
+    let owner = match (grouping, &finding.owner) {
+        (Grouping::Account, Some(owner)) => format!(" [owner {}]", owner.value),
+        _ => String::new(),
+    };
     writeln!(
         out,
-        "  - [{}] {}: {}{key}{status}, {used} ({idle})\n      {next}",
+        "  - [{}] {whose}{}: {}{key}{status}, {used} ({idle}){owner}\n      {next}",
         finding.severity.as_str(),
         finding.user_name,
         credential_words(finding.credential),
@@ -503,9 +544,9 @@ fn summary_section(out: &mut String, report: &Report) -> std::fmt::Result {
     Ok(())
 }
 
-/// The kept findings, by account; accounts in the order of their most important finding. When
-/// there is an earlier scan to compare with: the new findings, then the resolved ones, then those
-/// still open.
+/// The kept findings, by account (or owner); groups in the order of their most important
+/// finding. When there is an earlier scan to compare with: the new findings, then the resolved
+/// ones, then those still open.
 fn findings_section(
     out: &mut String,
     report: &Report,
@@ -516,17 +557,20 @@ fn findings_section(
         .changes
         .as_ref()
         .is_some_and(|changes| changes.since.is_some());
+    let grouping = shown.grouping;
+    // How many of the report's findings in `block` share a group.
+    let total = |block: &dyn Fn(&Finding) -> bool, key: &str| {
+        report
+            .findings
+            .iter()
+            .filter(|finding| block(finding) && grouping.key(finding) == key)
+            .count()
+    };
     if compared {
         let is_new = |finding: &Finding| finding.change == Some(Change::New);
+        let is_open = |finding: &Finding| !is_new(finding);
         let (new, open): (Vec<&Finding>, Vec<&Finding>) =
             shown.findings.iter().partition(|finding| is_new(finding));
-        let in_account = |account_id: &str, new: bool| {
-            report
-                .findings
-                .iter()
-                .filter(|finding| finding.account_id == account_id && is_new(finding) == new)
-                .count()
-        };
         let new_total = report.findings.iter().filter(|f| is_new(f)).count();
         if new_total > 0 {
             writeln!(
@@ -534,7 +578,7 @@ fn findings_section(
                 "\nNew since the last complete scan: {new_total} unused credential{}",
                 plural(new_total)
             )?;
-            by_account(out, &new, |account_id| in_account(account_id, true))?;
+            grouped(out, &new, grouping, |key| total(&is_new, key))?;
         }
         changes::resolved_section(out, shown.resolved, shown.resolved_omitted)?;
         let open_total = report.findings.len() - new_total;
@@ -544,17 +588,10 @@ fn findings_section(
                 "\nStill open: {open_total} unused credential{}",
                 plural(open_total)
             )?;
-            by_account(out, &open, |account_id| in_account(account_id, false))?;
+            grouped(out, &open, grouping, |key| total(&is_open, key))?;
         }
     } else {
-        let total = |account_id: &str| {
-            report
-                .accounts
-                .iter()
-                .find(|account| account.account_id == account_id)
-                .map_or(0, |account| account.findings)
-        };
-        by_account(out, shown.findings, total)?;
+        grouped(out, shown.findings, grouping, |key| total(&|_| true, key))?;
     }
     let omitted = shown.findings_omitted;
     if omitted > 0 {
@@ -573,36 +610,75 @@ fn findings_section(
     Ok(())
 }
 
-/// `findings` by account, in the order of each account's first finding; `total` counts an
-/// account's findings of this kind in the whole report.
-fn by_account(
-    out: &mut String,
-    findings: &[&Finding],
-    total: impl Fn(&str) -> usize,
-) -> std::fmt::Result {
-    let mut order: Vec<&str> = Vec::new();
-    for finding in findings {
-        if !order.contains(&finding.account_id.as_str()) {
-            order.push(&finding.account_id);
+/// How the digest groups its findings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Grouping {
+    /// By account (the default).
+    #[default]
+    Account,
+    /// By owner (`owners.group_digest`), so that each part can be forwarded to the people who
+    /// can act; findings without an owner come together.
+    Owner,
+}
+
+/// The group of findings with no owner.
+const NO_OWNER: &str = "no owner tag";
+
+impl Grouping {
+    /// The group a finding belongs to.
+    fn key(self, finding: &Finding) -> String {
+        match self {
+            Grouping::Account => finding.account_id.clone(),
+            Grouping::Owner => finding
+                .owner
+                .as_ref()
+                .map_or_else(|| NO_OWNER.to_owned(), |owner| owner.value.clone()),
         }
     }
-    for account_id in order {
-        let in_account: Vec<&&Finding> = findings
-            .iter()
-            .filter(|finding| finding.account_id == account_id)
-            .collect();
-        let name = in_account
-            .first()
-            .and_then(|finding| finding.account_name.as_deref());
-        let total = total(account_id).max(in_account.len());
+
+    /// The group's heading.
+    fn label(self, finding: &Finding) -> String {
+        match self {
+            Grouping::Account => {
+                account_label(&finding.account_id, finding.account_name.as_deref())
+            }
+            Grouping::Owner => match &finding.owner {
+                Some(owner) => format!("Owner {} ({})", owner.value, owner.tag),
+                None => format!("Owner unknown ({NO_OWNER})"),
+            },
+        }
+    }
+}
+
+/// `findings` by group, in the order of each group's first finding; `total` counts a group's
+/// findings of this kind in the whole report.
+fn grouped(
+    out: &mut String,
+    findings: &[&Finding],
+    grouping: Grouping,
+    total: impl Fn(&str) -> usize,
+) -> std::fmt::Result {
+    let mut order: Vec<String> = Vec::new();
+    let mut members: std::collections::HashMap<String, Vec<&Finding>> =
+        std::collections::HashMap::new();
+    for finding in findings {
+        let key = grouping.key(finding);
+        if !members.contains_key(&key) {
+            order.push(key.clone());
+        }
+        members.entry(key).or_default().push(finding);
+    }
+    for key in order {
+        let in_group = &members[&key];
+        let total = total(&key).max(in_group.len());
         writeln!(
             out,
             "\n{}: {total} unused credential{}",
-            account_label(account_id, name),
+            grouping.label(in_group[0]),
             plural(total)
         )?;
-        for finding in in_account {
-            finding_line(out, finding)?;
+        for finding in in_group {
+            finding_line(out, finding, grouping)?;
         }
     }
     Ok(())
@@ -778,6 +854,8 @@ struct CompactFinding<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     idle_days: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     change: Option<Change>,
     #[serde(skip_serializing_if = "Option::is_none")]
     first_seen: Option<jiff::Timestamp>,
@@ -828,6 +906,7 @@ fn summary_json(report: &Report, full_report: Option<&str>, shown: &Shown<'_, '_
                 credential_status: finding.credential_status,
                 last_used: finding.last_used,
                 idle_days: finding.idle_days,
+                owner: finding.owner.as_ref().map(|owner| owner.value.as_str()),
                 change: finding.change,
                 first_seen: finding.first_seen,
                 exemption_unknown: finding.exemption_unknown.is_some(),

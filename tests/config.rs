@@ -255,6 +255,7 @@ snapshot_problems! {
     remediation_never_acts_before_the_reporting_threshold: "remediation_below_threshold.yaml",
     remediation_needs_a_role_of_its_own: "remediation_without_role.yaml",
     role_chains_must_end_in_their_own_account: "chain_elsewhere.yaml",
+    owner_tag_keys_are_tag_keys_and_grouping_needs_them: "owners.yaml",
 }
 
 #[test]

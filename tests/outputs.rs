@@ -220,3 +220,81 @@ fn since_takes_a_previous_report_and_refuses_one_without_finding_identities() {
     );
     assert!(moto.requests().is_empty(), "no AWS request");
 }
+
+/// Issue 11: owners come from the configured tag keys, are shown in every output, and the
+/// digest can be grouped by owner; tags are read only for the users of findings.
+#[test]
+fn owners_come_from_tags_show_everywhere_and_can_group_the_digest() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let dir = temp_dir();
+    let config = dir.path().join("accounts.yaml");
+    std::fs::write(
+        &config,
+        "owners:\n  tag_keys: [owner, team]\n  group_digest: true\n",
+    )
+    .expect("writable");
+    let run = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--config"])
+            .arg(&config)
+            .args(["--topic-arn", &moto.topic_arn]),
+    );
+    let report = run.json();
+    let owners: BTreeMap<String, Value> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|finding| {
+            (
+                finding["user_name"].as_str().expect("user").to_owned(),
+                finding["owner"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(owners["alice"], json!({"tag": "team", "value": "payments"}));
+    assert_eq!(
+        owners["carol"],
+        json!({"tag": "Owner", "value": "carol@example.com"}),
+        "`owner` before `team`, whatever its case"
+    );
+    assert_eq!(owners["judy"], json!({"tag": "team", "value": "platform"}));
+    assert_eq!(owners["bob"], Value::Null, "bob has no tags");
+    // ListUserTags only for the users of findings (7 findings, 7 users; erin and dave are not).
+    let tag_reads: u64 = moto
+        .requests()
+        .iter()
+        .filter(|(_, _, action, _)| action == "ListUserTags")
+        .map(|(_, _, _, count)| count)
+        .sum();
+    assert_eq!(tag_reads, 7);
+    let (_, text) = digest_text(&moto, 0);
+    assert!(
+        text.contains("\nOwner payments (team): 1 unused credential"),
+        "{text}"
+    );
+    assert!(text.contains("\nOwner carol@example.com (Owner): 1 unused credential"));
+    assert!(text.contains("\nOwner unknown (no owner tag): 4 unused credentials"));
+    assert!(text.contains("] prod (") && text.contains("): alice: access key"));
+    // CSV and table show it too.
+    let csv = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "csv", "--config"])
+            .arg(&config),
+    );
+    let header = csv.stdout.lines().next().expect("a header");
+    assert!(header.ends_with(",owner,owner_tag"), "{header}");
+    assert!(csv.stdout.contains(",payments,team"));
+    let table = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "table", "--config"])
+            .arg(&config),
+    );
+    assert!(
+        table.stdout.contains("alice (owner payments)"),
+        "{}",
+        table.stdout
+    );
+}

@@ -56,6 +56,7 @@ fn verdict(user: &str, id: &str, outcome: Outcome, used: Option<Timestamp>) -> V
         outcome,
         exempt_reason: None,
         exemption_unknown: None,
+        owner: None,
     }
 }
 

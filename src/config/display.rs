@@ -83,6 +83,22 @@ pub(super) fn described(
             .collect();
         sources.push(("exemptions", shown.join("; "), source.clone()));
     }
+    if let Some(source) = &file.owners.source {
+        let keys = &settings.defaults.policy.owner_tags;
+        sources.push((
+            "owners",
+            format!(
+                "tag keys {}{}",
+                keys.join(", "),
+                if settings.group_digest_by_owner {
+                    "; the digest groups findings by owner"
+                } else {
+                    ""
+                }
+            ),
+            source.clone(),
+        ));
+    }
     sources
 }
 

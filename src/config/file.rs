@@ -31,6 +31,19 @@ pub struct FileConfig {
     pub exemptions_source: Option<Source>,
     /// `remediation:`.
     pub remediation: FileRemediation,
+    /// `owners:`.
+    pub owners: Owners,
+}
+
+/// The `owners:` section: which tags name a user's owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owners {
+    /// Where the section is.
+    pub source: Option<Source>,
+    /// `tag_keys`, in order of preference.
+    pub tag_keys: Vec<String>,
+    /// `group_digest: true`: the digest groups findings by owner.
+    pub group_digest: bool,
 }
 
 /// The `organization:` section.
@@ -85,6 +98,7 @@ const TOP: &[&str] = &[
     "notification",
     "remediation",
     "reports",
+    "owners",
     "vars",
 ];
 const ORGANIZATION: &[&str] = &["enabled", "include_ous", "exclude_accounts"];
@@ -110,6 +124,7 @@ const OVERRIDE: &[&str] = &[
     "remediation",
 ];
 const EXEMPTIONS: &[&str] = &["user_names", "tags"];
+const OWNERS: &[&str] = &["tag_keys", "group_digest"];
 
 /// Reads the configuration file `path` whose content is `text`: what it says (the valid part),
 /// and every problem found, in the order of the file.
@@ -168,6 +183,9 @@ pub fn read(path: &str, text: &str) -> (FileConfig, Vec<Problem>) {
         if let Some((key, node)) = top.entry("exemptions") {
             config.exemptions = reader.exemptions(node, "exemptions");
             config.exemptions_source = Some(reader.source(key.at));
+        }
+        if let Some((key, node)) = top.entry("owners") {
+            config.owners = reader.owners(node, key.at);
         }
         // `vars:` (a c7n-org file's top level) is accepted and ignored.
         if let Some(node) = top.get("vars")
@@ -683,6 +701,48 @@ impl Reader<'_> {
             );
         }
         overrides
+    }
+
+    fn owners(&mut self, node: &Node, at: Position) -> Owners {
+        let mut owners = Owners {
+            source: Some(self.source(at)),
+            ..Owners::default()
+        };
+        let Some(fields) = self.map(node, "owners", OWNERS) else {
+            return owners;
+        };
+        if let Some(list) = fields
+            .get("tag_keys")
+            .and_then(|node| self.list(node, "owners.tag_keys"))
+        {
+            for (index, item) in list.iter().enumerate() {
+                let context = format!("owners.tag_keys[{index}]");
+                if let Some(key) = self.string(item, &context) {
+                    // IAM tag keys: 1 to 128 characters.
+                    if key.trim().is_empty() || key.chars().count() > 128 {
+                        self.problem(
+                            item.at,
+                            format!("`{context}`: expected a tag key (1 to 128 characters)"),
+                        );
+                    } else {
+                        owners.tag_keys.push(key);
+                    }
+                }
+            }
+        }
+        if let Some(node) = fields.get("group_digest")
+            && let Some(group) = self.boolean(node, "owners.group_digest")
+        {
+            if group && owners.tag_keys.is_empty() {
+                self.problem(
+                    node.at,
+                    "`owners.group_digest`: grouping the digest by owner needs `owners.tag_keys`"
+                        .to_owned(),
+                );
+            }
+            owners.group_digest = group;
+        }
+        owners
     }
 
     fn exemptions(&mut self, node: &Node, context: &str) -> Vec<Exemption> {

@@ -78,6 +78,8 @@ pub struct Settings {
     pub call_timeout: Duration,
     /// Accounts per batch of a fanned-out run.
     pub batch_size: usize,
+    /// Whether the digest groups findings by owner (`owners.group_digest`).
+    pub group_digest_by_owner: bool,
 }
 
 /// The `remediation:` settings.
@@ -234,6 +236,7 @@ impl Settings {
                 policy: Policy {
                     max_idle_days: DEFAULT_MAX_IDLE_DAYS,
                     exemptions: Vec::new(),
+                    owner_tags: Vec::new(),
                 },
             },
             overrides: BTreeMap::new(),
@@ -248,6 +251,7 @@ impl Settings {
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             batch_size: DEFAULT_BATCH_SIZE,
+            group_digest_by_owner: false,
         }
     }
 

@@ -70,6 +70,8 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
     let mut settings = Settings::with_defaults(selection);
     settings.overrides = overrides;
     settings.defaults.policy.exemptions = file.exemptions.clone();
+    settings.defaults.policy.owner_tags = file.owners.tag_keys.clone();
+    settings.group_digest_by_owner = file.owners.group_digest;
     let mut sources = Vec::new();
     for setting in Setting::ALL {
         let Some(Sourced { value, source }) = merged(setting) else {

@@ -36,6 +36,7 @@ fn key(user: &str, id: &str, created: i64, used: Option<i64>, idle: i64) -> Verd
         outcome: Outcome::Unused,
         exempt_reason: None,
         exemption_unknown: None,
+        owner: None,
     }
 }
 

@@ -152,7 +152,12 @@ async fn send_digest(
     if !digest::should_send(report, settings.notify) {
         return Ok(Sent::No);
     }
-    let digest = digest::render(report, delivery.report.as_deref());
+    let grouping = if settings.group_digest_by_owner {
+        digest::Grouping::Owner
+    } else {
+        digest::Grouping::Account
+    };
+    let digest = digest::render_grouped(report, delivery.report.as_deref(), grouping);
     let run = run_id.map_or_else(|| report.generated_at.to_string(), str::to_owned);
     once(
         settings,

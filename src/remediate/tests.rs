@@ -30,6 +30,7 @@ fn verdict(
         outcome,
         exempt_reason: None,
         exemption_unknown: None,
+        owner: None,
     }
 }
 

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use super::Report;
 
-const HEADER: [&str; 19] = [
+const HEADER: [&str; 21] = [
     "account_id",
     "account_name",
     "user_name",
@@ -24,6 +24,8 @@ const HEADER: [&str; 19] = [
     "change",
     "first_seen",
     "finding_id",
+    "owner",
+    "owner_tag",
 ];
 
 /// Writes findings, then information lines, as CSV with a header row. Names that a spreadsheet
@@ -57,6 +59,10 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             text(finding.change.map(|change| change.as_str().to_owned())),
             text(finding.first_seen.map(|at| at.to_string())),
             inert(&finding.finding_id),
+            inert(&text(
+                finding.owner.as_ref().map(|owner| owner.value.clone()),
+            )),
+            inert(&text(finding.owner.as_ref().map(|owner| owner.tag.clone()))),
         ])?;
     }
     writer.flush()

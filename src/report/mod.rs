@@ -191,6 +191,8 @@ pub struct Finding {
     /// Why the credential might be exempt without it being known (the user's tags could not be
     /// read, and an exemption is by tag): it stays a finding, and is never remediated.
     pub exemption_unknown: Option<String>,
+    /// The user's owner, from its tags (`owners.tag_keys`), when configured and known.
+    pub owner: Option<crate::rules::Owner>,
     /// The remediation planned for this credential, and what became of it.
     pub remediation: Option<RemediationEntry>,
 }
@@ -652,6 +654,7 @@ fn finding(account_id: &str, account_name: Option<&str>, verdict: &Verdict) -> F
         first_seen: None,
         exempt_reason: verdict.exempt_reason.clone(),
         exemption_unknown: verdict.exemption_unknown.clone(),
+        owner: verdict.owner.clone(),
         remediation: None,
     }
 }

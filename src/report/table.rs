@@ -251,8 +251,12 @@ fn row(finding: &Finding) -> [String; 7] {
         }
         Outcome::Unused | Outcome::InUse => finding.outcome.as_str().to_owned(),
     };
+    let user = match &finding.owner {
+        Some(owner) => format!("{} (owner {})", finding.user_name, owner.value),
+        None => finding.user_name.clone(),
+    };
     [
-        finding.user_name.clone(),
+        user,
         finding.credential.as_str().to_owned(),
         finding
             .access_key_id

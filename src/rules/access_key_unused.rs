@@ -35,6 +35,7 @@ pub(super) fn evaluate(user: &User, policy: &Policy, now: Timestamp, out: &mut V
             outcome,
             exempt_reason: None,
             exemption_unknown: None,
+            owner: None,
         });
     }
 }

@@ -105,6 +105,17 @@ pub struct Policy {
     pub max_idle_days: u32,
     /// Users whose credentials are reported but never counted as findings.
     pub exemptions: Vec<Exemption>,
+    /// The tag keys that name a user's owner, in order of preference (`owners.tag_keys`).
+    pub owner_tags: Vec<String>,
+}
+
+/// Who owns a user, from one of its tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// The tag key, as the user has it.
+    pub tag: String,
+    /// Its value.
+    pub value: String,
 }
 
 /// One way to exempt break-glass users.
@@ -192,11 +203,29 @@ impl Policy {
             })
     }
 
-    /// Whether any exemption needs the users' tags.
+    /// Whether the users' tags are needed: an exemption by tag, or owners by tag.
     pub fn needs_tags(&self) -> bool {
-        self.exemptions
-            .iter()
-            .any(|exemption| matches!(exemption, Exemption::Tag { .. }))
+        !self.owner_tags.is_empty()
+            || self
+                .exemptions
+                .iter()
+                .any(|exemption| matches!(exemption, Exemption::Tag { .. }))
+    }
+
+    /// The user's owner: the first of `owner_tags` the user has (keys whatever their case, as
+    /// IAM compares them) with a value; none when the tags were not read.
+    pub fn owner_of(&self, user: &User) -> Option<Owner> {
+        let Tags::Read(tags) = &user.tags else {
+            return None;
+        };
+        self.owner_tags.iter().find_map(|wanted| {
+            tags.iter()
+                .find(|(key, value)| key.eq_ignore_ascii_case(wanted) && !value.trim().is_empty())
+                .map(|(key, value)| Owner {
+                    tag: key.clone(),
+                    value: value.clone(),
+                })
+        })
     }
 }
 
@@ -285,6 +314,8 @@ pub struct Verdict {
     /// Why an unused credential might be exempt without it being known (the user's tags could
     /// not be read): it stays a finding, and is never remediated.
     pub exemption_unknown: Option<String>,
+    /// The user's owner, from its tags (`owners.tag_keys`), when known.
+    pub owner: Option<Owner>,
 }
 
 impl Verdict {
@@ -304,6 +335,10 @@ pub fn evaluate(inventory: &Inventory, policy: &Policy, now: Timestamp) -> Vec<V
         let first = verdicts.len();
         password_unused::evaluate(user, policy, now, &mut verdicts);
         access_key_unused::evaluate(user, policy, now, &mut verdicts);
+        let owner = policy.owner_of(user);
+        for verdict in &mut verdicts[first..] {
+            verdict.owner.clone_from(&owner);
+        }
         let unused = verdicts[first..]
             .iter_mut()
             .filter(|verdict| verdict.outcome == Outcome::Unused);

@@ -38,5 +38,6 @@ pub(super) fn evaluate(user: &User, policy: &Policy, now: Timestamp, out: &mut V
         outcome,
         exempt_reason: None,
         exemption_unknown: None,
+        owner: None,
     });
 }

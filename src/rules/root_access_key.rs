@@ -31,6 +31,7 @@ pub(super) fn evaluate(root: &RootCredentials, now: Timestamp, out: &mut Vec<Ver
         outcome: Outcome::Unused,
         exempt_reason: None,
         exemption_unknown: None,
+        owner: None,
     };
     match root {
         RootCredentials::Unknown | RootCredentials::NoKeys => {}

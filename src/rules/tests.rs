@@ -56,6 +56,7 @@ fn policy(days: u32) -> Policy {
     Policy {
         max_idle_days: days,
         exemptions: Vec::new(),
+        owner_tags: Vec::new(),
     }
 }
 
@@ -383,6 +384,7 @@ fn exempt_users_are_reported_but_not_findings() {
     let policy = Policy {
         max_idle_days: 45,
         exemptions: vec![Exemption::UserName("breakglass-*".to_owned())],
+        ..policy(45)
     };
     check_with(
         inventory,
@@ -428,6 +430,7 @@ fn names_and_tag_keys_match_whatever_their_case_and_tag_values_exactly() {
                 value: "true".to_owned(),
             },
         ],
+        ..policy(45)
     };
     check_with(
         inventory,
@@ -464,6 +467,7 @@ fn tags_that_could_not_be_read_leave_the_exemption_unknown_and_the_finding_in_pl
                 value: "true".to_owned(),
             },
         ],
+        ..policy(45)
     };
     check_with(
         inventory,
@@ -479,6 +483,7 @@ fn tags_that_could_not_be_read_leave_the_exemption_unknown_and_the_finding_in_pl
     let by_name = Policy {
         max_idle_days: 45,
         exemptions: vec![Exemption::UserName("breakglass-*".to_owned())],
+        owner_tags: Vec::new(),
     };
     let unread = tagged("ivan", Tags::Unreadable("denied".to_owned()));
     assert_eq!(by_name.exemption_for(&unread), ExemptionStatus::NotExempt);
@@ -516,4 +521,61 @@ fn rule_codes_are_unique_and_kebab_case() {
     codes.sort_unstable();
     codes.dedup();
     assert_eq!(codes.len(), Rule::ALL.len());
+}
+
+/// Issue 11: the owner is the first configured tag key the user has, whatever its case; none
+/// when the tags were not read.
+#[test]
+fn the_owner_is_the_first_owner_tag_the_user_has() {
+    let policy = Policy {
+        owner_tags: vec!["owner".to_owned(), "team".to_owned()],
+        ..policy(45)
+    };
+    assert!(policy.needs_tags(), "owners are read from tags");
+    let both = tagged(
+        "alice",
+        Tags::Read(vec![
+            ("Team".to_owned(), "payments".to_owned()),
+            ("Owner".to_owned(), "alice@example.com".to_owned()),
+        ]),
+    );
+    assert_eq!(
+        policy.owner_of(&both),
+        Some(Owner {
+            tag: "Owner".to_owned(),
+            value: "alice@example.com".to_owned()
+        }),
+        "`owner` comes first in the configuration"
+    );
+    let team = tagged(
+        "bob",
+        Tags::Read(vec![
+            ("owner".to_owned(), " ".to_owned()),
+            ("TEAM".to_owned(), "data".to_owned()),
+        ]),
+    );
+    assert_eq!(
+        policy.owner_of(&team).map(|owner| owner.value),
+        Some("data".to_owned()),
+        "a blank value names nobody"
+    );
+    assert_eq!(policy.owner_of(&tagged("carol", Tags::NotRead)), None);
+    assert_eq!(
+        policy.owner_of(&tagged("dan", Tags::Unreadable("denied".to_owned()))),
+        None
+    );
+    let verdicts = evaluate(
+        &Inventory {
+            users: vec![both],
+            ..Inventory::default()
+        },
+        &policy,
+        now(),
+    );
+    assert!(verdicts.iter().all(|verdict| {
+        verdict
+            .owner
+            .as_ref()
+            .is_some_and(|owner| owner.tag == "Owner")
+    }));
 }

@@ -108,11 +108,20 @@ DEMO = {
             "audit_role": True,
             "users": [
                 # Two keys of different ages: the old one is in use, the second never used.
-                user("alice", keys=[("Active", 300 * DAY, 1 * DAY), ("Active", 100 * DAY, None)]),
+                # Tagged with their owners (owner tag keys, when the configuration names them).
+                user(
+                    "alice",
+                    keys=[("Active", 300 * DAY, 1 * DAY), ("Active", 100 * DAY, None)],
+                    tags={"team": "payments"},
+                ),
                 # A password never used, set 90 days ago.
                 user("bob", password=(90 * DAY, None)),
                 # Exactly past the threshold, and just short of it.
-                user("carol", keys=[("Active", 400 * DAY, 45 * DAY + 2 * HOUR)]),
+                user(
+                    "carol",
+                    keys=[("Active", 400 * DAY, 45 * DAY + 2 * HOUR)],
+                    tags={"Owner": "carol@example.com", "team": "data"},
+                ),
                 user("erin", keys=[("Active", 400 * DAY, 44 * DAY + 22 * HOUR)]),
                 # An inactive key: information, not a finding.
                 user("dave", keys=[("Inactive", 500 * DAY, None)]),
@@ -131,7 +140,11 @@ DEMO = {
                 # A password deleted long ago: PasswordLastUsed survives, the login profile does not.
                 user("ivan", password_last_used=100 * DAY),
                 # Two keys created in the same second: the report cannot tell them apart.
-                user("judy", keys=[("Active", 200 * DAY, 3 * DAY), ("Active", 200 * DAY, None)]),
+                user(
+                    "judy",
+                    keys=[("Active", 200 * DAY, 3 * DAY), ("Active", 200 * DAY, None)],
+                    tags={"team": "platform"},
+                ),
             ],
         },
         # No audit role: AssumeRole is refused and the account is reported as failed.
