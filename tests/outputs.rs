@@ -298,3 +298,125 @@ fn owners_come_from_tags_show_everywhere_and_can_group_the_digest() {
         table.stdout
     );
 }
+
+/// Validates OCSF JSON Lines against the Compliance Finding schema generated from OCSF 1.8.0:
+/// (events, errors).
+fn validate_ocsf(lines: &str) -> (u64, Vec<String>) {
+    use std::io::Write as _;
+    let mut child = crate::support::python_script("tests/ocsf/validate.py")
+        .arg("tests/ocsf/compliance_finding-1.8.0.schema.json")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the validator starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(lines.as_bytes())
+        .expect("written");
+    let output = child.wait_with_output().expect("the validator ends");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let errors = result["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|error| error.as_str().expect("text").to_owned())
+        .collect();
+    (result["events"].as_u64().expect("a count"), errors)
+}
+
+/// Issue 11: `--format ocsf` writes OCSF 1.8.0 Compliance Finding events, each valid against
+/// the class's JSON Schema generated from the OCSF schema files; new findings are `Create`,
+/// ongoing ones `Update`, resolved ones `Close`.
+#[test]
+fn ocsf_events_validate_against_the_compliance_finding_schema() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let state = temp_dir();
+    let dir = temp_dir();
+    let config = dir.path().join("accounts.yaml");
+    std::fs::write(&config, "owners:\n  tag_keys: [owner, team]\n").expect("writable");
+    let scan = || {
+        Run::of(
+            moto.stalecreds()
+                .args(["scan", "--format", "ocsf", "--config"])
+                .arg(&config)
+                .args(["--state-dir", state.path().to_str().expect("utf-8")]),
+        )
+    };
+    let first = scan();
+    moto.touch("prod", "carol", Some(moto.key("prod/carol", 0)));
+    let second = scan();
+    assert_eq!(second.code, 3, "{}", second.stderr);
+    let events: Vec<Value> = second
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    let activities: Vec<(&str, &str)> = events
+        .iter()
+        .map(|event| {
+            (
+                event["activity_name"].as_str().expect("activity"),
+                event["resources"][0]["name"].as_str().expect("a user"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        activities.len(),
+        7,
+        "6 findings and 1 resolved: {activities:?}"
+    );
+    assert!(activities.contains(&("Close", "carol")), "{activities:?}");
+    assert_eq!(
+        activities
+            .iter()
+            .filter(|(activity, _)| *activity == "Update")
+            .count(),
+        6
+    );
+    let alice = events
+        .iter()
+        .find(|event| event["resources"][0]["name"] == "alice")
+        .expect("alice's key");
+    assert_eq!(alice["class_uid"], 2003);
+    assert_eq!(alice["compliance"]["status"], "Fail");
+    assert_eq!(alice["compliance"]["control"], "1.12");
+    assert_eq!(alice["resources"][0]["type"], "AwsIamAccessKey");
+    assert_eq!(alice["resources"][0]["owner"]["name"], "payments");
+    assert_eq!(alice["cloud"]["account"]["uid"], moto.account("prod"));
+    for run in [&first.stdout, &second.stdout] {
+        let (count, errors) = validate_ocsf(run);
+        assert!(count >= 7, "{count} events");
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+    // The check can fail: an event without its compliance object, or with a stray field.
+    let mut broken = events[0].clone();
+    broken
+        .as_object_mut()
+        .expect("an object")
+        .remove("compliance");
+    broken["finding_info"]["severity_text"] = json!("high");
+    let (_, errors) = validate_ocsf(&broken.to_string());
+    assert!(
+        errors
+            .iter()
+            .any(|error| error.contains("'compliance' is a required property")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|error| error.contains("'severity_text' was unexpected")),
+        "{errors:?}"
+    );
+}

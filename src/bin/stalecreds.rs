@@ -205,6 +205,8 @@ enum Format {
     Table,
     Json,
     Csv,
+    /// OCSF 1.8.0 Compliance Finding events, one per line.
+    Ocsf,
 }
 
 fn main() -> ExitCode {
@@ -479,6 +481,7 @@ fn render(scanned: &Scanned, format: Format) -> Result<u8, Failure> {
         Format::Table => report::table::write(report, &mut stdout),
         Format::Json => report.write_json(&mut stdout),
         Format::Csv => report::csv::write(report, &mut stdout),
+        Format::Ocsf => report::ocsf::write(report, &mut stdout),
     }
     .and_then(|()| stdout.flush());
     match written {

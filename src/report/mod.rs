@@ -7,7 +7,9 @@
 //! external ID ever reaches a report.
 
 pub mod changes;
+pub mod controls;
 pub mod csv;
+pub mod ocsf;
 pub mod table;
 
 use std::io::Write;

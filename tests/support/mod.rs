@@ -52,10 +52,13 @@ fn project() -> PathBuf {
 
 /// A Python script of `tests/emulator/` run with the emulator's interpreter (in `.venv`).
 pub fn emulator_script(script: &str) -> Command {
+    python_script(&format!("tests/emulator/{script}"))
+}
+
+/// A Python script of the project (a path from its root) run with `.venv`'s interpreter.
+pub fn python_script(script: &str) -> Command {
     let mut command = Command::new(python());
-    command
-        .current_dir(project())
-        .arg(project().join("tests/emulator").join(script));
+    command.current_dir(project()).arg(project().join(script));
     command
 }
 

@@ -1,0 +1,117 @@
+//! What each finding means in the words of the standards security teams track: the CIS AWS
+//! Foundations Benchmark and AWS Security Hub's controls. Shared by the OCSF and ASFF outputs
+//! (docs/outputs.md has the mapping and its reasons).
+
+use super::Finding;
+use crate::rules::{CredentialKind, Rule};
+
+/// The CIS benchmark version the findings are mapped to. Its recommendation numbers move
+/// between versions (1.12 in v1.4.0 to v3.0.0, 1.11 in v5.0.0, 2.11 in v7.0.0); v3.0.0 is the
+/// newest version AWS Security Hub runs as a standard.
+pub const CIS_STANDARD: &str = "CIS AWS Foundations Benchmark v3.0.0";
+/// How Security Hub names its own controls' standard.
+pub const SECURITY_HUB_STANDARD: &str = "AWS Security Hub CSPM";
+/// IAM.8 is about 90 days: only findings idle this long map to it.
+const IAM_8_DAYS: i64 = 90;
+
+/// A control a finding fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Control {
+    /// The standard.
+    pub standard: &'static str,
+    /// The control's ID in it.
+    pub id: &'static str,
+    /// Its title.
+    pub title: &'static str,
+}
+
+/// The controls a finding fails: CIS first.
+pub fn controls(finding: &Finding) -> Vec<Control> {
+    match finding.rule {
+        Rule::RootAccessKey => vec![
+            Control {
+                standard: CIS_STANDARD,
+                id: "1.4",
+                title: "Ensure no 'root' user account access key exists",
+            },
+            Control {
+                standard: SECURITY_HUB_STANDARD,
+                id: "IAM.4",
+                title: "IAM root user access key should not exist",
+            },
+        ],
+        Rule::AccessKeyUnused | Rule::PasswordUnused => {
+            let mut controls = vec![
+                Control {
+                    standard: CIS_STANDARD,
+                    id: "1.12",
+                    title: "Ensure credentials unused for 45 days or greater are disabled",
+                },
+                Control {
+                    standard: SECURITY_HUB_STANDARD,
+                    id: "IAM.22",
+                    title: "IAM user credentials unused for 45 days should be removed",
+                },
+            ];
+            // Unknown age counts as unused (nothing shows a use), so as past 90 days too.
+            if finding.idle_days.is_none_or(|days| days >= IAM_8_DAYS) {
+                controls.push(Control {
+                    standard: SECURITY_HUB_STANDARD,
+                    id: "IAM.8",
+                    title: "Unused IAM user credentials should be removed",
+                });
+            }
+            controls
+        }
+    }
+}
+
+/// The finding's title.
+pub fn title(finding: &Finding) -> &'static str {
+    match finding.credential {
+        CredentialKind::AccessKey => "Unused IAM access key",
+        CredentialKind::Password => "Unused IAM console password",
+        CredentialKind::RootAccessKey => "Root user access key",
+    }
+}
+
+/// The finding in one sentence.
+pub fn description(finding: &Finding) -> String {
+    let what = match (finding.credential, &finding.access_key_id) {
+        (CredentialKind::AccessKey, Some(id)) => format!("access key {id}"),
+        (CredentialKind::AccessKey, None) => "an access key".to_owned(),
+        (CredentialKind::Password, _) => "console password".to_owned(),
+        (CredentialKind::RootAccessKey, _) => {
+            return format!(
+                "The root user of account {} has an access key.",
+                finding.account_id
+            );
+        }
+    };
+    let idle = match finding.idle_days {
+        Some(days) => format!("has not been used for {days} days"),
+        None => "has no recorded use or creation date".to_owned(),
+    };
+    format!(
+        "IAM user {}'s {what} in account {} {idle}.",
+        finding.user_name, finding.account_id
+    )
+}
+
+/// What to do about it.
+pub fn remediation(finding: &Finding) -> &'static str {
+    match (finding.credential, finding.last_used) {
+        (CredentialKind::RootAccessKey, _) => {
+            "Sign in as the root user and delete the access key (Security credentials > Access keys)."
+        }
+        (CredentialKind::AccessKey, None) => {
+            "Delete the key: it was never used (aws iam delete-access-key)."
+        }
+        (CredentialKind::AccessKey, Some(_)) => {
+            "Deactivate the key (aws iam update-access-key --status Inactive), then delete it."
+        }
+        (CredentialKind::Password, _) => {
+            "Remove console access: delete the login profile (aws iam delete-login-profile)."
+        }
+    }
+}
