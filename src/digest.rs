@@ -958,4 +958,4 @@ fn attributes(report: &Report) -> Vec<(String, String, String)> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

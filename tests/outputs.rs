@@ -100,7 +100,19 @@ fn a_second_run_says_what_is_new_ongoing_and_resolved_and_a_failed_account_resol
     moto.change("prod", "dave", Some(moto.key("prod/dave", 0)), "activate");
     moto.configure_json(&json!({ "deny": [[moto.account("dev"), "AssumeRole"]] }));
 
-    let second = scan(&moto);
+    let page = artifacts().join("second-run.html");
+    let second = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json"])
+            .args([
+                "--state-dir",
+                state.path().to_str().expect("utf-8"),
+                "--topic-arn",
+                &moto.topic_arn,
+            ])
+            .arg("--html")
+            .arg(&page),
+    );
     assert_eq!(second.code, 3, "{}", second.stderr);
     let second = second.json();
     assert_eq!(
@@ -170,6 +182,182 @@ fn a_second_run_says_what_is_new_ongoing_and_resolved_and_a_failed_account_resol
         format!("Subject: {subject}\n\n{text}"),
     )
     .expect("writable");
+
+    // The same sets on the page, and the page works in a browser.
+    let html = std::fs::read_to_string(&page).expect("the page was written");
+    let section = |id: &str| {
+        let start = html.find(&format!("<h2 id=\"{id}\">")).expect(id);
+        html[start..]
+            .split("</ul>")
+            .next()
+            .expect("a list")
+            .to_owned()
+    };
+    let new = section("new");
+    assert!(
+        new.starts_with("<h2 id=\"new\">New: 1 unused credential</h2>"),
+        "{new}"
+    );
+    assert!(
+        new.contains("prod (") && new.contains("dave access key"),
+        "{new}"
+    );
+    let resolved = section("resolved");
+    assert!(resolved.contains("Resolved: 3 credentials"), "{resolved}");
+    for (user, why) in [
+        ("alice", "deactivated"),
+        ("bob", "deleted"),
+        ("carol", "used again"),
+    ] {
+        assert!(
+            resolved.contains(&format!("{user} ")) && resolved.contains(why),
+            "{user}: {why} in {resolved}"
+        );
+    }
+    assert!(
+        !html.contains("hank"),
+        "dev's findings are neither shown nor resolved"
+    );
+    assert!(
+        html.contains(&format!(
+            "<td>dev ({})</td><td>not scanned</td><td>AssumeRole",
+            moto.account("dev")
+        )),
+        "dev is listed as not scanned, with why"
+    );
+    check_in_a_browser(&page, 3, 1);
+}
+
+/// Loads the page in headless chromium (tests/browser/check_page.py) and checks what it saw:
+/// no console error, no policy violation, `rows` findings that sort and filter, `new` of them
+/// new, no sideways scrolling on a phone; and that a page whose script was changed is refused.
+fn check_in_a_browser(page: &Path, rows: u64, new: usize) {
+    let output = crate::support::python_script("tests/browser/check_page.py")
+        .arg(page)
+        .arg(artifacts())
+        .output()
+        .expect("the browser check runs");
+    assert!(
+        output.status.success(),
+        "the browser could not be driven (scripts/setup installs chromium, chromium-driver and \
+         selenium): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).expect("the check's JSON");
+    let messages = |value: &Value| -> Vec<String> {
+        value
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|entry| entry.get("message").unwrap_or(entry).to_string())
+            .collect()
+    };
+    assert_eq!(
+        messages(&seen["load"]["console"]),
+        Vec::<String>::new(),
+        "{seen}"
+    );
+    assert_eq!(
+        messages(&seen["load"]["violations"]),
+        Vec::<String>::new(),
+        "{seen}"
+    );
+    assert_eq!(
+        messages(&seen["after_use"]["console"]),
+        Vec::<String>::new(),
+        "{seen}"
+    );
+    assert_eq!(
+        messages(&seen["after_use"]["violations"]),
+        Vec::<String>::new(),
+        "{seen}"
+    );
+    assert!(
+        seen["load"]["title"]
+            .as_str()
+            .expect("title")
+            .starts_with("stalecreds: ")
+    );
+
+    assert_eq!(seen["rows"], rows, "{seen}");
+    let numbers = |key: &str| -> Vec<f64> {
+        seen[key]
+            .as_array()
+            .expect("a column")
+            .iter()
+            .map(|cell| {
+                cell.as_str()
+                    .expect("text")
+                    .parse()
+                    .unwrap_or(f64::INFINITY)
+            })
+            .collect()
+    };
+    let ascending = numbers("days_idle_first_click");
+    assert!(ascending.is_sorted(), "{ascending:?}");
+    let descending = numbers("days_idle_second_click");
+    assert!(descending.iter().rev().is_sorted(), "{descending:?}");
+    assert_ne!(ascending, descending, "two clicks reverse the order");
+    let users: Vec<&str> = seen["user_first_click"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(|user| user.as_str().expect("text"))
+        .collect();
+    assert!(
+        users.iter().map(|user| user.to_lowercase()).is_sorted(),
+        "{users:?}"
+    );
+    assert_eq!(seen["aria_sort"], "ascending");
+    let word = seen["filter_word"].as_str().expect("word");
+    let filtered = seen["filtered_users"].as_array().expect("users");
+    assert!(
+        !filtered.is_empty() && filtered.len() < rows as usize,
+        "{seen}"
+    );
+    assert!(filtered.iter().all(|user| user == word), "{seen}");
+    assert_eq!(
+        seen["shown_text"],
+        format!("{} of {rows} shown", filtered.len()),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["new_only_changes"].as_array().expect("changes").len(),
+        new,
+        "{seen}"
+    );
+    assert!(
+        seen["new_only_changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .all(|change| change == "new")
+    );
+    assert_eq!(seen["rows_after_reset"], rows);
+    assert!(
+        seen["phone"]["page"].as_u64() <= seen["phone"]["width"].as_u64(),
+        "the page scrolls sideways on a phone: {}",
+        seen["phone"]
+    );
+    for screenshot in seen["screenshots"].as_array().expect("screenshots") {
+        let path = screenshot.as_str().expect("a path");
+        let bytes = std::fs::read(path).expect("the screenshot was saved");
+        assert!(bytes.starts_with(b"\x89PNG"), "{path} is a PNG");
+    }
+    // The policy is enforced, and the check sees it: a changed script is refused and said so.
+    let tampered = &seen["tampered"];
+    assert!(
+        messages(&tampered["violations"])
+            .iter()
+            .any(|v| v.contains("script-src")),
+        "{tampered}"
+    );
+    assert!(
+        messages(&tampered["console"])
+            .iter()
+            .any(|m| m.contains("Content Security Policy")),
+        "{tampered}"
+    );
 }
 
 #[test]

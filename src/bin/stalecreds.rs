@@ -83,6 +83,9 @@ struct ScanArgs {
     /// Also write the JSON report to this file (replaced atomically).
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page to this file (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Apply the configuration's remediation plan. Without it nothing in IAM changes: the plan
     /// is only shown.
     #[arg(long)]
@@ -96,7 +99,7 @@ struct ScanArgs {
     since: Option<PathBuf>,
     /// Scan one batch of this planned run (`stalecreds plan`), writing its results beside the
     /// plan; needs `--batch`.
-    #[arg(long, value_name = "PLAN", requires = "batch", conflicts_with_all = ["apply", "output", "since"])]
+    #[arg(long, value_name = "PLAN", requires = "batch", conflicts_with_all = ["apply", "output", "html", "since"])]
     plan: Option<String>,
     /// The batch of `--plan` to scan, from 0.
     #[arg(long, value_name = "I", requires = "plan")]
@@ -129,6 +132,9 @@ struct MergeArgs {
     /// Also write the JSON report to this file (replaced atomically).
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page to this file (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Apply the remediation plan of the whole run (see `scan --apply`).
     #[arg(long)]
     apply: bool,
@@ -366,7 +372,7 @@ fn scan(args: &ScanArgs) -> Result<u8, Failure> {
         interrupted(&progress),
     ));
     progress.finish_and_clear();
-    render(&scanned?, args.format)
+    render(&scanned?, args.format, args.html.as_deref())
 }
 
 /// The baselines of `--since`'s report, read before any AWS call.
@@ -461,7 +467,7 @@ fn merge(args: &MergeArgs) -> Result<u8, Failure> {
         &Deadline::none(),
     ))?;
     match merged {
-        Merged::Done(scanned) => render(&scanned, args.format),
+        Merged::Done(scanned) => render(&scanned, args.format, args.html.as_deref()),
         Merged::Already { report } => {
             eprintln!(
                 "stalecreds: this run was merged already; nothing was done again (its report: {})",
@@ -472,9 +478,22 @@ fn merge(args: &MergeArgs) -> Result<u8, Failure> {
     }
 }
 
-/// Prints the report in `format`, says where the results went, and gives the exit status.
-fn render(scanned: &Scanned, format: Format) -> Result<u8, Failure> {
+/// Prints the report in `format`, writes the HTML page when asked, says where the results went,
+/// and gives the exit status.
+fn render(
+    scanned: &Scanned,
+    format: Format,
+    html: Option<&std::path::Path>,
+) -> Result<u8, Failure> {
     tell(scanned);
+    let page = html.map(|path| {
+        report::html::write_file(&scanned.report, path).map_err(|error| {
+            eprintln!(
+                "stalecreds: cannot write the HTML page to {}: {error}",
+                path.display()
+            );
+        })
+    });
     let mut stdout = std::io::stdout().lock();
     let report = &scanned.report;
     let written = match format {
@@ -488,6 +507,9 @@ fn render(scanned: &Scanned, format: Format) -> Result<u8, Failure> {
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
         Err(error) => return Err(Failure::incomplete(error)),
         Ok(()) => {}
+    }
+    if let Some(Err(())) = page {
+        return Ok(EXIT_INCOMPLETE);
     }
     Ok(exit_status(scanned))
 }

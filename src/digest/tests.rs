@@ -461,7 +461,7 @@ fn when_even_the_causes_do_not_fit_they_are_cut_and_counted() {
 
 /// The small organization compared with an earlier complete scan: alice's key and the root key
 /// are new, bob's password and dan's key are ongoing, and two findings of that scan are gone.
-fn small_organization_compared() -> Report {
+pub(crate) fn small_organization_compared() -> Report {
     use crate::changes::{Change, Reason};
     use crate::report::changes::{BaselineSource, ChangesSummary, ResolvedFinding};
     let mut report = small_organization();

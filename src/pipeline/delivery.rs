@@ -58,6 +58,9 @@ pub enum DeliveryError {
     /// The report could not be stored in S3.
     #[error("the report could not be stored")]
     Report(#[source] AwsError),
+    /// The report's HTML page could not be stored in S3.
+    #[error("the report's HTML page could not be stored")]
+    Page(#[source] AwsError),
     /// The journal's copy could not be stored in S3.
     #[error("the journal's copy could not be stored")]
     Journal(#[source] AwsError),
@@ -66,8 +69,9 @@ pub enum DeliveryError {
     Digest(#[source] AwsError),
 }
 
-/// The calls delivery makes at most: the report, the digest (and its marker), the journal.
-const DELIVERY_CALLS: u32 = 3;
+/// The calls delivery makes at most: the report, its page, the digest (and its marker), the
+/// journal.
+const DELIVERY_CALLS: u32 = 4;
 
 /// Delivers a run's results. `output` is the local report file (the CLI's `--output`); `run_id`
 /// identifies the run's trigger, for the digest's once-only marker.
@@ -99,6 +103,21 @@ pub(super) async fn deliver(
         match store::put_report(&clients.s3, bucket, report, timeout).await {
             Ok(location) => delivery.report = Some(location),
             Err(error) => delivery.errors.push(DeliveryError::Report(error)),
+        }
+        let timeout = deadline.delivery_timeout(DELIVERY_CALLS - 1);
+        let page = crate::report::html::render(report).into_bytes();
+        let key = bucket.key(report, "report.html");
+        if let Err(error) = store::put(
+            &clients.s3,
+            bucket,
+            &key,
+            page,
+            "text/html; charset=utf-8",
+            timeout,
+        )
+        .await
+        {
+            delivery.errors.push(DeliveryError::Page(error));
         }
     }
     match send_digest(settings, clients, report, &delivery, run_id, deadline).await {

@@ -9,6 +9,7 @@
 pub mod changes;
 pub mod controls;
 pub mod csv;
+pub mod html;
 pub mod ocsf;
 pub mod table;
 
@@ -301,26 +302,7 @@ impl Report {
     /// Writes the report to `path` as JSON, atomically: a crash never leaves half a report, and
     /// an existing file is replaced only by a complete one.
     pub fn write_file(&self, path: &std::path::Path) -> std::io::Result<()> {
-        let file_name = path.file_name().ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path")
-        })?;
-        let mut temporary_name = std::ffi::OsString::from(".");
-        temporary_name.push(file_name);
-        temporary_name.push(format!(".{}.tmp", std::process::id()));
-        let temporary = path.with_file_name(temporary_name);
-        let written = (|| {
-            let mut file = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
-            self.write_json(&mut file)?;
-            file.into_inner()
-                .map_err(std::io::IntoInnerError::into_error)?
-                .sync_all()?;
-            std::fs::rename(&temporary, path)
-        })();
-        if written.is_err() {
-            // Best effort: the original error is the one worth reporting.
-            let _ = std::fs::remove_file(&temporary);
-        }
-        written
+        write_atomically(path, |out| self.write_json(out))
     }
 
     /// Writes the report as pretty JSON with a final newline.
@@ -328,6 +310,34 @@ impl Report {
         serde_json::to_writer_pretty(&mut *out, self)?;
         writeln!(out)
     }
+}
+
+/// Writes a file through `write`, atomically: into a temporary file beside `path`, synced, then
+/// renamed over it; the temporary file is removed when anything fails.
+pub(crate) fn write_atomically(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"))?;
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(file_name);
+    temporary_name.push(format!(".{}.tmp", std::process::id()));
+    let temporary = path.with_file_name(temporary_name);
+    let written = (|| {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
+        write(&mut file)?;
+        file.into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?
+            .sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        // Best effort: the original error is the one worth reporting.
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 /// The outcome of one account, as the pipeline hands it to [`build`].
