@@ -32,6 +32,9 @@ pub struct Baseline {
 pub struct Open {
     /// The user.
     pub user_name: String,
+    /// The user's ARN (kept since report schema 3's `resolved[].user_arn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_arn: Option<String>,
     /// When the user was created, when known.
     pub user_created: Option<Timestamp>,
     /// The kind of credential.
@@ -193,6 +196,7 @@ pub fn compare(
             id,
             Open {
                 user_name: verdict.user_name.clone(),
+                user_arn: Some(verdict.user_arn.clone()),
                 user_created: verdict.user_created,
                 credential: verdict.credential,
                 access_key_id: verdict.access_key_id.clone(),

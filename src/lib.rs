@@ -43,6 +43,7 @@ pub mod remediate;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod securityhub;
 pub mod state;
 pub mod store;
 

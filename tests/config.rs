@@ -332,3 +332,45 @@ fn the_documentation_opens_with_the_shipped_example() {
         "docs/configuration.md's first example is accounts.yaml"
     );
 }
+
+/// Issue 11: `reports.security_hub` is a boolean in the file (nothing else), `true`/`false` in
+/// the environment, and `--security-hub` on the command line beats both.
+#[test]
+fn security_hub_is_a_boolean_in_every_layer() {
+    let on = resolve_file("f.yaml", "reports:\n  security_hub: true\n").expect("valid");
+    assert!(on.settings.security_hub);
+    assert!(
+        !resolve_file("f.yaml", "reports: {}\n")
+            .expect("valid")
+            .settings
+            .security_hub
+    );
+    let error = resolve_file("f.yaml", "reports:\n  security_hub: 1\n")
+        .expect_err("a number is not a boolean")
+        .to_string();
+    assert!(
+        error.contains("reports.security_hub") && error.contains("true or false"),
+        "{error}"
+    );
+    let env = |name: &str| (name == "STALECREDS_SECURITY_HUB").then(|| "yes".to_owned());
+    let error = config::resolve(Inputs {
+        file: None,
+        env: &env,
+        flags: Vec::new(),
+        accounts: Vec::new(),
+    })
+    .expect_err("only true or false")
+    .to_string();
+    assert!(
+        error.contains("STALECREDS_SECURITY_HUB") && error.contains("expected `true` or `false`"),
+        "{error}"
+    );
+    let flagged = config::resolve(Inputs {
+        file: Some(("f.yaml", "reports:\n  security_hub: false\n")),
+        env: &no_env,
+        flags: vec![(Setting::SecurityHub, "true".to_owned())],
+        accounts: Vec::new(),
+    })
+    .expect("valid");
+    assert!(flagged.settings.security_hub);
+}

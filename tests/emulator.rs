@@ -761,8 +761,22 @@ fn the_cli_stores_the_report_in_s3_and_the_digest_points_there() {
         .remove(&format!("security/stalecreds/state/{prod}.json"))
         .expect("the account's state");
     assert!(state.contains("\"baseline\""), "{state}");
+    // The HTML page beside the report.
+    let (page_key, page) = objects
+        .iter()
+        .find(|(key, _)| key.ends_with("/report.html"))
+        .map(|(key, page)| (key.clone(), page.clone()))
+        .expect("the report's page");
+    objects.remove(&page_key);
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.contains("<h2 id=\"all\">All findings: 4</h2>"));
     assert_eq!(objects.len(), 1, "{objects:?}");
     let (key, body) = objects.iter().next().expect("one object");
+    assert_eq!(
+        page_key,
+        key.replace("/report.json", "/report.html"),
+        "the page is beside the report"
+    );
     assert!(
         key.starts_with("security/stalecreds/") && key.ends_with("/report.json"),
         "{key}"

@@ -608,3 +608,187 @@ fn ocsf_events_validate_against_the_compliance_finding_schema() {
         "{errors:?}"
     );
 }
+
+/// `Id` -> (record state, compliance status) of what Security Hub holds; every `Id` once.
+fn held(moto: &Moto) -> BTreeMap<String, (String, String)> {
+    let findings = moto.security_hub_findings(moto.account("management"));
+    let held: BTreeMap<String, (String, String)> = findings
+        .iter()
+        .map(|finding| {
+            (
+                finding["Id"].as_str().expect("Id").to_owned(),
+                (
+                    finding["RecordState"]
+                        .as_str()
+                        .expect("RecordState")
+                        .to_owned(),
+                    finding["Compliance"]["Status"]
+                        .as_str()
+                        .unwrap_or("none")
+                        .to_owned(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(held.len(), findings.len(), "one finding per Id");
+    held
+}
+
+/// The `Id`s of a report's open findings, as ASFF names them.
+fn open_ids(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|finding| format!("stalecreds/{}", finding["finding_id"].as_str().expect("id")))
+        .collect()
+}
+
+#[test]
+fn security_hub_holds_one_finding_per_open_credential_after_three_daily_runs() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let refusals = crate::support::emulator_script("securityhub_refusals.py")
+        .arg(&moto.endpoint)
+        .output()
+        .expect("runs");
+    let refusals: Value = serde_json::from_slice(&refusals.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&refusals.stderr)));
+    assert_eq!(
+        refusals["foreign"]["FailedFindings"][0]["ErrorCode"], "AccessDeniedException",
+        "the fixture refuses another account's finding, as AWS does: {refusals}"
+    );
+    assert_eq!(refusals["malformed"], "InvalidInputException", "{refusals}");
+    assert_eq!(refusals["valid"]["SuccessCount"], 1, "{refusals}");
+
+    let state = temp_dir();
+    let reports = temp_dir();
+    let day = |n: usize| {
+        let report = reports.path().join(format!("day{n}.json"));
+        let run = Run::of(
+            moto.stalecreds()
+                .args(["scan", "--format", "asff", "--security-hub", "--state-dir"])
+                .arg(state.path())
+                .arg("--output")
+                .arg(&report),
+        );
+        assert_eq!(run.code, 3, "sandbox has no audit role: {}", run.stderr);
+        assert!(
+            run.stderr.contains("Security Hub: "),
+            "the import is said: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("refused"), "{}", run.stderr);
+        let asff: Value = serde_json::from_str(&run.stdout).expect("an ASFF array");
+        let count = asff.as_array().expect("an array").len();
+        assert!(
+            run.stderr.contains(&format!(
+                "Security Hub: {count} findings imported in 1 call"
+            )),
+            "all of them, in one call: {}",
+            run.stderr
+        );
+        (crate::support::read_json(&report), asff)
+    };
+
+    let (first, asff) = day(1);
+    let imported = moto.security_hub_findings(moto.account("management"));
+    // What --format asff prints is what was imported, field for field.
+    for finding in asff.as_array().expect("findings") {
+        let stored = imported
+            .iter()
+            .find(|stored| stored["Id"] == finding["Id"])
+            .unwrap_or_else(|| panic!("{} was imported", finding["Id"]));
+        for (field, value) in finding.as_object().expect("an object") {
+            assert_eq!(&stored[field], value, "{field} of {}", finding["Id"]);
+        }
+    }
+    let after_first = held(&moto);
+    let mut open = open_ids(&first);
+    open.push("check/valid".to_owned());
+    open.sort();
+    assert_eq!(after_first.keys().cloned().collect::<Vec<_>>(), open);
+
+    // Day 2: carol uses her key; alice's key is deactivated.
+    moto.touch("prod", "carol", Some(moto.key("prod/carol", 0)));
+    moto.change(
+        "prod",
+        "alice",
+        Some(moto.key("prod/alice", 1)),
+        "deactivate",
+    );
+    let (second, _) = day(2);
+    assert_eq!(second["changes"]["resolved"], 2, "{}", second["changes"]);
+    // Day 3: bob's password is deleted, and dev cannot be reached.
+    moto.change("prod", "bob", None, "delete");
+    moto.configure_json(&json!({ "deny": [[moto.account("dev"), "AssumeRole"]] }));
+    let (third, asff) = day(3);
+    assert_eq!(third["changes"]["resolved"], 1, "{}", third["changes"]);
+
+    let held = held(&moto);
+    let active: Vec<&String> = held
+        .iter()
+        .filter(|(_, (record, _))| record == "ACTIVE")
+        .map(|(id, _)| id)
+        .collect();
+    let archived: BTreeMap<&String, &String> = held
+        .iter()
+        .filter(|(_, (record, _))| record == "ARCHIVED")
+        .map(|(id, (_, compliance))| (id, compliance))
+        .collect();
+    // Open today, or open in dev (not scanned today, so nothing of it is resolved).
+    let dev = moto.account("dev");
+    let mut expected: Vec<String> = open_ids(&third);
+    expected.extend(
+        open_ids(&second)
+            .into_iter()
+            .filter(|id| id.starts_with(&format!("stalecreds/{dev}/"))),
+    );
+    expected.push("check/valid".to_owned());
+    expected.sort();
+    expected.dedup();
+    assert!(
+        expected.iter().any(|id| id.contains(dev)),
+        "dev had findings: {expected:?}"
+    );
+    assert_eq!(
+        active,
+        expected.iter().collect::<Vec<_>>(),
+        "one active finding per open credential"
+    );
+    let resolved: Vec<String> = [&second, &third]
+        .iter()
+        .flat_map(|report| report["resolved"].as_array().expect("resolved").clone())
+        .map(|gone| format!("stalecreds/{}", gone["finding_id"].as_str().expect("id")))
+        .collect();
+    assert_eq!(resolved.len(), 3);
+    assert_eq!(
+        archived.keys().map(|id| id.to_string()).collect::<Vec<_>>(),
+        {
+            let mut sorted = resolved.clone();
+            sorted.sort();
+            sorted
+        },
+        "the resolved ones, archived"
+    );
+    assert!(archived.values().all(|compliance| *compliance == "PASSED"));
+    assert_eq!(
+        held.len(),
+        active.len() + archived.len(),
+        "nothing else is held"
+    );
+    // Day 3's import archived bob's password: its ASFF says so.
+    let bob = asff
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|finding| finding["RecordState"] == "ARCHIVED")
+        .expect("one archived today");
+    assert!(
+        bob["Title"].as_str().expect("title").contains("bob"),
+        "{bob}"
+    );
+    assert_eq!(bob["Compliance"]["Status"], "PASSED");
+}

@@ -161,6 +161,46 @@ fn the_deployed_roles_grant_exactly_the_iam_actions_the_code_calls() {
     );
 }
 
+/// Issue 11: the scanner may import findings into Security Hub and do nothing else there; the
+/// template grants exactly the Security Hub operations the code calls.
+#[test]
+fn the_scanner_grants_exactly_the_security_hub_actions_the_code_calls() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/securityhub.rs"))
+            .expect("readable source");
+    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+    let called: BTreeSet<String> = code
+        .split("client.")
+        .skip(1)
+        .filter_map(|call| {
+            let name: String = call
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            call[name.len()..]
+                .starts_with("()")
+                .then(|| format!("securityhub:{}", pascal_case(&name)))
+        })
+        .collect();
+    assert_eq!(
+        called,
+        BTreeSet::from(["securityhub:BatchImportFindings".to_owned()])
+    );
+    assert_eq!(
+        template_actions("deploy/scanner.yaml", "securityhub-actions"),
+        called
+    );
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/permissions.md"))
+            .expect("docs");
+    for action in &called {
+        assert!(
+            doc.contains(&format!("`{action}`")),
+            "{action} is documented"
+        );
+    }
+}
+
 /// Issue 9: a scheduled invocation that timed out was retried by EventBridge's asynchronous
 /// invocation (twice, by default): a second run, a second digest.
 #[test]

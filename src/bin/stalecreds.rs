@@ -204,6 +204,10 @@ struct ConfigArgs {
     /// Accounts per batch of a planned run (`stalecreds plan`) [default: 100].
     #[arg(long, value_name = "N")]
     batch_size: Option<String>,
+    /// Import the findings into AWS Security Hub in the caller's account and region (open ones
+    /// active, resolved ones archived; docs/outputs.md).
+    #[arg(long)]
+    security_hub: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -213,6 +217,9 @@ enum Format {
     Csv,
     /// OCSF 1.8.0 Compliance Finding events, one per line.
     Ocsf,
+    /// AWS Security Finding Format: a JSON array of findings for Security Hub's
+    /// BatchImportFindings, in the caller's account and region.
+    Asff,
 }
 
 fn main() -> ExitCode {
@@ -372,7 +379,12 @@ fn scan(args: &ScanArgs) -> Result<u8, Failure> {
         interrupted(&progress),
     ));
     progress.finish_and_clear();
-    render(&scanned?, args.format, args.html.as_deref())
+    render(
+        &scanned?,
+        args.format,
+        args.html.as_deref(),
+        &session.clients.base,
+    )
 }
 
 /// The baselines of `--since`'s report, read before any AWS call.
@@ -467,7 +479,12 @@ fn merge(args: &MergeArgs) -> Result<u8, Failure> {
         &Deadline::none(),
     ))?;
     match merged {
-        Merged::Done(scanned) => render(&scanned, args.format, args.html.as_deref()),
+        Merged::Done(scanned) => render(
+            &scanned,
+            args.format,
+            args.html.as_deref(),
+            &session.clients.base,
+        ),
         Merged::Already { report } => {
             eprintln!(
                 "stalecreds: this run was merged already; nothing was done again (its report: {})",
@@ -484,6 +501,7 @@ fn render(
     scanned: &Scanned,
     format: Format,
     html: Option<&std::path::Path>,
+    base: &aws_config::SdkConfig,
 ) -> Result<u8, Failure> {
     tell(scanned);
     let page = html.map(|path| {
@@ -501,6 +519,11 @@ fn render(
         Format::Json => report.write_json(&mut stdout),
         Format::Csv => report::csv::write(report, &mut stdout),
         Format::Ocsf => report::ocsf::write(report, &mut stdout),
+        Format::Asff => {
+            let target =
+                stalecreds::securityhub::target(report, base).map_err(Failure::incomplete)?;
+            report::asff::write(report, &target, &mut stdout)
+        }
     }
     .and_then(|()| stdout.flush());
     match written {
@@ -523,6 +546,15 @@ fn tell(scanned: &Scanned) {
         .filter(|location| location.starts_with("s3://"))
     {
         eprintln!("stalecreds: report stored at {location}");
+    }
+    if let Some(imported) = &delivery.security_hub {
+        eprintln!(
+            "stalecreds: Security Hub: {} finding{} imported in {} call{}",
+            imported.succeeded,
+            if imported.succeeded == 1 { "" } else { "s" },
+            imported.calls,
+            if imported.calls == 1 { "" } else { "s" },
+        );
     }
     if let Sent::Published(message_id) = &delivery.digest {
         tracing::info!(%message_id, "digest published");
@@ -556,6 +588,7 @@ fn effective(args: &ConfigArgs) -> Result<Effective, Failure> {
         )),
         None => None,
     };
+    let security_hub = args.security_hub.then(|| "true".to_owned());
     let flags = [
         (Setting::RoleName, &args.role_name),
         (Setting::ExternalId, &args.external_id),
@@ -572,6 +605,7 @@ fn effective(args: &ConfigArgs) -> Result<Effective, Failure> {
         (Setting::AttemptTimeout, &args.attempt_timeout),
         (Setting::CallTimeout, &args.call_timeout),
         (Setting::BatchSize, &args.batch_size),
+        (Setting::SecurityHub, &security_hub),
     ]
     .into_iter()
     .filter_map(|(setting, value)| value.clone().map(|value| (setting, value)))

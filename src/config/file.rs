@@ -380,6 +380,13 @@ impl Reader<'_> {
                 );
                 return;
             }
+            (Value::Bool(on), None) if setting == Setting::SecurityHub => {
+                Ok(SettingValue::Flag(*on))
+            }
+            (_, None) if setting == Setting::SecurityHub => {
+                self.expected(node, context, "true or false");
+                return;
+            }
             (Value::String(text), None) => check_text(setting, text),
             (_, None) => {
                 self.expected(node, context, "a string");

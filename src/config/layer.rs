@@ -45,11 +45,13 @@ pub enum Setting {
     CallTimeout,
     /// Accounts per batch of a fanned-out run.
     BatchSize,
+    /// Whether findings are imported into AWS Security Hub.
+    SecurityHub,
 }
 
 impl Setting {
     /// Every setting, in display order.
-    pub const ALL: [Setting; 15] = [
+    pub const ALL: [Setting; 16] = [
         Setting::RoleName,
         Setting::ExternalId,
         Setting::SessionName,
@@ -62,6 +64,7 @@ impl Setting {
         Setting::ReportBucket,
         Setting::ReportPrefix,
         Setting::StateDir,
+        Setting::SecurityHub,
         Setting::AttemptTimeout,
         Setting::CallTimeout,
         Setting::BatchSize,
@@ -85,6 +88,7 @@ impl Setting {
             Setting::AttemptTimeout => "attempt_timeout_seconds",
             Setting::CallTimeout => "call_timeout_seconds",
             Setting::BatchSize => "batch_size",
+            Setting::SecurityHub => "security_hub",
         }
     }
 
@@ -106,6 +110,7 @@ impl Setting {
             Setting::AttemptTimeout => "STALECREDS_ATTEMPT_TIMEOUT",
             Setting::CallTimeout => "STALECREDS_CALL_TIMEOUT",
             Setting::BatchSize => "STALECREDS_BATCH_SIZE",
+            Setting::SecurityHub => "STALECREDS_SECURITY_HUB",
         }
     }
 
@@ -127,6 +132,7 @@ impl Setting {
             Setting::AttemptTimeout => "--attempt-timeout",
             Setting::CallTimeout => "--call-timeout",
             Setting::BatchSize => "--batch-size",
+            Setting::SecurityHub => "--security-hub",
         }
     }
 
@@ -139,7 +145,10 @@ impl Setting {
     pub fn section(self) -> &'static str {
         match self {
             Setting::TopicArn | Setting::Notify => "notification",
-            Setting::ReportBucket | Setting::ReportPrefix | Setting::StateDir => "reports",
+            Setting::ReportBucket
+            | Setting::ReportPrefix
+            | Setting::StateDir
+            | Setting::SecurityHub => "reports",
             _ => "defaults",
         }
     }
@@ -191,6 +200,7 @@ impl Setting {
                 settings.call_timeout = Duration::from_secs(u64::from(*seconds));
             }
             (Setting::BatchSize, SettingValue::Number(size)) => settings.batch_size = *size as usize,
+            (Setting::SecurityHub, SettingValue::Flag(on)) => settings.security_hub = *on,
             // The layers only ever hold the value kind `check_text` gives each setting.
             _ => unreachable!("{self:?} holds {value:?}"),
         }
@@ -217,6 +227,7 @@ impl Setting {
             Setting::AttemptTimeout => settings.attempt_timeout.as_secs().to_string(),
             Setting::CallTimeout => settings.call_timeout.as_secs().to_string(),
             Setting::BatchSize => settings.batch_size.to_string(),
+            Setting::SecurityHub => "false (no import)".to_owned(),
         }
     }
 
@@ -230,6 +241,7 @@ impl Setting {
             SettingValue::Number(number) => number.to_string(),
             SettingValue::Mode(mode) => mode.as_str().to_owned(),
             SettingValue::Notify(notify) => notify.as_str().to_owned(),
+            SettingValue::Flag(on) => on.to_string(),
         }
     }
 
@@ -258,6 +270,8 @@ pub enum SettingValue {
     Mode(Mode),
     /// When to notify.
     Notify(Notify),
+    /// On or off.
+    Flag(bool),
 }
 
 /// Checks a number for `setting`.
@@ -314,6 +328,11 @@ pub(crate) fn check_text(setting: Setting, text: &str) -> Result<SettingValue, S
             "expected a session name of 2-64 letters, digits or +=,.@_-, found {shown}"
         )),
         Setting::TopicArn => check_arn(text, "sns").map(|()| SettingValue::Text(text.to_owned())),
+        Setting::SecurityHub => match text {
+            "true" => Ok(SettingValue::Flag(true)),
+            "false" => Ok(SettingValue::Flag(false)),
+            _ => Err(format!("expected `true` or `false`, found {shown}")),
+        },
         Setting::ReportBucket if !is_bucket_name(text) => Err(format!(
             "expected an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens), found {shown}"
         )),

@@ -80,6 +80,8 @@ pub struct Settings {
     pub batch_size: usize,
     /// Whether the digest groups findings by owner (`owners.group_digest`).
     pub group_digest_by_owner: bool,
+    /// Whether findings are imported into AWS Security Hub (`reports.security_hub`).
+    pub security_hub: bool,
 }
 
 /// The `remediation:` settings.
@@ -252,6 +254,7 @@ impl Settings {
             call_timeout: DEFAULT_CALL_TIMEOUT,
             batch_size: DEFAULT_BATCH_SIZE,
             group_digest_by_owner: false,
+            security_hub: false,
         }
     }
 

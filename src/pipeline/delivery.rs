@@ -15,6 +15,7 @@ use crate::config::{Notify, Settings};
 use crate::deadline::Deadline;
 use crate::remediate::journal::Journal;
 use crate::report::Report;
+use crate::securityhub::{self, Imported};
 use crate::store::{self, Bucket};
 use crate::{digest, notify};
 
@@ -27,6 +28,8 @@ pub struct Delivery {
     pub journal: Option<String>,
     /// What became of the digest.
     pub digest: Sent,
+    /// What became of the import into Security Hub, when asked for.
+    pub security_hub: Option<Imported>,
     /// What could not be delivered: each makes the run incomplete.
     pub errors: Vec<DeliveryError>,
 }
@@ -67,11 +70,14 @@ pub enum DeliveryError {
     /// The digest could not be published.
     #[error("the digest could not be published")]
     Digest(#[source] AwsError),
+    /// Findings could not be imported into Security Hub.
+    #[error("Security Hub: {0}")]
+    SecurityHub(String),
 }
 
 /// The calls delivery makes at most: the report, its page, the digest (and its marker), the
-/// journal.
-const DELIVERY_CALLS: u32 = 4;
+/// import into Security Hub (counted as one), the journal.
+const DELIVERY_CALLS: u32 = 5;
 
 /// Delivers a run's results. `output` is the local report file (the CLI's `--output`); `run_id`
 /// identifies the run's trigger, for the digest's once-only marker.
@@ -123,6 +129,30 @@ pub(super) async fn deliver(
     match send_digest(settings, clients, report, &delivery, run_id, deadline).await {
         Ok(sent) => delivery.digest = sent,
         Err(error) => delivery.errors.push(DeliveryError::Digest(error)),
+    }
+    if settings.security_hub {
+        match securityhub::target(report, &clients.base) {
+            Ok(target) => {
+                let findings = crate::report::asff::findings(report, &target);
+                let client = securityhub::client(&clients.base, deadline.delivery_timeout(2));
+                let imported = securityhub::import(&client, &findings).await;
+                for refused in &imported.failed {
+                    tracing::warn!(
+                        id = %refused.id,
+                        code = %refused.code,
+                        message = %refused.message,
+                        "Security Hub refused a finding"
+                    );
+                }
+                if !imported.is_complete() {
+                    delivery
+                        .errors
+                        .push(DeliveryError::SecurityHub(imported.describe()));
+                }
+                delivery.security_hub = Some(imported);
+            }
+            Err(why) => delivery.errors.push(DeliveryError::SecurityHub(why)),
+        }
     }
     if let (Some(bucket), Some(journal)) = (&bucket, journal) {
         let key = bucket.key(report, "journal.jsonl");

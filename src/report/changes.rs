@@ -59,6 +59,9 @@ pub struct ResolvedFinding {
     pub account_name: Option<String>,
     /// The user.
     pub user_name: String,
+    /// The user's ARN, when known (a baseline older than this field has none).
+    #[serde(default)]
+    pub user_arn: Option<String>,
     /// The kind of credential.
     pub credential: CredentialKind,
     /// The key, when known.
@@ -140,6 +143,7 @@ pub fn annotate(
                     .flatten()
                     .map(str::to_owned),
                 user_name: gone.open.user_name.clone(),
+                user_arn: gone.open.user_arn.clone(),
                 credential: gone.open.credential,
                 access_key_id: gone.open.access_key_id.clone(),
                 first_seen: gone.open.first_seen,
@@ -242,6 +246,7 @@ pub fn baselines_from(previous: &Report) -> BTreeMap<String, Baseline> {
             finding.finding_id.clone(),
             Open {
                 user_name: finding.user_name.clone(),
+                user_arn: Some(finding.user_arn.clone()),
                 user_created: finding.user_created,
                 credential: finding.credential,
                 access_key_id: finding.access_key_id.clone(),

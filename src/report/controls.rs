@@ -27,7 +27,12 @@ pub struct Control {
 
 /// The controls a finding fails: CIS first.
 pub fn controls(finding: &Finding) -> Vec<Control> {
-    match finding.rule {
+    of_rule(finding.rule, finding.idle_days)
+}
+
+/// The controls a finding of `rule`, idle `idle_days` (unknown: `None`), fails: CIS first.
+pub fn of_rule(rule: Rule, idle_days: Option<i64>) -> Vec<Control> {
+    match rule {
         Rule::RootAccessKey => vec![
             Control {
                 standard: CIS_STANDARD,
@@ -54,7 +59,7 @@ pub fn controls(finding: &Finding) -> Vec<Control> {
                 },
             ];
             // Unknown age counts as unused (nothing shows a use), so as past 90 days too.
-            if finding.idle_days.is_none_or(|days| days >= IAM_8_DAYS) {
+            if idle_days.is_none_or(|days| days >= IAM_8_DAYS) {
                 controls.push(Control {
                     standard: SECURITY_HUB_STANDARD,
                     id: "IAM.8",

@@ -6,6 +6,7 @@
 //! `docs/report-schema.md` and versioned by [`SCHEMA_VERSION`]. No secret, session token or
 //! external ID ever reaches a report.
 
+pub mod asff;
 pub mod changes;
 pub mod controls;
 pub mod csv;

@@ -13,6 +13,11 @@ where moto is kinder (see shared/moto-notes.md):
   on the request, and for IAM changes also after it acted (the case that double-applies). Either
   a random mix at a rate, or scripted per action.
 - Every request is counted by account, service and action: GET /_fixture/stats.
+- Security Hub's BatchImportFindings, which moto takes almost unchecked, is checked as AWS
+  would: the request against the service model botocore ships (types, required members, enums,
+  lengths and sizes, patterns: 400 InvalidInputException), and each finding's AwsAccountId and
+  ProductArn against the calling account (refused in FailedFindings, AccessDeniedException).
+  GET /_fixture/securityhub-findings?account=ID reads what moto holds (GetFindings).
 
 Seeds one of the scenarios below through moto's own APIs (with the administrator's or an
 assumed role's credentials, never the users' keys, which would mark them used), then sets the
@@ -37,7 +42,10 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import boto3
+from botocore.session import get_session as botocore_session
+from botocore.validate import ParamValidator
 from moto.iam.models import AccessKeyLastUsed, get_account_id_from, iam_backends
+from moto.securityhub.models import securityhub_backends
 from moto.moto_api._internal import mock_random
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -364,9 +372,13 @@ class Layer:
         auth = environ.get("HTTP_AUTHORIZATION", "")
         credential = re.search(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/", auth)
         access_key, service = credential.groups() if credential else ("", "unknown")
+        scope = re.search(r"Credential=[^/]+/[^/]+/([^/]+)/", auth)
+        region = scope.group(1) if scope else "us-east-1"
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         form = {}
-        if target:
+        if service == "securityhub":
+            action = SECURITYHUB_ACTIONS.get((environ.get("REQUEST_METHOD"), path), "?")
+        elif target:
             action = target.rsplit(".", 1)[-1]
         elif service == "s3":
             action = s3_action(environ)
@@ -439,7 +451,43 @@ class Layer:
                 frozen = (status, headers, body)
             start_response(frozen[0], frozen[1])
             return [frozen[2]]
+        if service == "securityhub" and action == "BatchImportFindings":
+            return self.import_findings(environ, body, account, region, start_response)
         return self.app(environ, start_response)
+
+    def import_findings(self, environ, body, account, region, start_response):
+        """BatchImportFindings as AWS checks it: the request against botocore's model, then each
+        finding's account and product; moto imports the findings that pass."""
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError as error:
+            return json_answer(start_response, "400 Bad Request", {"__type": "InvalidInputException", "message": f"not JSON: {error}"})
+        problems = model_problems("BatchImportFindings", request)
+        if problems:
+            return json_answer(start_response, "400 Bad Request", {"__type": "InvalidInputException", "message": "; ".join(problems[:20])})
+        product = f"arn:aws:securityhub:{region}:{account}:product/{account}/default"
+        accepted, refused = [], []
+        for finding in request["Findings"]:
+            if finding.get("AwsAccountId") != account:
+                refused.append({"Id": finding.get("Id", ""), "ErrorCode": "AccessDeniedException",
+                                "ErrorMessage": f"AwsAccountId {finding.get('AwsAccountId')} is not the calling account {account}"})
+            elif finding.get("ProductArn") != product:
+                refused.append({"Id": finding.get("Id", ""), "ErrorCode": "AccessDeniedException",
+                                "ErrorMessage": f"ProductArn {finding.get('ProductArn')} is not {product}"})
+            else:
+                accepted.append(finding)
+        answer = {"FailedCount": 0, "SuccessCount": 0, "FailedFindings": []}
+        if accepted:
+            forwarded = json.dumps({"Findings": accepted}).encode()
+            environ["wsgi.input"] = io.BytesIO(forwarded)
+            environ["CONTENT_LENGTH"] = str(len(forwarded))
+            status, _, answered = call(self.app, environ)
+            if not status.startswith("200"):
+                return json_answer(start_response, status, json.loads(answered or b"{}"))
+            answer = json.loads(answered)
+        answer["FailedFindings"] = answer.get("FailedFindings", []) + refused
+        answer["FailedCount"] = answer.get("FailedCount", 0) + len(refused)
+        return json_answer(start_response, "200 OK", answer)
 
     def control(self, path, environ, start_response):
         if path == "/_fixture/stats":
@@ -477,6 +525,16 @@ class Layer:
             payload = iam_state()
         elif path == "/_fixture/s3-objects":
             payload = s3_objects()
+        elif path == "/_fixture/securityhub-findings":
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            account = query.get("account", [MANAGEMENT])[0]
+            region = query.get("region", ["us-east-1"])[0]
+            backend = securityhub_backends[account][region]
+            findings, token = backend.get_findings(max_results=100)
+            while token:
+                page, token = backend.get_findings(max_results=100, next_token=token)
+                findings += page
+            payload = {"findings": findings}
         elif path == "/_fixture/reset":
             with self.fixture.lock:
                 self.fixture.counts.clear()
@@ -488,6 +546,60 @@ class Layer:
         body = json.dumps(payload).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
+
+
+# The Security Hub operations the fixture checks, by method and path (a REST JSON API).
+SECURITYHUB_ACTIONS = {("POST", "/findings/import"): "BatchImportFindings", ("POST", "/findings"): "GetFindings"}
+
+
+def json_answer(start_response, status: str, payload: dict):
+    body = json.dumps(payload).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+_models: dict = {}
+
+
+def model_problems(operation: str, request: dict) -> list[str]:
+    """What is wrong with `request` for `operation` of Security Hub's model as botocore ships it:
+    botocore's own validator (types, required and unknown members, minimums), then what it leaves
+    to the service (enums, maximum lengths and sizes, patterns)."""
+    if "securityhub" not in _models:
+        _models["securityhub"] = botocore_session().get_service_model("securityhub")
+    shape = _models["securityhub"].operation_model(operation).input_shape
+    report = ParamValidator().validate(request, shape)
+    problems = [report.generate_report()] if report.has_errors() else []
+    return problems + limits(request, shape, operation)
+
+
+def limits(value, shape, where: str) -> list[str]:
+    meta = shape.metadata
+    kind = shape.type_name
+    problems = []
+    if kind == "structure" and isinstance(value, dict):
+        for name, member in value.items():
+            if name in shape.members:
+                problems += limits(member, shape.members[name], f"{where}.{name}")
+    elif kind == "list" and isinstance(value, list):
+        if "max" in meta and len(value) > meta["max"]:
+            problems.append(f"{where}: {len(value)} items, more than {meta['max']}")
+        for index, item in enumerate(value):
+            problems += limits(item, shape.member, f"{where}[{index}]")
+    elif kind == "map" and isinstance(value, dict):
+        if "max" in meta and len(value) > meta["max"]:
+            problems.append(f"{where}: {len(value)} entries, more than {meta['max']}")
+        for key, item in value.items():
+            problems += limits(key, shape.key, f"{where} key {key!r}")
+            problems += limits(item, shape.value, f"{where}[{key!r}]")
+    elif kind == "string" and isinstance(value, str):
+        if shape.enum and value not in shape.enum:
+            problems.append(f"{where}: {value!r} is not one of {shape.enum}")
+        if "max" in meta and len(value) > meta["max"]:
+            problems.append(f"{where}: {len(value)} characters, more than {meta['max']}")
+        if "pattern" in meta and not re.fullmatch(meta["pattern"], value, re.DOTALL):
+            problems.append(f"{where}: {value!r} does not match {meta['pattern']}")
+    return problems
 
 
 def call(app, environ) -> tuple[str, list, bytes]:

@@ -249,6 +249,17 @@ impl Moto {
         serde_json::from_str(&self.http("GET", "/_fixture/s3-objects", "")).expect("JSON objects")
     }
 
+    /// The findings moto's Security Hub holds for `account` (in us-east-1).
+    pub fn security_hub_findings(&self, account: &str) -> Vec<Value> {
+        let answer: Value = serde_json::from_str(&self.http(
+            "GET",
+            &format!("/_fixture/securityhub-findings?account={account}"),
+            "",
+        ))
+        .expect("JSON findings");
+        answer["findings"].as_array().cloned().unwrap_or_default()
+    }
+
     /// The moto state, as its `/moto-api/data.json` shows it.
     pub fn data(&self) -> Value {
         serde_json::from_str(&self.http("GET", "/moto-api/data.json", "")).expect("JSON data")
