@@ -324,11 +324,7 @@ fn open(report: &Report, target: &Target, finding: &Finding) -> AsffFinding {
 }
 
 fn archived(report: &Report, target: &Target, resolved: &ResolvedFinding) -> AsffFinding {
-    let what = match resolved.credential {
-        CredentialKind::AccessKey => "Unused IAM access key",
-        CredentialKind::Password => "Unused IAM console password",
-        CredentialKind::RootAccessKey => "Root user access key",
-    };
+    let what = controls::title_of(resolved.credential);
     let mut fields = product_fields(
         &resolved.finding_id,
         &resolved.account_id,

@@ -73,7 +73,12 @@ pub fn of_rule(rule: Rule, idle_days: Option<i64>) -> Vec<Control> {
 
 /// The finding's title.
 pub fn title(finding: &Finding) -> &'static str {
-    match finding.credential {
+    title_of(finding.credential)
+}
+
+/// The title of a finding on a `credential`.
+pub fn title_of(credential: CredentialKind) -> &'static str {
+    match credential {
         CredentialKind::AccessKey => "Unused IAM access key",
         CredentialKind::Password => "Unused IAM console password",
         CredentialKind::RootAccessKey => "Root user access key",

@@ -17,6 +17,7 @@ use super::{AccountStatus, Finding, Report};
 use crate::changes::Change;
 use crate::digest::{account_label, credential_words};
 use crate::remediate::ActionStatus;
+use crate::rules::CredentialKind;
 
 /// The page's one style sheet.
 const STYLE: &str = include_str!("html/page.css");
@@ -244,10 +245,7 @@ fn new_and_resolved(page: &mut String, report: &Report) {
     } else {
         page.push_str("<ul>\n");
         for resolved in &report.resolved {
-            let what = match &resolved.access_key_id {
-                Some(key) => format!("{} {key}", credential_words(resolved.credential)),
-                None => credential_words(resolved.credential).to_owned(),
-            };
+            let what = credential_text(resolved.credential, resolved.access_key_id.as_deref());
             let _ = writeln!(
                 page,
                 "<li>{}: {} {}, first seen {}: <span class=\"resolved\">{}</span></li>",
@@ -265,16 +263,21 @@ fn new_and_resolved(page: &mut String, report: &Report) {
     }
 }
 
-/// "alice: access key AKIA… (312 days idle)".
+/// "access key AKIA…", "console password".
+fn credential_text(credential: CredentialKind, key: Option<&str>) -> String {
+    match key {
+        Some(key) => format!("{} {key}", credential_words(credential)),
+        None => credential_words(credential).to_owned(),
+    }
+}
+
+/// "alice access key AKIA… (312 days idle)".
 fn credential_line(finding: &Finding) -> String {
     let mut line = format!(
         "{} {}",
         finding.user_name,
-        credential_words(finding.credential)
+        credential_text(finding.credential, finding.access_key_id.as_deref())
     );
-    if let Some(key) = &finding.access_key_id {
-        let _ = write!(line, " {key}");
-    }
     match finding.idle_days {
         Some(days) => {
             let _ = write!(line, " ({days} days idle)");
@@ -423,10 +426,7 @@ fn finding_row(page: &mut String, finding: &Finding) {
         crate::rules::Severity::Critical => 3,
     };
     let change = finding.change.map_or("unknown", Change::as_str);
-    let credential = match &finding.access_key_id {
-        Some(key) => format!("{} {key}", credential_words(finding.credential)),
-        None => credential_words(finding.credential).to_owned(),
-    };
+    let credential = credential_text(finding.credential, finding.access_key_id.as_deref());
     // Unknown idle ages sort as the oldest: nothing shows a use.
     let (idle_sort, idle) = match finding.idle_days {
         Some(days) => (days.to_string(), days.to_string()),
