@@ -566,6 +566,12 @@ fn response(scanned: &Scanned, apply: bool) -> Value {
         "report": delivery.report,
         "journal": delivery.journal,
         "digest": digest,
+        "security_hub": delivery.security_hub.as_ref().map(|imported| json!({
+            "imported": imported.succeeded,
+            "refused": imported.failed.len(),
+            "not_sent": imported.not_sent,
+            "calls": imported.calls,
+        })),
         "delivery_errors": delivery
             .errors
             .iter()

@@ -365,7 +365,7 @@ fn the_function_serves_plan_batches_and_merge_through_the_runtime_api() {
     let task_root = temp_dir();
     std::fs::write(
         task_root.path().join("accounts.yaml"),
-        "exemptions:\n  user_names: [breakglass-*]\nnotification:\n  send: always\n",
+        "exemptions:\n  user_names: [breakglass-*]\nnotification:\n  send: always\nreports:\n  security_hub: true\n",
     )
     .expect("writable");
     let mut functions = [
@@ -423,6 +423,12 @@ fn the_function_serves_plan_batches_and_merge_through_the_runtime_api() {
     );
     assert_eq!(merged["summary"]["accounts"], 5);
     assert_eq!(moto.published().len(), 1, "one digest");
+    // Issue 11: the merge imports the whole run into Security Hub, once.
+    assert_eq!(merged["security_hub"]["imported"], 6, "{merged}");
+    assert_eq!(
+        moto.security_hub_findings(moto.account("management")).len(),
+        6
+    );
 }
 
 #[test]
@@ -447,7 +453,7 @@ fn the_lambda_runtime_loop_serves_a_scheduled_event_end_to_end() {
     let task_root = temp_dir();
     std::fs::write(
         task_root.path().join("accounts.yaml"),
-        "exemptions:\n  user_names: [breakglass-*]\nnotification:\n  send: always\n",
+        "exemptions:\n  user_names: [breakglass-*]\nnotification:\n  send: always\nreports:\n  security_hub: true\n",
     )
     .expect("writable");
     let mut child = bootstrap(&api, &moto, task_root.path());
@@ -480,6 +486,23 @@ fn the_lambda_runtime_loop_serves_a_scheduled_event_end_to_end() {
     let key = report.trim_start_matches(&format!("s3://{}/", moto.report_bucket));
     let stored: Value = serde_json::from_str(&objects[key]).expect("the stored report");
     assert_eq!(stored["summary"], response["summary"]);
+    // Issue 11: the page beside the report, and the findings in Security Hub.
+    let page = &objects[&key.replace("/report.json", "/report.html")];
+    assert!(
+        page.contains("<h2 id=\"all\">All findings: 6</h2>"),
+        "{page}"
+    );
+    assert_eq!(
+        response["security_hub"],
+        json!({ "imported": 6, "refused": 0, "not_sent": 0, "calls": 1 }),
+        "{response}"
+    );
+    let held = moto.security_hub_findings(moto.account("management"));
+    assert_eq!(held.len(), 6);
+    assert!(
+        held.iter()
+            .all(|finding| finding["RecordState"] == "ACTIVE")
+    );
     let published = moto.published();
     assert_eq!(published.len(), 1);
     assert!(response["digest"]["message_id"].is_string(), "{response}");
