@@ -184,7 +184,9 @@ def main() -> int:
     parser.add_argument("--modes", default="report,api")
     parser.add_argument("--fault-rate", type=float, default=0.1)
     parser.add_argument(
-        "--conditions", default="as-is,latency,throttle,faults", help="a subset, for an older binary"
+        "--conditions",
+        default="as-is,latency,throttle,faults",
+        help="a subset, for an older binary; `securityhub` adds a run that imports into Security Hub",
     )
     parser.add_argument(
         "--fanout", type=int, default=0, help="also run each mode as-is as plan, N batches at once, merge"
@@ -232,6 +234,7 @@ def main() -> int:
                 {"faults": {"rate": options.fault_rate, "slow_ms": 2500, "seed": 3}},
                 ["--attempt-timeout", "1", "--call-timeout", "60"],
             ),
+            ("securityhub", "as is, + Security Hub", {}, ["--security-hub"]),
         ]
         wanted = options.conditions.split(",")
         conditions = [condition for condition in every if condition[0] in wanted]
@@ -264,10 +267,16 @@ def main() -> int:
                         f"({with_keys / max(1, options.accounts):.1f} per member); "
                         f"target: <= 4 + that per member"
                     )
+                if "--security-hub" in extra:
+                    stats = http(endpoint, "/_fixture/stats")
+                    imports = sum(
+                        row["count"] for row in stats["requests"] if row["action"] == "BatchImportFindings"
+                    )
+                    print(f"{'':<7} {'':<22} BatchImportFindings calls: {imports} for {len(found)} open findings")
                 if latency:
                     rounds = math.ceil(options.accounts / options.concurrency)
                     print(f"{'':<7} {'':<22} {rounds} rounds of {options.concurrency} accounts at {latency} ms per call")
-                if options.fanout and not fixture_settings:
+                if options.fanout and not fixture_settings and not extra:
                     stats = http(endpoint, "/_fixture/stats")
                     print(f"{'':<7} {'':<22} management account: {management_requests(stats, management)}")
                     http(endpoint, "/_fixture/reset", {})
