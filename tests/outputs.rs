@@ -252,26 +252,18 @@ fn check_in_a_browser(page: &Path, rows: u64, new: usize) {
             .map(|entry| entry.get("message").unwrap_or(entry).to_string())
             .collect()
     };
-    assert_eq!(
-        messages(&seen["load"]["console"]),
-        Vec::<String>::new(),
-        "{seen}"
-    );
-    assert_eq!(
-        messages(&seen["load"]["violations"]),
-        Vec::<String>::new(),
-        "{seen}"
-    );
-    assert_eq!(
-        messages(&seen["after_use"]["console"]),
-        Vec::<String>::new(),
-        "{seen}"
-    );
-    assert_eq!(
-        messages(&seen["after_use"]["violations"]),
-        Vec::<String>::new(),
-        "{seen}"
-    );
+    for (moment, kind) in [
+        ("load", "console"),
+        ("load", "violations"),
+        ("after_use", "console"),
+        ("after_use", "violations"),
+    ] {
+        assert_eq!(
+            messages(&seen[moment][kind]),
+            Vec::<String>::new(),
+            "{moment}: {kind}: {seen}"
+        );
+    }
     assert!(
         seen["load"]["title"]
             .as_str()
