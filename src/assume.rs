@@ -287,6 +287,24 @@ mod tests {
         );
     }
 
+    /// Assumes role `name` of account 123456789012, alone in its chain, without an external ID.
+    async fn assume_one(sts: &aws_sdk_sts::Client, name: &str) -> Result<Credentials, AwsError> {
+        let chain = RoleChain {
+            role_arns: vec![format!("arn:aws:iam::123456789012:role/{name}")],
+            external_id: None,
+            session_name: "stalecreds".to_owned(),
+        };
+        let pace = Pace::new(NonZeroU32::new(100).expect("non-zero"));
+        assume_chain(
+            &SdkConfig::builder().build(),
+            sts,
+            "123456789012",
+            &chain,
+            &pace,
+        )
+        .await
+    }
+
     /// AssumeRole's answer: credentials for a role in `account`, expiring at `expires`.
     fn issued(account: &str, key: &str, expires: i64) -> AssumeRoleOutput {
         AssumeRoleOutput::builder()
@@ -318,21 +336,9 @@ mod tests {
         let assume = mock!(aws_sdk_sts::Client::assume_role)
             .then_output(|| issued("999999999999", "ASIAELSEWHERE", 4_000_000_000));
         let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&assume]);
-        let chain = RoleChain {
-            role_arns: vec!["arn:aws:iam::123456789012:role/Audit".to_owned()],
-            external_id: None,
-            session_name: "stalecreds".to_owned(),
-        };
-        let pace = Pace::new(NonZeroU32::new(100).expect("non-zero"));
-        let error = assume_chain(
-            &SdkConfig::builder().build(),
-            &sts,
-            "123456789012",
-            &chain,
-            &pace,
-        )
-        .await
-        .expect_err("the wrong account");
+        let error = assume_one(&sts, "Audit")
+            .await
+            .expect_err("the wrong account");
         assert_eq!(
             (error.operation.as_ref(), error.code.as_str()),
             ("AssumeRole", "WrongAccount")
@@ -434,21 +440,7 @@ mod tests {
             )
         });
         let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&denied]);
-        let chain = RoleChain {
-            role_arns: vec!["arn:aws:iam::123456789012:role/Missing".to_owned()],
-            external_id: None,
-            session_name: "stalecreds".to_owned(),
-        };
-        let pace = Pace::new(NonZeroU32::new(100).expect("non-zero"));
-        let error = assume_chain(
-            &SdkConfig::builder().build(),
-            &sts,
-            "123456789012",
-            &chain,
-            &pace,
-        )
-        .await
-        .expect_err("denied");
+        let error = assume_one(&sts, "Missing").await.expect_err("denied");
         assert_eq!(
             (
                 error.operation.as_ref(),
