@@ -77,26 +77,8 @@ struct UndoArgs {
 struct ScanArgs {
     #[command(flatten)]
     config: ConfigArgs,
-    /// The format of what is printed on standard output.
-    #[arg(long, value_enum, default_value = "table")]
-    format: Format,
-    /// Also write the JSON report to this file (replaced atomically).
-    #[arg(long, value_name = "FILE")]
-    output: Option<PathBuf>,
-    /// Also write the report as one self-contained HTML page to this file (replaced atomically).
-    #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
-    /// Apply the configuration's remediation plan. Without it nothing in IAM changes: the plan
-    /// is only shown.
-    #[arg(long)]
-    apply: bool,
-    /// Where applied changes are journaled (appended), for `stalecreds undo`.
-    #[arg(long, value_name = "FILE", default_value = "stalecreds-journal.jsonl")]
-    journal: PathBuf,
-    /// Say what changed since this previous JSON report (new, ongoing, resolved) rather than
-    /// since the state kept in `--report-bucket` or `--state-dir`.
-    #[arg(long, value_name = "REPORT")]
-    since: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunArgs,
     /// Scan one batch of this planned run (`stalecreds plan`), writing its results beside the
     /// plan; needs `--batch`.
     #[arg(long, value_name = "PLAN", requires = "batch", conflicts_with_all = ["apply", "output", "html", "since"])]
@@ -126,6 +108,13 @@ struct MergeArgs {
     /// The plan of the run (`…/plan.json`, a file or an s3:// object).
     #[arg(long, value_name = "PLAN")]
     plan: String,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// What a whole run (`scan`, or `merge` of a planned one) prints, writes and applies.
+#[derive(Debug, Args)]
+struct RunArgs {
     /// The format of what is printed on standard output.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -135,15 +124,49 @@ struct MergeArgs {
     /// Also write the report as one self-contained HTML page to this file (replaced atomically).
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
-    /// Apply the remediation plan of the whole run (see `scan --apply`).
+    /// Apply the configuration's remediation plan (for `merge`, the whole run's). Without it
+    /// nothing in IAM changes: the plan is only shown.
     #[arg(long)]
     apply: bool,
-    /// Where applied changes are journaled (appended).
+    /// Where applied changes are journaled (appended), for `stalecreds undo`.
     #[arg(long, value_name = "FILE", default_value = "stalecreds-journal.jsonl")]
     journal: PathBuf,
-    /// Say what changed since this previous JSON report (see `scan --since`).
+    /// Say what changed since this previous JSON report (new, ongoing, resolved) rather than
+    /// since the state kept in `--report-bucket` or `--state-dir`.
     #[arg(long, value_name = "REPORT")]
     since: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// The baselines of `--since`'s report, read before any AWS call.
+    fn since(&self) -> Result<Option<BTreeMap<String, Baseline>>, Failure> {
+        self.since
+            .as_deref()
+            .map(stalecreds::report::changes::baselines_in_file)
+            .transpose()
+            .map_err(Failure::usage)
+    }
+
+    /// Where `--apply` journals, or none without it; a usage failure when there is no policy
+    /// to apply.
+    fn apply(&self, settings: &Settings) -> Result<Option<JournalPlace>, Failure> {
+        if self.apply && settings.remediation.is_none() {
+            return Err(Failure::usage(
+                "--apply needs a `remediation:` section in the configuration file (docs/configuration.md); nothing was done",
+            ));
+        }
+        Ok(self.apply.then(|| JournalPlace::File(self.journal.clone())))
+    }
+
+    /// Prints the run's report in `--format`, writes `--html`, and gives the exit status.
+    fn render(&self, scanned: &Scanned, session: &Session) -> Result<u8, Failure> {
+        render(
+            scanned,
+            self.format,
+            self.html.as_deref(),
+            &session.clients.base,
+        )
+    }
 }
 
 /// The settings every command shares. Each beats its STALECREDS_* environment variable, which
@@ -351,13 +374,9 @@ fn scan(args: &ScanArgs) -> Result<u8, Failure> {
     if let (Some(plan), Some(batch)) = (&args.plan, args.batch) {
         return scan_batch(&args.config, plan, batch);
     }
-    let since = previous_report(args.since.as_deref())?;
+    let since = args.run.since()?;
     let session = Session::start(&args.config)?;
-    if args.apply && session.settings.remediation.is_none() {
-        return Err(Failure::usage(
-            "--apply needs a `remediation:` section in the configuration file (docs/configuration.md); nothing was scanned",
-        ));
-    }
+    let apply = args.run.apply(&session.settings)?;
     let progress = progress_bar();
     let on_event = |event: Event| match event {
         Event::Planned { accounts } => progress.set_length(accounts as u64),
@@ -367,8 +386,8 @@ fn scan(args: &ScanArgs) -> Result<u8, Failure> {
         now: now(),
         deadline: Deadline::none(),
         events: &on_event,
-        apply: args.apply.then(|| JournalPlace::File(args.journal.clone())),
-        output: args.output.clone(),
+        apply,
+        output: args.run.output.clone(),
         run_id: None,
         since,
     };
@@ -379,21 +398,7 @@ fn scan(args: &ScanArgs) -> Result<u8, Failure> {
         interrupted(&progress),
     ));
     progress.finish_and_clear();
-    render(
-        &scanned?,
-        args.format,
-        args.html.as_deref(),
-        &session.clients.base,
-    )
-}
-
-/// The baselines of `--since`'s report, read before any AWS call.
-fn previous_report(
-    path: Option<&std::path::Path>,
-) -> Result<Option<BTreeMap<String, Baseline>>, Failure> {
-    path.map(stalecreds::report::changes::baselines_in_file)
-        .transpose()
-        .map_err(Failure::usage)
+    args.run.render(&scanned?, &session)
 }
 
 fn scan_batch(config: &ConfigArgs, plan: &str, batch: usize) -> Result<u8, Failure> {
@@ -462,29 +467,20 @@ fn plan(args: &PlanArgs) -> Result<u8, Failure> {
 }
 
 fn merge(args: &MergeArgs) -> Result<u8, Failure> {
-    let since = previous_report(args.since.as_deref())?;
+    let since = args.run.since()?;
     let session = Session::start(&args.config)?;
-    if args.apply && session.settings.remediation.is_none() {
-        return Err(Failure::usage(
-            "--apply needs a `remediation:` section in the configuration file (docs/configuration.md)",
-        ));
-    }
+    let apply = args.run.apply(&session.settings)?;
     let merged = session.runtime.block_on(stalecreds::pipeline::merge(
         &session.settings,
         &session.clients,
         &args.plan,
-        args.apply.then(|| JournalPlace::File(args.journal.clone())),
-        args.output.clone(),
+        apply,
+        args.run.output.clone(),
         since.as_ref(),
         &Deadline::none(),
     ))?;
     match merged {
-        Merged::Done(scanned) => render(
-            &scanned,
-            args.format,
-            args.html.as_deref(),
-            &session.clients.base,
-        ),
+        Merged::Done(scanned) => args.run.render(&scanned, &session),
         Merged::Already { report } => {
             eprintln!(
                 "stalecreds: this run was merged already; nothing was done again (its report: {})",
