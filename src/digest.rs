@@ -192,17 +192,44 @@ fn largest(high: usize, fits: impl Fn(usize) -> bool) -> usize {
     low
 }
 
-/// A digest for a run that scanned nothing (no caller identity, no account list).
-pub fn render_failure(generated_at: jiff::Timestamp, error: &str) -> Digest {
+/// The longest error quoted in a failure digest, in characters.
+const FAILURE_CHARS: usize = 4_000;
+
+/// Why a run ended without its report: when it failed, the error, and what fixes it.
+#[derive(Debug, Clone, Copy)]
+pub struct RunFailure<'a> {
+    /// When it failed: `before any account was scanned`, `at its merge`, ….
+    pub when: &'a str,
+    /// The error and its causes.
+    pub error: &'a str,
+    /// What usually fixes it.
+    pub what_to_do: &'a str,
+}
+
+/// A digest for a run that ended without a report (no caller identity, no account list, a merge
+/// that refused its batches' results).
+pub fn render_failure(generated_at: jiff::Timestamp, failure: &RunFailure<'_>) -> Digest {
+    let error = match failure.error.char_indices().nth(FAILURE_CHARS) {
+        Some((cut, _)) => format!("{}…", &failure.error[..cut]),
+        None => failure.error.to_owned(),
+    };
     let subject = ascii_subject(&format!(
-        "stalecreds: run failed, nothing was scanned ({error})"
+        "stalecreds: run failed {} ({error})",
+        failure.when
     ));
     let text = format!(
-        "stalecreds digest, {}\n\nThe run failed before any account was scanned:\n  {error}\n\n\
-         No credential was checked today. Fix the cause and run again.\n",
-        generated_at.strftime("%Y-%m-%d %H:%M UTC")
+        "stalecreds digest, {}\n\nThe run failed {}:\n  {error}\n\nWhat to do: {}\n\n\
+         No credential was reported by this run: today's findings are not known.\n",
+        generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        failure.when,
+        failure.what_to_do,
     );
-    let summary = serde_json::json!({ "generated_at": generated_at, "run_error": error });
+    let summary = serde_json::json!({
+        "generated_at": generated_at,
+        "run_error": error,
+        "failed": failure.when,
+        "what_to_do": failure.what_to_do,
+    });
     let json = summary.to_string();
     let message = envelope(&text, &json);
     Digest {
@@ -540,6 +567,43 @@ fn summary_section(out: &mut String, report: &Report) -> std::fmt::Result {
     }
     if let Some(remediation) = &report.remediation {
         writeln!(out, "{}.", remediation_line(remediation))?;
+    }
+    if let Some(state) = &report.state {
+        state_lines(out, state)?;
+    }
+    Ok(())
+}
+
+/// The longest reason quoted for a state that could not be read or written, in characters.
+const STATE_REASON_CHARS: usize = 400;
+
+/// What went wrong with the state kept from run to run, with the first reason (which names the
+/// permission that fixes it): never silent, since every later run would be as blind.
+fn state_lines(out: &mut String, state: &crate::report::StateSummary) -> std::fmt::Result {
+    let first = |errors: &[String]| {
+        let reason = errors.first().map(String::as_str).unwrap_or_default();
+        match reason.char_indices().nth(STATE_REASON_CHARS) {
+            Some((cut, _)) => format!("{}…", &reason[..cut]),
+            None => reason.to_owned(),
+        }
+    };
+    if !state.unreadable.is_empty() {
+        let count = state.unreadable.len();
+        writeln!(
+            out,
+            "THE STATE KEPT FROM RUN TO RUN COULD NOT BE READ for {count} account{}: what changed since the last run is not known there, no inactive key of theirs is deleted, and it stays so until this is fixed. First: {}",
+            plural(count),
+            first(&state.unreadable)
+        )?;
+    }
+    if !state.errors.is_empty() {
+        let count = state.errors.len();
+        writeln!(
+            out,
+            "The state could not be written for {count} account{}: the next run compares with an older one. First: {}",
+            plural(count),
+            first(&state.errors)
+        )?;
     }
     Ok(())
 }

@@ -24,11 +24,12 @@ use crate::config::{self, ConfigError, Inputs, Setting, Settings};
 use crate::deadline::Deadline;
 use crate::digest;
 use crate::pipeline::{
-    self, Clients, JournalPlace, Merged, Place, ScanError, ScanRequest, Scanned, Sent, StepError,
+    self, Clients, JournalPlace, MergeRequest, Merged, OnFailure, Place, ScanError, ScanRequest,
+    Scanned, Sent, StepError,
 };
 
 /// The keys an override event may have.
-const EVENT_KEYS: [&str; 9] = [
+const EVENT_KEYS: [&str; 11] = [
     "accounts",
     "max_idle_days",
     "mode",
@@ -38,6 +39,8 @@ const EVENT_KEYS: [&str; 9] = [
     "batch",
     "run_id",
     "claimant",
+    "failed_step",
+    "error",
 ];
 /// The causes of failure named in a response, at most (the response stays small).
 const RESPONSE_CAUSES: usize = 10;
@@ -102,7 +105,7 @@ pub enum EventError {
     },
     /// A step with the wrong keys, or an unknown step.
     #[error(
-        "the event is not valid: step `{step}` takes: `plan` nothing more, `batch` a `plan` and a `batch`, `merge` a `plan`"
+        "the event is not valid: step `{step}` takes: `plan` nothing more, `batch` a `plan` and a `batch`, `merge` a `plan`, `failed` a `failed_step` and an `error`"
     )]
     BadStep {
         /// The step asked for.
@@ -145,6 +148,19 @@ pub enum ApplyError {
 }
 
 impl InvokeError {
+    /// What usually fixes it: the function's error message ends with it, so that a fanned-out
+    /// run's failure digest (which quotes that message) says it too.
+    pub fn what_to_do(&self) -> String {
+        match self {
+            InvokeError::Event(_) => "invoke the function with a scheduled event or a valid override object".to_owned(),
+            InvokeError::ConfigFile { .. } | InvokeError::Config(_) | InvokeError::Apply(_) => {
+                "fix the function's configuration (its environment or bundled accounts.yaml; docs/configuration.md)".to_owned()
+            }
+            InvokeError::Scan(error) => error.what_to_do(),
+            InvokeError::Step(error) => error.what_to_do(),
+        }
+    }
+
     /// The Lambda `errorType`: whether a retry can help.
     pub fn error_type(&self) -> &'static str {
         match self {
@@ -208,11 +224,24 @@ pub async fn invoke(
                 "cut_short": written.cut_short,
             }));
         }
+        Step::Failed { step, error } => {
+            let run_id = overrides.run_id.as_deref();
+            pipeline::report_step_failure(
+                &settings, &clients, now, run_id, &step, &error, &deadline,
+            )
+            .await;
+            return Ok(json!({ "step": "failed", "failed_step": step, "run_id": run_id }));
+        }
         Step::Merge { plan } => {
-            let journal = apply.then_some(JournalPlace::Bucket);
-            return match pipeline::merge(&settings, &clients, &plan, journal, None, None, &deadline)
-                .await?
-            {
+            // A refused merge is retried by the state machine; its `failed` step reports a
+            // final refusal.
+            let request = MergeRequest {
+                apply: apply.then_some(JournalPlace::Bucket),
+                output: None,
+                since: None,
+                on_failure: OnFailure::Return,
+            };
+            return match pipeline::merge(&settings, &clients, &plan, request, &deadline).await? {
                 Merged::Done(scanned) => Ok(response(&scanned, apply)),
                 Merged::Already { report } => Ok(json!({
                     "step": "merge",
@@ -279,15 +308,15 @@ async fn plan_step(
             "plan": place.location("plan.json"),
         }));
     }
-    let batch_size = settings.batch_size;
+    // A failed plan is retried by the state machine; its `failed` step reports a final failure.
     let planned = pipeline::plan(
         settings,
         clients,
         now,
         Some(id),
-        batch_size,
         &place,
         deadline,
+        OnFailure::Return,
     )
     .await?;
     Ok(json!({
@@ -387,6 +416,14 @@ enum Step {
         /// The plan.
         plan: String,
     },
+    /// A step of a fanned-out run failed for good (the state machine caught it after its
+    /// retries): send the run's failure digest.
+    Failed {
+        /// The step that failed (`plan`, `merge`).
+        step: String,
+        /// Its error, as Step Functions caught it.
+        error: String,
+    },
 }
 
 fn parse_event(event: &Value) -> Result<Overrides, EventError> {
@@ -410,6 +447,7 @@ fn parse_event(event: &Value) -> Result<Overrides, EventError> {
     }
     let mut overrides = Overrides::default();
     let (mut step, mut plan, mut batch) = (None, None, None);
+    let (mut failed_step, mut caught) = (None, None);
     for (key, value) in object {
         let wrong = |key: &'static str| EventError::WrongType {
             key,
@@ -439,6 +477,9 @@ fn parse_event(event: &Value) -> Result<Overrides, EventError> {
             }
             ("run_id", Value::String(id)) => overrides.run_id = Some(id.clone()),
             ("claimant", Value::String(id)) => overrides.claimant = Some(id.clone()),
+            ("failed_step", Value::String(name)) => failed_step = Some(name.clone()),
+            ("error", error) => caught = Some(caught_error(error)),
+            ("failed_step", _) => return Err(wrong("failed_step")),
             ("claimant", _) => return Err(wrong("claimant")),
             ("step", _) => return Err(wrong("step")),
             ("plan", _) => return Err(wrong("plan")),
@@ -455,18 +496,37 @@ fn parse_event(event: &Value) -> Result<Overrides, EventError> {
             }
         }
     }
-    overrides.step = match (step, plan, batch) {
-        (None | Some("whole"), None, None) => Step::Whole,
-        (Some("plan"), None, None) => Step::Plan,
-        (Some("batch"), Some(plan), Some(batch)) => Step::Batch { plan, batch },
-        (Some("merge"), Some(plan), None) => Step::Merge { plan },
-        (step, _, _) => {
+    overrides.step = match (step, plan, batch, failed_step, caught) {
+        (None | Some("whole"), None, None, None, None) => Step::Whole,
+        (Some("plan"), None, None, None, None) => Step::Plan,
+        (Some("batch"), Some(plan), Some(batch), None, None) => Step::Batch { plan, batch },
+        (Some("merge"), Some(plan), None, None, None) => Step::Merge { plan },
+        (Some("failed"), _, None, Some(step), Some(error)) => Step::Failed { step, error },
+        (step, _, _, _, _) => {
             return Err(EventError::BadStep {
                 step: step.unwrap_or("whole").to_owned(),
             });
         }
     };
     Ok(overrides)
+}
+
+/// The error a Step Functions Catch hands on (`{"Error": ..., "Cause": ...}`, the cause a
+/// Lambda error's JSON): its message, which ends with what to do.
+fn caught_error(error: &Value) -> String {
+    let cause = error.get("Cause").and_then(Value::as_str);
+    let message = cause
+        .and_then(|cause| serde_json::from_str::<Value>(cause).ok())
+        .and_then(|cause| cause["errorMessage"].as_str().map(str::to_owned));
+    message
+        .or_else(|| cause.map(str::to_owned))
+        .or_else(|| {
+            error
+                .get("Error")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| error.to_string())
 }
 
 /// The settings: the environment, the bundled file (`STALECREDS_CONFIG`, or `accounts.yaml` in

@@ -158,6 +158,21 @@ pub async fn get(
     bucket: &Bucket,
     key: &str,
 ) -> Result<Option<Vec<u8>>, AwsError> {
+    Ok(get_tagged(s3, bucket, key).await?.map(|(body, _)| body))
+}
+
+/// The object at `key` and its ETag, or `None` when there is none.
+///
+/// S3 answers a missing object 404 only to a caller that may list the bucket; to any other it
+/// answers 403, as for an object it may not read (`../shared/aws-facts.md`, "S3: a missing
+/// object"). A 403 is therefore told apart by listing the key itself (`ListObjectsV2` with the
+/// key as prefix, which a `s3:ListBucket` statement limited by `s3:prefix` allows): absent is
+/// `None`; present is a real refusal, whose error names the permission that fixes it.
+pub async fn get_tagged(
+    s3: &aws_sdk_s3::Client,
+    bucket: &Bucket,
+    key: &str,
+) -> Result<Option<(Vec<u8>, Option<String>)>, AwsError> {
     let output = match s3.get_object().bucket(&bucket.name).key(key).send().await {
         Ok(output) => output,
         Err(error)
@@ -167,14 +182,94 @@ pub async fn get(
         {
             return Ok(None);
         }
+        Err(error)
+            if error
+                .raw_response()
+                .is_some_and(|raw| raw.status().as_u16() == 403) =>
+        {
+            let refused = AwsError::from_sdk("GetObject", &error);
+            return match exists(s3, bucket, key).await {
+                Ok(false) => Ok(None),
+                Ok(true) => Err(AwsError {
+                    message: format!(
+                        "{} is there but may not be read: allow s3:GetObject on it (and kms:Decrypt on the bucket's KMS key, when it has one); a bucket policy may refuse it ({})",
+                        bucket.url(key),
+                        refused.message
+                    ),
+                    ..refused
+                }),
+                Err(listing) => Err(AwsError {
+                    message: format!(
+                        "{} cannot be read, and whether it exists cannot be told: S3 answers 403 for a missing object to a caller that may not list the bucket; allow s3:ListBucket on {} for the prefix `{}` (docs/permissions.md) ({}; {listing})",
+                        bucket.url(key),
+                        bucket.name,
+                        bucket.state_key("").trim_end_matches("state/"),
+                        refused.message
+                    ),
+                    ..refused
+                }),
+            };
+        }
         Err(error) => return Err(AwsError::from_sdk("GetObject", &error)),
     };
+    let etag = output.e_tag().map(str::to_owned);
     let body = output
         .body
         .collect()
         .await
         .map_err(|error| AwsError::invalid_answer("GetObject", error.to_string()))?;
-    Ok(Some(body.into_bytes().to_vec()))
+    Ok(Some((body.into_bytes().to_vec(), etag)))
+}
+
+/// Whether `key` exists, by listing it (the key as prefix: it sorts first among the keys it
+/// begins).
+async fn exists(s3: &aws_sdk_s3::Client, bucket: &Bucket, key: &str) -> Result<bool, AwsError> {
+    let page = s3
+        .list_objects_v2()
+        .bucket(&bucket.name)
+        .prefix(key)
+        .max_keys(1)
+        .send()
+        .await
+        .map_err(|error| AwsError::from_sdk("ListObjectsV2", &error))?;
+    Ok(page
+        .contents()
+        .iter()
+        .any(|object| object.key() == Some(key)))
+}
+
+/// Replaces the object at `key` only if it is still the version whose ETag is `etag`
+/// (`If-Match`): `Ok(false)` when it changed meanwhile (another process took it over first).
+pub async fn replace(
+    s3: &aws_sdk_s3::Client,
+    bucket: &Bucket,
+    key: &str,
+    body: Vec<u8>,
+    etag: &str,
+    timeout: Option<Duration>,
+) -> Result<bool, AwsError> {
+    let replaced = s3
+        .put_object()
+        .bucket(&bucket.name)
+        .key(key)
+        .if_match(etag)
+        .content_type("application/json")
+        .body(ByteStream::from(body))
+        .customize()
+        .config_override(within(timeout))
+        .send()
+        .await;
+    match replaced {
+        Ok(_) => Ok(true),
+        Err(error)
+            if error
+                .raw_response()
+                .is_some_and(|raw| matches!(raw.status().as_u16(), 404 | 412)) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(AwsError::from_sdk("PutObject", &error)),
+    }
 }
 
 /// The keys under `prefix`, in order, every page read.

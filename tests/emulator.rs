@@ -800,20 +800,23 @@ fn the_cli_stores_the_report_in_s3_and_the_digest_points_there() {
 
 /// Issue 9: report-mode findings were as old as the credential report (up to four hours): a key
 /// used since was still reported unused, and a user deleted since made the account incomplete.
+/// Issue 16: IAM hands back the same report for four hours; one older than
+/// `confirm_after_minutes` is confirmed live.
 #[test]
 fn findings_are_confirmed_live_so_a_stale_credential_report_cannot_make_them_false() {
     if skipped() {
         return;
     }
     let moto = Moto::demo();
-    moto.configure_json(&json!({ "freeze_reports": true }));
-    // The first scan has each account generate the report that every later scan is served.
+    // The first scan has each account generate the report that later scans are served.
     let first = Run::of(moto.stalecreds().args(["scan", "--format", "json"]));
     assert_eq!(findings(&moto, &first.json(), "findings"), DEMO_FINDINGS);
-    // Then, behind the report's back: alice uses her second key, bob signs in, carol is deleted.
+    // Then, behind the report's back: alice uses her second key, bob signs in, carol is deleted;
+    // an hour later the next run is handed the same report.
     moto.touch("prod", "alice", Some(moto.key("prod/alice", 1)));
     moto.touch("prod", "bob", None);
     moto.delete_user("prod", "carol");
+    moto.age_reports(3600);
 
     let second = Run::of(moto.stalecreds().args(["scan", "--format", "json"]));
     let report = second.json();
@@ -835,6 +838,7 @@ fn findings_are_confirmed_live_so_a_stale_credential_report_cannot_make_them_fal
     );
     assert!(prod["findings_confirmed_at"].is_string(), "{prod}");
     assert!(prod["credential_report_generated_at"].is_string(), "{prod}");
+    assert_eq!(prod["confirmation"], "live", "{prod}");
     assert_eq!(
         report["summary"]["accounts_incomplete"], 0,
         "{}",

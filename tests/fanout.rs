@@ -332,6 +332,9 @@ fn the_state_machine_plans_scans_every_batch_and_always_merges() {
             "duplicate",
             "faults",
             "items_missing",
+            "plan_retried",
+            "plan_fails",
+            "merge_refuses",
         ])
         .output()
         .expect("the interpreter runs");
@@ -425,5 +428,89 @@ fn the_state_machine_plans_scans_every_batch_and_always_merges() {
         steps(missing),
         ["plan", "merge"],
         "no items: no batch, still a merge"
+    );
+
+    // Issue 16: a plan that a retry repairs reports no failure; the run goes on to its merge,
+    // whose digest is the run's one message.
+    let retried = &runs["plan_retried"];
+    assert_eq!(retried["status"], "SUCCEEDED", "{retried}");
+    assert_eq!(
+        sorted(retried),
+        ["batch 0", "batch 1", "batch 2", "merge", "plan", "plan"]
+    );
+    // A plan or a merge that fails for good: the `failed` step reports it, with the step and
+    // the function's error (which ends with what to do), and the execution fails.
+    for (scenario, step, said) in [
+        (
+            "plan_fails",
+            "plan",
+            "cannot list the organization's accounts",
+        ),
+        (
+            "merge_refuses",
+            "merge",
+            "this step's settings are not the plan's",
+        ),
+    ] {
+        let run = &runs[scenario];
+        assert_eq!(run["status"], "FAILED", "{run}");
+        let events = run["events"].as_array().expect("events");
+        let failed: Vec<&Value> = events
+            .iter()
+            .filter(|event| event["step"] == "failed")
+            .collect();
+        assert_eq!(failed.len(), 1, "{run}");
+        assert_eq!(failed[0]["failed_step"], step, "{run}");
+        assert_eq!(failed[0]["run_id"], "2026-11-28T10:00:00Z", "{run}");
+        assert!(
+            failed[0]["error"]["Cause"]
+                .as_str()
+                .is_some_and(|cause| cause.contains(said) && cause.contains("What to do")),
+            "{run}"
+        );
+    }
+}
+
+/// Issue 16: a merge that refused (the settings changed since the plan: a deploy during the
+/// run) ended before delivery, and the run sent no message at all. A final refusal now sends
+/// the run's one digest: that it failed, why, and what to do.
+#[test]
+fn a_merge_that_refuses_still_sends_a_digest_that_says_why() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let dir = temp_dir();
+    let topic = ["--topic-arn", moto.topic_arn.as_str()];
+    let (plan, count) = plan(&moto, dir.path(), 2, &topic);
+    let every: Vec<usize> = (0..count).collect();
+    batches(&moto, &plan, &every, &topic);
+    // The merge runs with another threshold than the plan's.
+    let refused = merge(
+        &moto,
+        &plan,
+        &[&topic[..], &["--max-idle-days", "90"]].concat(),
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("settings are not the plan's"),
+        "{}",
+        refused.stderr
+    );
+    let published = moto.published();
+    assert_eq!(published.len(), 1, "the run's one message");
+    assert!(
+        published[0]
+            .0
+            .starts_with("stalecreds: run failed at its merge"),
+        "{}",
+        published[0].0
+    );
+    let message: Value = serde_json::from_str(&published[0].1).expect("JSON");
+    let text = message["email"].as_str().expect("text");
+    assert!(
+        text.contains("settings are not the plan's")
+            && text.contains("What to do: the configuration changed during the run"),
+        "{text}"
     );
 }

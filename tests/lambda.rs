@@ -8,23 +8,29 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::support::{Moto, skipped, temp_dir};
+use crate::support::{Deployed, Moto, skipped, temp_dir};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
 use serde_json::{Value, json};
 use stalecreds::lambda::{Function, invoke};
 use stalecreds::remediate::ActionStatus;
 
-/// An SDK configuration pointed at the emulator, built without touching the process
-/// environment.
-async fn sdk_config(moto: &Moto) -> SdkConfig {
+/// The function's SDK configuration, pointed at the emulator (built without touching the
+/// process environment), under its execution role as deploy/scanner.yaml deploys it for the
+/// stack `parameters`: the fixture refuses what that role's policy does not allow, as AWS
+/// would (`Moto::deployed_role`).
+async fn deployed(moto: &Moto, parameters: &Value) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(&moto.endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .credentials_provider(moto.deployed_role(parameters).credentials())
         .retry_config(stalecreds::aws::retry_config())
         .load()
         .await
+}
+
+/// The stack parameters of a single function that may remediate.
+fn remediating() -> Value {
+    json!({"RemediationRoleName": "stalecreds-remediate", "AllowApplyFromEvents": "true"})
 }
 
 /// The function's environment: the digest topic, the report bucket, and `extra`.
@@ -59,7 +65,7 @@ async fn two_invocations_in_one_process_are_independent_and_read_the_clock_each_
         return;
     }
     let moto = Moto::demo();
-    let function = Function::new(sdk_config(&moto).await);
+    let function = Function::new(deployed(&moto, &json!({})).await);
     let env = environment(&moto, &[]);
     let first = invoke(
         &function,
@@ -110,7 +116,7 @@ async fn an_override_event_narrows_the_run_and_apply_needs_the_functions_permiss
         return;
     }
     let moto = Moto::demo();
-    let function = Function::new(sdk_config(&moto).await);
+    let function = Function::new(deployed(&moto, &json!({})).await);
     let env = environment(&moto, &[]);
     let prod = moto.account("prod");
     let response = invoke(
@@ -147,7 +153,7 @@ async fn a_tiny_time_budget_ends_in_time_lists_the_unreached_accounts_and_sends_
     let moto = Moto::demo();
     // Slow AWS, one account at a time: the budget cannot cover every account.
     moto.configure_json(&json!({"latency_ms": 250}));
-    let function = Function::new(sdk_config(&moto).await);
+    let function = Function::new(deployed(&moto, &json!({})).await);
     let env = environment(&moto, &[("STALECREDS_CONCURRENCY", "1")]);
     let budget = Duration::from_secs(3);
     let started = Instant::now();
@@ -172,7 +178,7 @@ async fn a_tiny_time_budget_ends_in_time_lists_the_unreached_accounts_and_sends_
     assert!(not_reached["accounts"].as_u64() > Some(0), "{response}");
     assert_eq!(response["complete"], false);
     let published = moto.published();
-    assert_eq!(published.len(), 1, "the digest is still sent");
+    assert_eq!(published.len(), 1, "the digest is still sent: {response}");
     let message: Value = serde_json::from_str(&published[0].1).expect("JSON message");
     assert!(
         message["email"]
@@ -320,8 +326,14 @@ fn serve(
 
 /// The function's `bootstrap`, as the Lambda runtime starts it, against `api` and moto, with
 /// `accounts.yaml` bundled in `task_root`.
-fn bootstrap(api: &RuntimeApi, moto: &Moto, task_root: &std::path::Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+fn bootstrap(
+    api: &RuntimeApi,
+    moto: &Moto,
+    role: &Deployed,
+    task_root: &std::path::Path,
+) -> std::process::Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+    command
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("AWS_LAMBDA_RUNTIME_API", &api.address)
@@ -332,8 +344,6 @@ fn bootstrap(api: &RuntimeApi, moto: &Moto, task_root: &std::path::Path) -> std:
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/stalecreds")
         .env("LAMBDA_TASK_ROOT", task_root)
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/dev/null")
@@ -342,9 +352,9 @@ fn bootstrap(api: &RuntimeApi, moto: &Moto, task_root: &std::path::Path) -> std:
         .env("STALECREDS_REPORT_BUCKET", &moto.report_bucket)
         .env("STALECREDS_BATCH_SIZE", "2")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("bootstrap starts")
+        .stderr(Stdio::piped());
+    role.apply(&mut command);
+    command.spawn().expect("bootstrap starts")
 }
 
 /// Issue 10: the same `bootstrap` serves the three steps of a fanned-out run (the event says
@@ -368,9 +378,10 @@ fn the_function_serves_plan_batches_and_merge_through_the_runtime_api() {
         "exemptions:\n  user_names: [breakglass-*]\nnotification:\n  send: always\nreports:\n  security_hub: true\n",
     )
     .expect("writable");
+    let role = moto.deployed_role(&json!({"FanOut": "true", "SecurityHub": "true"}));
     let mut functions = [
-        bootstrap(&api, &moto, task_root.path()),
-        bootstrap(&api, &moto, task_root.path()),
+        bootstrap(&api, &moto, &role, task_root.path()),
+        bootstrap(&api, &moto, &role, task_root.path()),
     ];
     let small = |response: &Value| {
         let size = response.to_string().len();
@@ -456,7 +467,8 @@ fn the_lambda_runtime_loop_serves_a_scheduled_event_end_to_end() {
         "exemptions:\n  user_names: [breakglass-*]\nnotification:\n  send: always\nreports:\n  security_hub: true\n",
     )
     .expect("writable");
-    let mut child = bootstrap(&api, &moto, task_root.path());
+    let role = moto.deployed_role(&json!({"SecurityHub": "true"}));
+    let mut child = bootstrap(&api, &moto, &role, task_root.path());
     let received = api.responses.recv_timeout(Duration::from_secs(120));
     let _ = child.kill();
     let output = child.wait_with_output().expect("bootstrap ends");
@@ -519,7 +531,10 @@ fn the_lambda_runtime_loop_serves_a_scheduled_event_end_to_end() {
         .find(|line| line.starts_with('{'))
         .unwrap_or_else(|| panic!("JSON logs: {logs}"));
     serde_json::from_str::<Value>(first).expect("a JSON log line");
-    assert!(!logs.contains("testing"), "no credential in the logs");
+    assert!(
+        !logs.contains(&role.secret_access_key) && !logs.contains(&role.session_token),
+        "no credential in the logs"
+    );
 }
 
 /// The demo's remediation policy, bundled as the function's configuration.
@@ -556,7 +571,7 @@ async fn in_lambda_each_change_is_journaled_in_s3_before_and_after_and_undo_read
         return;
     }
     let moto = Moto::demo();
-    let function = Function::new(sdk_config(&moto).await);
+    let function = Function::new(deployed(&moto, &remediating()).await);
     let env = applying(&moto, &[]);
     let response = invoke(&function, &json!({"apply": true}), &lookup(&env), None)
         .await
@@ -625,7 +640,7 @@ async fn a_journal_that_cannot_be_stored_stops_every_change_and_says_so() {
     let moto = Moto::demo();
     let before = moto.iam_state();
     moto.configure_json(&json!({ "deny": [[moto.account("management"), "PutObject"]] }));
-    let function = Function::new(sdk_config(&moto).await);
+    let function = Function::new(deployed(&moto, &remediating()).await);
     let env = applying(&moto, &[]);
     let response = invoke(&function, &json!({"apply": true}), &lookup(&env), None)
         .await
@@ -662,7 +677,7 @@ async fn the_same_scheduled_event_delivered_twice_publishes_one_digest() {
         return;
     }
     let moto = Moto::demo();
-    let function = Function::new(sdk_config(&moto).await);
+    let function = Function::new(deployed(&moto, &json!({})).await);
     let env = environment(&moto, &[]);
     let event = json!({
         "version": "0", "id": "b7d5c2e0-6f1a-4c0e-9d0b-2f3e4a5b6c7d",
@@ -695,7 +710,7 @@ async fn a_listing_slower_than_the_budget_ends_in_time_with_a_failure_digest() {
     }
     let moto = Moto::demo();
     moto.configure_json(&json!({ "slow": [["organizations", "ListAccounts", 5000]] }));
-    let function = Function::new(sdk_config(&moto).await);
+    let function = Function::new(deployed(&moto, &json!({})).await);
     let env = environment(&moto, &[]);
     let budget = Duration::from_secs(3);
     let started = Instant::now();
@@ -723,7 +738,7 @@ async fn no_iam_change_starts_after_the_hard_deadline() {
     moto.configure_json(&json!({
         "slow": [["iam", "UpdateAccessKey", 3000], ["iam", "DeleteLoginProfile", 3000]],
     }));
-    let function = Function::new(sdk_config(&moto).await);
+    let function = Function::new(deployed(&moto, &remediating()).await);
     let env = applying(&moto, &[]);
     // Hard phase at 6.4 s: prod's three changes start at about 1, 4 and 7 s.
     let budget = Duration::from_secs(8);
@@ -772,7 +787,7 @@ async fn a_hanging_report_upload_leaves_time_for_the_digest() {
     }
     let moto = Moto::demo();
     moto.configure_json(&json!({ "slow": [["s3", "PutObject", 10_000]] }));
-    let function = Function::new(sdk_config(&moto).await);
+    let function = Function::new(deployed(&moto, &json!({})).await);
     let env = environment(&moto, &[]);
     let budget = Duration::from_secs(6);
     let started = Instant::now();
@@ -807,7 +822,7 @@ async fn apply_at(moto: &Moto, now: jiff::Timestamp) -> stalecreds::report::Repo
     })
     .expect("valid")
     .settings;
-    let clients = stalecreds::Clients::new(sdk_config(moto).await);
+    let clients = stalecreds::Clients::new(deployed(moto, &remediating()).await);
     let request = stalecreds::ScanRequest {
         now,
         deadline: stalecreds::deadline::Deadline::none(),
@@ -900,4 +915,251 @@ async fn inactive_keys_are_deleted_only_after_their_grace_period_across_runs() {
         !has_key("alice", &alice),
         "alice's key, deactivated 91 days ago, was deleted"
     );
+}
+
+/// The report the function stored in S3, from its response.
+fn stored_report(moto: &Moto, response: &Value) -> Value {
+    let location = response["report"].as_str().expect("a stored report");
+    let key = location.trim_start_matches(&format!("s3://{}/", moto.report_bucket));
+    serde_json::from_str(&moto.s3_objects()[key]).expect("the stored report")
+}
+
+/// The text of the `index`th digest published.
+fn digest_text(moto: &Moto, index: usize) -> String {
+    let message: Value = serde_json::from_str(&moto.published()[index].1).expect("a JSON message");
+    message["email"].as_str().expect("the text").to_owned()
+}
+
+/// Issue 16: to a caller that may not list the bucket, S3 answers a missing object 403, not 404.
+/// Under the single function's deployed role the first run's state read was "unreadable",
+/// nothing was written back, and no later run ever compared. Now the first run creates each
+/// account's state and the second compares with it; a read that is really refused is reported,
+/// with the permission that fixes it, in the report and the digest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_deployed_role_the_first_run_creates_each_state_and_the_next_compares() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let function = Function::new(deployed(&moto, &json!({})).await);
+    let env = environment(&moto, &[]);
+    let first = invoke(&function, &Value::Null, &lookup(&env), None)
+        .await
+        .expect("the first run");
+    assert_eq!(first["state_errors"], 0, "{first}");
+    let states: Vec<String> = moto
+        .s3_objects()
+        .into_keys()
+        .filter(|key| key.starts_with("stalecreds/state/") && key.ends_with(".json"))
+        .filter(|key| !key.contains("/runs/"))
+        .collect();
+    let scanned = ["management", "prod", "dev"]
+        .map(|name| format!("stalecreds/state/{}.json", moto.account(name)));
+    assert_eq!(states.len(), 3, "{states:?}");
+    assert!(scanned.iter().all(|key| states.contains(key)), "{states:?}");
+    let report = stored_report(&moto, &first);
+    assert_eq!(report["changes"]["new"], 7, "{}", report["changes"]);
+    assert_eq!(
+        report["state"]["unreadable"],
+        json!([]),
+        "{}",
+        report["state"]
+    );
+
+    // The next day, the same function: every finding is compared with the first run's.
+    moto.expire_reports();
+    let second = invoke(&function, &Value::Null, &lookup(&env), None)
+        .await
+        .expect("the second run");
+    let report = stored_report(&moto, &second);
+    assert_eq!(report["changes"]["ongoing"], 7, "{}", report["changes"]);
+    assert_eq!(
+        report["changes"]["accounts_compared"], 3,
+        "{}",
+        report["changes"]
+    );
+    assert!(
+        report["changes"]["since"].is_string(),
+        "{}",
+        report["changes"]
+    );
+    assert!(
+        digest_text(&moto, 1).contains("Since the last complete scan"),
+        "{}",
+        digest_text(&moto, 1)
+    );
+
+    // A bucket policy (or a KMS key) that refuses the read: said, with what fixes it.
+    moto.configure_json(&json!({ "deny": [[moto.account("management"), "GetObject"]] }));
+    moto.expire_reports();
+    let third = invoke(&function, &Value::Null, &lookup(&env), None)
+        .await
+        .expect("the third run");
+    assert_eq!(third["complete"], false, "{third}");
+    let report = stored_report(&moto, &third);
+    let unreadable = report["state"]["unreadable"].as_array().expect("a list");
+    assert_eq!(unreadable.len(), 3, "{}", report["state"]);
+    assert!(
+        unreadable[0]
+            .as_str()
+            .is_some_and(|why| why.contains("allow s3:GetObject")),
+        "{unreadable:?}"
+    );
+    let text = digest_text(&moto, 2);
+    assert!(
+        text.contains("THE STATE KEPT FROM RUN TO RUN COULD NOT BE READ for 3 accounts")
+            && text.contains("allow s3:GetObject"),
+        "{text}"
+    );
+}
+
+/// Issue 16: a fanned-out plan step that failed (ListAccounts refused or throttled) published
+/// the run's failure digest under its once-only marker; Step Functions retried it, and when the
+/// retry succeeded the merge found the marker and never published the real digest. A fanned-out
+/// step now returns its error for the state machine to retry, and only its `failed` step, once
+/// every retry is spent, sends the failure digest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fanned_out_plan_that_a_retry_repairs_still_sends_the_real_digest() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let function = Function::new(deployed(&moto, &json!({"FanOut": "true"})).await);
+    let env = environment(&moto, &[("STALECREDS_BATCH_SIZE", "10")]);
+    let run_id = "2026-12-06T10:00:00Z";
+    let plan_event = json!({"step": "plan", "run_id": run_id, "claimant": "execution-1"});
+    moto.configure_json(&json!({ "deny": [[moto.account("management"), "ListAccounts"]] }));
+    let error = invoke(&function, &plan_event, &lookup(&env), None)
+        .await
+        .expect_err("ListAccounts is refused");
+    assert_eq!(error.error_type(), "Retryable.Run", "{error}");
+    assert!(
+        error.what_to_do().contains("management account"),
+        "{}",
+        error.what_to_do()
+    );
+    assert!(
+        moto.published().is_empty(),
+        "no digest from an attempt a retry may repair"
+    );
+
+    // The state machine retries the plan; it succeeds; the batch and the merge follow.
+    moto.configure_json(&json!({}));
+    let planned = invoke(&function, &plan_event, &lookup(&env), None)
+        .await
+        .expect("the retried plan");
+    let plan = planned["plan"].as_str().expect("a plan").to_owned();
+    invoke(
+        &function,
+        &json!({"step": "batch", "plan": plan, "batch": 0}),
+        &lookup(&env),
+        None,
+    )
+    .await
+    .expect("the batch");
+    let merged = invoke(
+        &function,
+        &json!({"step": "merge", "plan": plan}),
+        &lookup(&env),
+        None,
+    )
+    .await
+    .expect("the merge");
+    assert_eq!(merged["digest"]["sent"], true, "{merged}");
+    let published = moto.published();
+    assert_eq!(published.len(), 1);
+    assert!(
+        published[0]
+            .0
+            .starts_with("stalecreds: 7 unused credentials"),
+        "the real digest: {}",
+        published[0].0
+    );
+
+    // Another day's run fails for good: the state machine's `failed` step sends its one failure
+    // digest, with the function's error and what to do; a second delivery sends nothing more.
+    let failed = json!({
+        "step": "failed", "run_id": "2026-12-07T10:00:00Z", "failed_step": "plan",
+        "error": {
+            "Error": "Retryable.Run",
+            "Cause": "{\"errorType\":\"Retryable.Run\",\"errorMessage\":\"cannot list the organization's accounts: ListAccounts: AccessDenied. What to do: run from the organization's management account\"}"
+        }
+    });
+    for _ in 0..2 {
+        invoke(&function, &failed, &lookup(&env), None)
+            .await
+            .expect("the failed step");
+    }
+    let published = moto.published();
+    assert_eq!(published.len(), 2, "one failure digest for the failed run");
+    assert!(
+        published[1]
+            .0
+            .starts_with("stalecreds: run failed at its plan step")
+    );
+    let text = digest_text(&moto, 1);
+    assert!(
+        text.contains("ListAccounts: AccessDenied")
+            && text.contains("What to do: run from the organization's management account"),
+        "{text}"
+    );
+}
+
+/// Issue 16: a delivery that took the run's digest marker and crashed before publishing left
+/// the marker and no message, and every later attempt found it and published nothing; a marker
+/// that answered 412 and then could not be read was taken as "already published". Now a claim
+/// holds only until its claimant's limit for Publish, a later attempt takes it over, and a
+/// marker that cannot be read lets the digest go out anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_marker_left_without_a_message_is_taken_over() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let function = Function::new(deployed(&moto, &json!({})).await);
+    let env = environment(&moto, &[]);
+    let scheduled = |id: &str| json!({"id": id, "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    let crashed = |run: &str, until: jiff::Timestamp| {
+        let claim = json!({ "run": run, "claim": "4242-1", "until": until, "published": null });
+        moto.s3_put(
+            &format!("stalecreds/state/runs/{run}/digest.json"),
+            &claim.to_string(),
+        );
+    };
+    // A claim that ran out a minute ago without a message: taken over.
+    let now = jiff::Timestamp::now();
+    crashed("crashed-run", now - jiff::SignedDuration::from_mins(1));
+    let first = invoke(&function, &scheduled("crashed-run"), &lookup(&env), None)
+        .await
+        .expect("a run");
+    assert_eq!(first["digest"]["sent"], true, "{first}");
+    assert_eq!(moto.published().len(), 1);
+    // The marker now records the message: a second delivery publishes nothing.
+    let again = invoke(&function, &scheduled("crashed-run"), &lookup(&env), None)
+        .await
+        .expect("a run");
+    assert_eq!(again["digest"]["already_published"], true, "{again}");
+    assert_eq!(moto.published().len(), 1);
+
+    // A claim still held by a delivery that then vanishes: waited for, then taken over.
+    crashed("held-run", now + jiff::SignedDuration::from_secs(3));
+    let started = Instant::now();
+    let held = invoke(&function, &scheduled("held-run"), &lookup(&env), None)
+        .await
+        .expect("a run");
+    assert_eq!(held["digest"]["sent"], true, "{held}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it waited for the claim"
+    );
+    assert_eq!(moto.published().len(), 2);
+
+    // A marker that exists (412) and cannot be read (a bucket policy): published anyway.
+    crashed("unreadable-run", now + jiff::SignedDuration::from_hours(1));
+    moto.configure_json(&json!({ "deny": [[moto.account("management"), "GetObject"]] }));
+    let unreadable = invoke(&function, &scheduled("unreadable-run"), &lookup(&env), None)
+        .await
+        .expect("a run");
+    assert_eq!(unreadable["digest"]["sent"], true, "{unreadable}");
+    assert_eq!(moto.published().len(), 3);
 }

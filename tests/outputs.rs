@@ -99,6 +99,8 @@ fn a_second_run_says_what_is_new_ongoing_and_resolved_and_a_failed_account_resol
     moto.change("prod", "bob", None, "delete");
     moto.change("prod", "dave", Some(moto.key("prod/dave", 0)), "activate");
     moto.configure_json(&json!({ "deny": [[moto.account("dev"), "AssumeRole"]] }));
+    // The next day: IAM generates new credential reports.
+    moto.expire_reports();
 
     let page = artifacts().join("second-run.html");
     let second = Run::of(
@@ -368,6 +370,7 @@ fn since_takes_a_previous_report_and_refuses_one_without_finding_identities() {
     assert_eq!(first.code, 3, "{}", first.stderr);
     assert_eq!(first.json()["changes"]["baseline"], "none");
     moto.touch("prod", "carol", Some(moto.key("prod/carol", 0)));
+    moto.expire_reports();
     let second = Run::of(
         moto.stalecreds()
             .args(["scan", "--format", "json", "--since"])
@@ -535,6 +538,7 @@ fn ocsf_events_validate_against_the_compliance_finding_schema() {
     };
     let first = scan();
     moto.touch("prod", "carol", Some(moto.key("prod/carol", 0)));
+    moto.expire_reports();
     let second = scan();
     assert_eq!(second.code, 3, "{}", second.stderr);
     let events: Vec<Value> = second
@@ -711,11 +715,13 @@ fn security_hub_holds_one_finding_per_open_credential_after_three_daily_runs() {
         Some(moto.key("prod/alice", 1)),
         "deactivate",
     );
+    moto.expire_reports();
     let (second, _) = day(2);
     assert_eq!(second["changes"]["resolved"], 2, "{}", second["changes"]);
     // Day 3: bob's password is deleted, and dev cannot be reached.
     moto.change("prod", "bob", None, "delete");
     moto.configure_json(&json!({ "deny": [[moto.account("dev"), "AssumeRole"]] }));
+    moto.expire_reports();
     let (third, asff) = day(3);
     assert_eq!(third["changes"]["resolved"], 1, "{}", third["changes"]);
 

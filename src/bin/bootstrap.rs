@@ -42,7 +42,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 /// The error Lambda reports: its type says whether a retry can help.
 fn diagnostic(error: InvokeError) -> Diagnostic {
-    let message = stalecreds::aws::describe(&error);
+    let message = format!(
+        "{}. What to do: {}",
+        stalecreds::aws::describe(&error),
+        error.what_to_do()
+    );
     tracing::error!(error = %message, "invocation failed");
     Diagnostic {
         error_type: error.error_type().to_owned(),

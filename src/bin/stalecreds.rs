@@ -19,7 +19,8 @@ use stalecreds::config::Settings;
 use stalecreds::config::{self, Effective, Inputs, Setting};
 use stalecreds::deadline::Deadline;
 use stalecreds::pipeline::{
-    JournalPlace, Merged, Place, ScanError, Scanned, Sent, StepError, UndoError,
+    JournalPlace, MergeRequest, Merged, OnFailure, Place, ScanError, Scanned, Sent, StepError,
+    UndoError,
 };
 use stalecreds::remediate::apply::UndoState;
 use stalecreds::remediate::journal::Journal;
@@ -197,6 +198,10 @@ struct ConfigArgs {
     /// calls, live) [default: report].
     #[arg(long, value_name = "MODE")]
     mode: Option<String>,
+    /// Report mode: confirm findings live when the account's credential report is older than
+    /// this many minutes (0: always) [default: 15].
+    #[arg(long, value_name = "MINUTES")]
+    confirm_after_minutes: Option<String>,
     /// Accounts scanned at once [default: 16].
     #[arg(long, value_name = "N")]
     concurrency: Option<String>,
@@ -447,9 +452,9 @@ fn plan(args: &PlanArgs) -> Result<u8, Failure> {
         &session.clients,
         now,
         args.run_id.clone(),
-        session.settings.batch_size,
         &place,
         &Deadline::none(),
+        OnFailure::Report,
     ))?;
     println!("{}", planned.plan);
     eprintln!(
@@ -470,13 +475,17 @@ fn merge(args: &MergeArgs) -> Result<u8, Failure> {
     let since = args.run.since()?;
     let session = Session::start(&args.config)?;
     let apply = args.run.apply(&session.settings)?;
+    let request = MergeRequest {
+        apply,
+        output: args.run.output.clone(),
+        since: since.as_ref(),
+        on_failure: OnFailure::Report,
+    };
     let merged = session.runtime.block_on(stalecreds::pipeline::merge(
         &session.settings,
         &session.clients,
         &args.plan,
-        apply,
-        args.run.output.clone(),
-        since.as_ref(),
+        request,
         &Deadline::none(),
     ))?;
     match merged {
@@ -601,6 +610,7 @@ fn effective(args: &ConfigArgs) -> Result<Effective, Failure> {
         (Setting::AttemptTimeout, &args.attempt_timeout),
         (Setting::CallTimeout, &args.call_timeout),
         (Setting::BatchSize, &args.batch_size),
+        (Setting::ConfirmAfter, &args.confirm_after_minutes),
         (Setting::SecurityHub, &security_hub),
     ]
     .into_iter()

@@ -47,16 +47,20 @@ pub enum Setting {
     BatchSize,
     /// Whether findings are imported into AWS Security Hub.
     SecurityHub,
+    /// Report-mode findings are confirmed live when the credential report is older than this
+    /// many minutes.
+    ConfirmAfter,
 }
 
 impl Setting {
     /// Every setting, in display order.
-    pub const ALL: [Setting; 16] = [
+    pub const ALL: [Setting; 17] = [
         Setting::RoleName,
         Setting::ExternalId,
         Setting::SessionName,
         Setting::MaxIdleDays,
         Setting::Mode,
+        Setting::ConfirmAfter,
         Setting::Concurrency,
         Setting::Rate,
         Setting::TopicArn,
@@ -89,6 +93,7 @@ impl Setting {
             Setting::CallTimeout => "call_timeout_seconds",
             Setting::BatchSize => "batch_size",
             Setting::SecurityHub => "security_hub",
+            Setting::ConfirmAfter => "confirm_after_minutes",
         }
     }
 
@@ -111,6 +116,7 @@ impl Setting {
             Setting::CallTimeout => "STALECREDS_CALL_TIMEOUT",
             Setting::BatchSize => "STALECREDS_BATCH_SIZE",
             Setting::SecurityHub => "STALECREDS_SECURITY_HUB",
+            Setting::ConfirmAfter => "STALECREDS_CONFIRM_AFTER_MINUTES",
         }
     }
 
@@ -133,6 +139,7 @@ impl Setting {
             Setting::CallTimeout => "--call-timeout",
             Setting::BatchSize => "--batch-size",
             Setting::SecurityHub => "--security-hub",
+            Setting::ConfirmAfter => "--confirm-after-minutes",
         }
     }
 
@@ -201,6 +208,9 @@ impl Setting {
             }
             (Setting::BatchSize, SettingValue::Number(size)) => settings.batch_size = *size as usize,
             (Setting::SecurityHub, SettingValue::Flag(on)) => settings.security_hub = *on,
+            (Setting::ConfirmAfter, SettingValue::Number(minutes)) => {
+                settings.confirm_after = Duration::from_secs(u64::from(*minutes) * 60);
+            }
             // The layers only ever hold the value kind `check_text` gives each setting.
             _ => unreachable!("{self:?} holds {value:?}"),
         }
@@ -228,6 +238,7 @@ impl Setting {
             Setting::CallTimeout => settings.call_timeout.as_secs().to_string(),
             Setting::BatchSize => settings.batch_size.to_string(),
             Setting::SecurityHub => "false (no import)".to_owned(),
+            Setting::ConfirmAfter => (settings.confirm_after.as_secs() / 60).to_string(),
         }
     }
 
@@ -254,6 +265,7 @@ impl Setting {
             Setting::AttemptTimeout => Some((1, 600)),
             Setting::CallTimeout => Some((1, 3_600)),
             Setting::BatchSize => Some((1, 100_000)),
+            Setting::ConfirmAfter => Some((0, 240)),
             _ => None,
         }
     }
@@ -297,7 +309,8 @@ pub(crate) fn check_text(setting: Setting, text: &str) -> Result<SettingValue, S
         | Setting::Rate
         | Setting::AttemptTimeout
         | Setting::CallTimeout
-        | Setting::BatchSize => text
+        | Setting::BatchSize
+        | Setting::ConfirmAfter => text
             .parse::<i128>()
             .map_err(|_| {
                 let (low, high) = setting.range().unwrap_or_default();

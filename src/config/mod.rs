@@ -42,6 +42,10 @@ pub const DEFAULT_RATE: u32 = 10;
 /// Accounts per batch of a fanned-out run: a Lambda invocation scans this many in a few minutes
 /// at the default pace (docs/scale.md).
 pub const DEFAULT_BATCH_SIZE: usize = 100;
+/// Report-mode findings are confirmed live when the credential report is older than this: a
+/// report generated for the run is seconds old, and IAM records a key's use at most every 15
+/// minutes, so a younger report is as current as a live read (docs/rules.md).
+pub const DEFAULT_CONFIRM_AFTER: Duration = Duration::from_secs(15 * 60);
 /// The longest one attempt of an AWS call may take.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest an AWS call may take, retries included.
@@ -78,6 +82,8 @@ pub struct Settings {
     pub call_timeout: Duration,
     /// Accounts per batch of a fanned-out run.
     pub batch_size: usize,
+    /// Report-mode findings are confirmed live when the credential report is older than this.
+    pub confirm_after: Duration,
     /// Whether the digest groups findings by owner (`owners.group_digest`).
     pub group_digest_by_owner: bool,
     /// Whether findings are imported into AWS Security Hub (`reports.security_hub`).
@@ -253,6 +259,7 @@ impl Settings {
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             batch_size: DEFAULT_BATCH_SIZE,
+            confirm_after: DEFAULT_CONFIRM_AFTER,
             group_digest_by_owner: false,
             security_hub: false,
         }

@@ -73,6 +73,7 @@ fn scanned(id: &str, name: &str, verdicts: Vec<Verdict>, errors: Vec<UserError>)
             errors,
             credential_report_generated_at: Some(now()),
             findings_confirmed_at: Some(now()),
+            confirmation: Some(crate::scan::Confirmation::Live),
             actions: Vec::new(),
         },
         aws_requests: 4,
@@ -281,10 +282,39 @@ fn ten_thousand_findings_in_five_hundred_accounts_fit_with_a_left_out_line() {
 fn a_failed_run_still_has_a_digest() {
     let digest = render_failure(
         now(),
-        "cannot list the organization's accounts: ListAccounts: AccessDenied",
+        &super::RunFailure {
+            when: "before any account was scanned",
+            error: "cannot list the organization's accounts: ListAccounts: AccessDenied",
+            what_to_do: "run from the management account",
+        },
     );
     assert!(digest.subject.len() < 100 && digest.subject.starts_with("stalecreds: run failed"));
-    assert!(digest.text.contains("No credential was checked today"));
+    assert!(
+        digest
+            .text
+            .contains("The run failed before any account was scanned")
+    );
+    assert!(
+        digest
+            .text
+            .contains("What to do: run from the management account")
+    );
+    assert!(
+        digest
+            .text
+            .contains("No credential was reported by this run")
+    );
+    // However long the error, the message stays small.
+    let long = "x".repeat(1_000_000);
+    let digest = render_failure(
+        now(),
+        &super::RunFailure {
+            when: "at its merge",
+            error: &long,
+            what_to_do: "",
+        },
+    );
+    assert!(digest.size() < 64 * 1_024, "{}", digest.size());
 }
 
 fn failed(id: u64, operation: &'static str, code: &str, message: &str) -> AccountOutcome {

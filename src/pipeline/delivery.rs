@@ -1,15 +1,20 @@
-//! Delivery, the last phase: the report (a local file, S3), the one digest, the journal's copy.
+//! Delivery, the last phase: the one digest first, then the report (a local file, S3), its page,
+//! the Security Hub import and the journal's copy.
 //!
-//! A failure in one step does not stop the next: the digest is still sent when the report could
-//! not be stored. Near a deadline each call gets a timeout cut to fit what is left. When the run
-//! has an ID from its trigger (the scheduled event), a create-only marker in the report bucket
-//! makes sure that a second delivery of the same event cannot publish a second digest.
+//! The digest goes first because it is the run's one message: nothing else may take its time.
+//! It names where the report goes (its key is known before it is stored); a report that then
+//! cannot be stored is a delivery error of the run. A failure in one step does not stop the
+//! next. Near a deadline each call gets a timeout cut to fit what is left. When the run has an
+//! ID from its trigger (the scheduled event), a create-only marker in the report bucket makes
+//! sure that a second delivery of the same event cannot publish a second digest.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 
-use super::{Clients, RunError};
+use super::Clients;
 use crate::aws::AwsError;
 use crate::config::{Notify, Settings};
 use crate::deadline::Deadline;
@@ -77,7 +82,7 @@ pub enum DeliveryError {
 
 /// The calls delivery makes at most: the report, its page, the digest (and its marker), the
 /// import into Security Hub (counted as one), the journal.
-const DELIVERY_CALLS: u32 = 5;
+pub(super) const DELIVERY_CALLS: u32 = 5;
 
 /// Delivers a run's results. `output` is the local report file (the CLI's `--output`); `run_id`
 /// identifies the run's trigger, for the digest's once-only marker.
@@ -104,13 +109,21 @@ pub(super) async fn deliver(
         }
     }
     let bucket = bucket(settings);
+    let stored_at = bucket
+        .as_ref()
+        .map(|bucket| bucket.url(&bucket.key(report, "report.json")));
+    let shown = stored_at.as_deref().or(delivery.report.as_deref());
+    match send_digest(settings, clients, report, shown, run_id, deadline).await {
+        Ok(sent) => delivery.digest = sent,
+        Err(error) => delivery.errors.push(DeliveryError::Digest(error)),
+    }
     if let Some(bucket) = &bucket {
-        let timeout = deadline.delivery_timeout(DELIVERY_CALLS);
+        let timeout = deadline.delivery_timeout(DELIVERY_CALLS - 1);
         match store::put_report(&clients.s3, bucket, report, timeout).await {
             Ok(location) => delivery.report = Some(location),
             Err(error) => delivery.errors.push(DeliveryError::Report(error)),
         }
-        let timeout = deadline.delivery_timeout(DELIVERY_CALLS - 1);
+        let timeout = deadline.delivery_timeout(DELIVERY_CALLS - 2);
         let page = crate::report::html::render(report).into_bytes();
         let key = bucket.key(report, "report.html");
         if let Err(error) = store::put(
@@ -125,10 +138,6 @@ pub(super) async fn deliver(
         {
             delivery.errors.push(DeliveryError::Page(error));
         }
-    }
-    match send_digest(settings, clients, report, &delivery, run_id, deadline).await {
-        Ok(sent) => delivery.digest = sent,
-        Err(error) => delivery.errors.push(DeliveryError::Digest(error)),
     }
     if settings.security_hub {
         match securityhub::target(report, &clients.base) {
@@ -191,7 +200,7 @@ async fn send_digest(
     settings: &Settings,
     clients: &Clients,
     report: &Report,
-    delivery: &Delivery,
+    full_report: Option<&str>,
     run_id: Option<&str>,
     deadline: &Deadline,
 ) -> Result<Sent, AwsError> {
@@ -206,7 +215,7 @@ async fn send_digest(
     } else {
         digest::Grouping::Account
     };
-    let digest = digest::render_grouped(report, delivery.report.as_deref(), grouping);
+    let digest = digest::render_grouped(report, full_report, grouping);
     let run = run_id.map_or_else(|| report.generated_at.to_string(), str::to_owned);
     once(
         settings,
@@ -219,10 +228,49 @@ async fn send_digest(
     .await
 }
 
+/// How long past its claimant's own limit for Publish a claim on a run's digest holds: after
+/// that, a later attempt takes the run over (the claimant crashed between its claim and its
+/// Publish, or was cut off during it).
+const CLAIM_MARGIN: Duration = Duration::from_secs(30);
+/// How often a claim another delivery holds is read again while waiting for it.
+const CLAIM_POLL: Duration = Duration::from_secs(1);
+/// How many times the marker is claimed again after it was released under us.
+const CLAIM_ATTEMPTS: usize = 3;
+
+/// A run's digest marker (`state/runs/<run>/digest.json`): who claimed the run's one message,
+/// until when the claim holds, and the message once published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Claim {
+    run: String,
+    /// Which delivery claimed it.
+    claim: String,
+    /// Until when the claimant may still publish; a later attempt may take over after it.
+    #[serde(default)]
+    until: Option<Timestamp>,
+    /// The SNS message ID, once published.
+    #[serde(default)]
+    published: Option<String>,
+}
+
+/// What a delivery does about a run's digest marker.
+enum Turn {
+    /// Publish: the claim is ours (or cannot be had: a duplicate is better than none).
+    Publish {
+        /// The marker's key, when the claim is ours: it records the message once published.
+        claimed: Option<String>,
+    },
+    /// An earlier delivery of the run published it.
+    Published,
+}
+
 /// Publishes through `publish`, at most once per `run` when `marked` (a run ID from the
-/// trigger) and a bucket is configured: a create-only marker is put first; if it already exists
-/// an earlier delivery of the same run published. If publishing fails the marker is taken back,
-/// so that a retry may publish.
+/// trigger) and a bucket is configured. A create-only marker claims the run first; the claim
+/// holds until its claimant's limit for Publish has passed, and records the message once it is
+/// published. A delivery that finds the marker publishes nothing when the message went out,
+/// waits while another delivery holds a live claim, and takes the run over (a conditional
+/// write on the marker it read) when the claim ran out without a message: a crash between the
+/// claim and the Publish loses no digest. When the marker cannot be written or read, the digest
+/// is published anyway. A failed Publish releases the claim, so that a retry may publish.
 async fn once<F, Fut>(
     settings: &Settings,
     clients: &Clients,
@@ -232,50 +280,172 @@ async fn once<F, Fut>(
     publish: F,
 ) -> Result<Sent, AwsError>
 where
-    F: FnOnce(Option<std::time::Duration>) -> Fut,
+    F: FnOnce(Option<Duration>) -> Fut,
     Fut: std::future::Future<Output = Result<String, AwsError>>,
 {
     let marker = bucket(settings).filter(|_| marked).map(|bucket| {
         let key = bucket.state_key(&format!("runs/{}/digest.json", safe(run)));
         (bucket, key)
     });
-    let mut claimed = false;
-    if let Some((bucket, key)) = &marker {
-        // The claim names this delivery: a create retried by the SDK after S3 took the first
-        // attempt answers 412, and must still count as ours.
-        let claim = format!(
-            "{}-{}",
-            std::process::id(),
-            Timestamp::now().as_nanosecond()
-        );
-        let body = serde_json::json!({ "run": run, "claim": claim }).to_string();
-        let timeout = deadline.delivery_timeout(2);
-        match store::create(&clients.s3, bucket, key, body.into_bytes(), timeout).await {
-            Ok(true) => claimed = true,
-            Ok(false) => match store::get(&clients.s3, bucket, key).await {
-                Ok(Some(found)) if String::from_utf8_lossy(&found).contains(&claim) => {
-                    claimed = true;
+    let claimed = match &marker {
+        None => None,
+        Some((bucket, key)) => match claim(settings, clients, bucket, key, run, deadline).await {
+            Turn::Published => return Ok(Sent::AlreadyPublished),
+            Turn::Publish { claimed } => claimed.map(|key| (bucket, key)),
+        },
+    };
+    match publish(deadline.delivery_timeout(1)).await {
+        Ok(message_id) => {
+            if let Some((bucket, key)) = claimed {
+                let record = |claim: &mut Claim| claim.published = Some(message_id.clone());
+                if let Err(error) = update(clients, bucket, &key, record, deadline).await {
+                    tracing::warn!(%error, "the digest was published; its marker could not record it");
                 }
-                _ => {
-                    tracing::warn!(%run, "this run's digest was already published: not publishing it again");
-                    return Ok(Sent::AlreadyPublished);
-                }
-            },
-            // Better a digest that might be a duplicate than none.
-            Err(error) => {
-                tracing::warn!(%error, "the digest's once-only marker could not be put; publishing anyway")
             }
+            Ok(Sent::Published(message_id))
         }
-    }
-    match publish(deadline.delivery_timeout(2)).await {
-        Ok(message_id) => Ok(Sent::Published(message_id)),
         Err(error) => {
-            if let (true, Some((bucket, key))) = (claimed, &marker) {
-                let _ = store::delete(&clients.s3, bucket, key, deadline.delivery_timeout(1)).await;
+            if let Some((bucket, key)) = claimed {
+                let _ =
+                    store::delete(&clients.s3, bucket, &key, deadline.delivery_timeout(1)).await;
             }
             Err(error)
         }
     }
+}
+
+/// Claims the run's digest marker at `key` (see [`once`]).
+async fn claim(
+    settings: &Settings,
+    clients: &Clients,
+    bucket: &Bucket,
+    key: &str,
+    run: &str,
+    deadline: &Deadline,
+) -> Turn {
+    // The claim names this delivery: a create retried by the SDK after S3 took the first
+    // attempt answers 412, and must still count as ours.
+    let id = format!(
+        "{}-{}",
+        std::process::id(),
+        Timestamp::now().as_nanosecond()
+    );
+    let publish_limit = deadline
+        .delivery_timeout(1)
+        .unwrap_or(settings.call_timeout);
+    let mine = || {
+        let until = Timestamp::now()
+            .checked_add(publish_limit + CLAIM_MARGIN)
+            .ok();
+        let claim = Claim {
+            run: run.to_owned(),
+            claim: id.clone(),
+            until,
+            published: None,
+        };
+        serde_json::to_vec(&claim).unwrap_or_default()
+    };
+    let ours = || Turn::Publish {
+        claimed: Some(key.to_owned()),
+    };
+    let anyway = |why: &str, error: &dyn std::fmt::Display| {
+        tracing::warn!(%error, "{why}: publishing the digest anyway (better a duplicate than none)");
+        Turn::Publish { claimed: None }
+    };
+    let mut attempts = 0;
+    loop {
+        if attempts == CLAIM_ATTEMPTS {
+            return anyway("the digest's marker kept changing", &run);
+        }
+        attempts += 1;
+        match store::create(
+            &clients.s3,
+            bucket,
+            key,
+            mine(),
+            deadline.delivery_timeout(2),
+        )
+        .await
+        {
+            Ok(true) => return ours(),
+            Ok(false) => {}
+            Err(error) => return anyway("the digest's once-only marker could not be put", &error),
+        }
+        loop {
+            let (body, etag) = match store::get_tagged(&clients.s3, bucket, key).await {
+                Ok(Some(found)) => found,
+                // Released under us (its Publish failed): claim it again.
+                Ok(None) => break,
+                Err(error) => return anyway("the digest's marker could not be read", &error),
+            };
+            let Ok(held) = serde_json::from_slice::<Claim>(&body) else {
+                // Not a marker this program wrote: leave the run alone.
+                return Turn::Published;
+            };
+            if held.claim == id {
+                return ours();
+            }
+            if held.published.is_some() || held.until.is_none() {
+                // Published; or a marker of an earlier version, which claimed only to publish.
+                tracing::warn!(%run, "this run's digest was already published: not publishing it again");
+                return Turn::Published;
+            }
+            if held.until.is_some_and(|until| until <= Timestamp::now()) {
+                let etag = etag.unwrap_or_default();
+                let timeout = deadline.delivery_timeout(2);
+                match store::replace(&clients.s3, bucket, key, mine(), &etag, timeout).await {
+                    Ok(true) => {
+                        tracing::warn!(%run, claimant = %held.claim, "a claim on this run's digest ran out without a message: taking it over");
+                        return ours();
+                    }
+                    // Someone else took it over first: read it again.
+                    Ok(false) => continue,
+                    Err(error) => {
+                        return anyway("the digest's marker could not be taken over", &error);
+                    }
+                }
+            }
+            // Another delivery of the run is publishing now: wait for it, while there is time.
+            if deadline
+                .delivery_timeout(1)
+                .is_some_and(|left| left < CLAIM_POLL * 3)
+            {
+                return anyway(
+                    "another delivery holds this run's digest and time is running out",
+                    &run,
+                );
+            }
+            tokio::time::sleep(CLAIM_POLL).await;
+        }
+    }
+}
+
+/// Changes the run's digest marker at `key` (best effort: the message already went out).
+async fn update(
+    clients: &Clients,
+    bucket: &Bucket,
+    key: &str,
+    change: impl FnOnce(&mut Claim),
+    deadline: &Deadline,
+) -> Result<(), AwsError> {
+    let Some((body, _)) = store::get_tagged(&clients.s3, bucket, key).await? else {
+        return Ok(());
+    };
+    let Ok(mut claim) = serde_json::from_slice::<Claim>(&body) else {
+        return Ok(());
+    };
+    change(&mut claim);
+    let body = serde_json::to_vec(&claim).unwrap_or_default();
+    store::put(
+        &clients.s3,
+        bucket,
+        key,
+        body,
+        "application/json",
+        deadline.delivery_timeout(2),
+    )
+    .await
+    .map(drop)
 }
 
 /// A run ID as an S3 key segment: letters, digits, `-`, `_` and `.` kept, anything else `_`.
@@ -291,13 +461,14 @@ fn safe(run: &str) -> String {
         .collect()
 }
 
-/// Sends the digest of a run that failed before scanning anything, when a digest is wanted.
-pub(super) async fn send_failure_digest(
+/// Sends the digest of a run that ended without its report, when a digest is wanted: at most
+/// once per run, like any digest.
+pub async fn send_failure_digest(
     settings: &Settings,
     clients: &Clients,
     now: Timestamp,
     run_id: Option<&str>,
-    error: &RunError,
+    failure: &digest::RunFailure<'_>,
     deadline: &Deadline,
 ) -> Result<Sent, AwsError> {
     let Some(topic_arn) = &settings.topic_arn else {
@@ -306,7 +477,7 @@ pub(super) async fn send_failure_digest(
     if settings.notify == Notify::Never {
         return Ok(Sent::No);
     }
-    let digest = digest::render_failure(now, &crate::aws::describe(error));
+    let digest = digest::render_failure(now, failure);
     let run = run_id.map_or_else(|| now.to_string(), str::to_owned);
     once(
         settings,

@@ -11,6 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use futures::StreamExt;
+
 use super::plan::{Partial, Plan, SCHEMA};
 use super::run::{not_reached, seen};
 use super::{Clients, Delivery, Scanned, delivery, remediation};
@@ -52,7 +54,12 @@ pub(super) async fn merge(
     merging: Merging<'_>,
 ) -> Scanned {
     let plan = merging.plan;
-    let (mut outcomes, states, incomplete) = assemble(settings, plan, merging.partials);
+    let Assembled {
+        mut outcomes,
+        states,
+        state_errors,
+        incomplete,
+    } = assemble(settings, plan, merging.partials);
     let journal = merging.journal;
     // An incomplete run makes no change (see the module's documentation).
     let applying = journal.filter(|_| incomplete.is_none());
@@ -75,10 +82,23 @@ pub(super) async fn merge(
         (None, Some(_)) => BaselineSource::State,
         (None, None) => BaselineSource::None,
     };
-    let compared = compare_all(source, &outcomes, &states, merging.since, plan.now);
+    let compared = compare_all(
+        source,
+        &outcomes,
+        &states,
+        &state_errors,
+        merging.since,
+        plan.now,
+    );
     let state = match store {
-        Some(store) if !states.is_empty() => {
-            Some(write_states(store, &outcomes, states, &compared, plan, merging.deadline).await)
+        Some(store) if !states.is_empty() || !state_errors.is_empty() => {
+            let mut summary =
+                write_states(store, &outcomes, states, &compared, plan, merging.deadline).await;
+            summary.unreadable = state_errors
+                .iter()
+                .map(|(account_id, why)| format!("{account_id}: {why}"))
+                .collect();
+            Some(summary)
         }
         _ => None,
     };
@@ -108,19 +128,28 @@ pub(super) async fn merge(
     Scanned { report, delivery }
 }
 
-/// Every account's outcome (skipped by the plan, scanned by an accepted partial, or not
-/// reached), the states read by the batches, and why the run is incomplete, if it is.
-fn assemble(
-    settings: &Settings,
-    plan: &Plan,
-    mut partials: Vec<Partial>,
-) -> (
-    Vec<AccountOutcome>,
-    BTreeMap<String, Option<AccountState>>,
-    Option<String>,
-) {
+/// What the partials of a run add up to.
+struct Assembled {
+    /// Every account's outcome: skipped by the plan, scanned by an accepted partial, or not
+    /// reached.
+    outcomes: Vec<AccountOutcome>,
+    /// The states the batches read.
+    states: BTreeMap<String, Option<AccountState>>,
+    /// The accounts whose state could not be read, with why.
+    state_errors: BTreeMap<String, String>,
+    /// Why the run is incomplete, if it is.
+    incomplete: Option<String>,
+}
+
+/// Problems named in full in the run's `withheld` text; the rest are counted.
+const PROBLEMS_NAMED: usize = 3;
+/// The longest a named problem may be, in characters.
+const PROBLEM_CHARS: usize = 300;
+
+fn assemble(settings: &Settings, plan: &Plan, mut partials: Vec<Partial>) -> Assembled {
     let mut outcomes = plan.skipped.clone();
     let mut states = BTreeMap::new();
+    let mut state_errors = BTreeMap::new();
     let mut problems = Vec::new();
     let mut seen_accounts = BTreeSet::new();
     partials.sort_by_key(|partial| partial.batch);
@@ -137,6 +166,7 @@ fn assemble(
                 seen_accounts.extend(partial.outcomes.iter().map(|o| o.account_id.clone()));
                 outcomes.extend(partial.outcomes.iter().cloned());
                 states.extend(partial.states.clone());
+                state_errors.extend(partial.state_errors.clone());
             }
             rejected => {
                 let why = match rejected {
@@ -152,8 +182,34 @@ fn assemble(
             }
         }
     }
-    let incomplete = (!problems.is_empty()).then(|| problems.join("; "));
-    (outcomes, states, incomplete)
+    Assembled {
+        outcomes,
+        states,
+        state_errors,
+        incomplete: summarize(&problems),
+    }
+}
+
+/// The problems of a run, bounded whatever their number: the first [`PROBLEMS_NAMED`], each cut
+/// to [`PROBLEM_CHARS`], and how many more (they reach the digest, whose size is bounded).
+fn summarize(problems: &[String]) -> Option<String> {
+    let named: Vec<String> = problems
+        .iter()
+        .take(PROBLEMS_NAMED)
+        .map(|problem| match problem.char_indices().nth(PROBLEM_CHARS) {
+            Some((cut, _)) => format!("{}…", &problem[..cut]),
+            None => problem.clone(),
+        })
+        .collect();
+    let more = problems.len().saturating_sub(PROBLEMS_NAMED);
+    match (named.is_empty(), more) {
+        (true, _) => None,
+        (false, 0) => Some(named.join("; ")),
+        (false, more) => Some(format!(
+            "{}; and {more} more (the report names each batch's accounts)",
+            named.join("; ")
+        )),
+    }
 }
 
 /// Why a partial does not belong to batch `index` of `plan`, if it does not.
@@ -224,6 +280,7 @@ fn compare_all(
     source: BaselineSource,
     outcomes: &[AccountOutcome],
     states: &BTreeMap<String, Option<AccountState>>,
+    state_errors: &BTreeMap<String, String>,
     since: Option<&BTreeMap<String, Baseline>>,
     now: jiff::Timestamp,
 ) -> BTreeMap<String, Compared> {
@@ -247,9 +304,12 @@ fn compare_all(
                 .as_ref()
                 .and_then(|state| state.baseline.as_ref())
                 .map_or(Prior::First, Prior::Known),
-            (BaselineSource::State, _, None) => {
-                Prior::Unreadable("the account's state could not be read (see the logs)".to_owned())
-            }
+            (BaselineSource::State, _, None) => Prior::Unreadable(
+                state_errors
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| "the account's state was not read".to_owned()),
+            ),
             _ => Prior::First,
         };
         let baseline = match &prior {
@@ -263,7 +323,14 @@ fn compare_all(
     compared
 }
 
-/// Writes the next state of every account that keeps one (and whose state could be read).
+/// Accounts' states written at once.
+const STATE_WRITES_IN_FLIGHT: usize = 16;
+
+/// Writes the next state of every account that keeps one (and whose state could be read),
+/// [`STATE_WRITES_IN_FLIGHT`] at once. Under a deadline the writes together get one share of
+/// what is left, as one more delivery call would: a state not written by then is an error of
+/// the run (the next run compares with the older state), and the report and digest keep their
+/// time.
 async fn write_states(
     store: &state::Store,
     outcomes: &[AccountOutcome],
@@ -276,33 +343,58 @@ async fn write_states(
         location: store.location(),
         accounts: 0,
         errors: Vec::new(),
+        unreadable: Vec::new(),
     };
-    for outcome in outcomes {
-        let Some(previous) = states.get(&outcome.account_id) else {
-            continue;
-        };
-        let mut next = state::next(
-            previous.as_ref(),
-            &outcome.account_id,
-            plan.now,
-            &seen(outcome),
-        );
-        if let Some(baseline) = compared
-            .get(&outcome.account_id)
-            .and_then(|compared| compared.changes.next.clone())
-        {
-            next.baseline = Some(baseline);
+    let nexts: Vec<AccountState> = outcomes
+        .iter()
+        .filter_map(|outcome| {
+            let previous = states.get(&outcome.account_id)?;
+            let mut next = state::next(
+                previous.as_ref(),
+                &outcome.account_id,
+                plan.now,
+                &seen(outcome),
+            );
+            if let Some(baseline) = compared
+                .get(&outcome.account_id)
+                .and_then(|compared| compared.changes.next.clone())
+            {
+                next.baseline = Some(baseline);
+            }
+            Some(next)
+        })
+        .collect();
+    let mut unwritten: BTreeSet<String> =
+        nexts.iter().map(|next| next.account_id.clone()).collect();
+    let budget = deadline.delivery_timeout(delivery::DELIVERY_CALLS + 1);
+    let out_of_time = async {
+        match budget {
+            Some(budget) => tokio::time::sleep(budget).await,
+            None => std::future::pending().await,
         }
-        match store.write(&next, deadline.delivery_timeout(4)).await {
+    };
+    let written: Vec<(String, Result<(), state::StateError>)> = futures::stream::iter(nexts)
+        .map(|next| async move { (next.account_id.clone(), store.write(&next, budget).await) })
+        .buffer_unordered(STATE_WRITES_IN_FLIGHT)
+        .take_until(out_of_time)
+        .collect()
+        .await;
+    for (account_id, result) in written {
+        unwritten.remove(&account_id);
+        match result {
             Ok(()) => summary.accounts += 1,
             Err(error) => {
                 let error = crate::aws::describe(&error);
-                tracing::error!(account = %outcome.account_id, %error, "the account's state could not be written");
-                summary
-                    .errors
-                    .push(format!("{}: {error}", outcome.account_id));
+                tracing::error!(account = %account_id, %error, "the account's state could not be written");
+                summary.errors.push(format!("{account_id}: {error}"));
             }
         }
+    }
+    for account_id in unwritten {
+        tracing::error!(account = %account_id, "the account's state was not written: the run's time ran out");
+        summary.errors.push(format!(
+            "{account_id}: not written: the run's time ran out (the delivery reserve is kept for the report and the digest)"
+        ));
     }
     summary
 }
@@ -324,4 +416,35 @@ pub(super) fn attempted(earlier: &[Entry]) -> BTreeMap<(String, String, Option<S
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summarize;
+
+    #[test]
+    fn a_runs_problems_are_said_in_bounded_words_whatever_their_number() {
+        assert_eq!(summarize(&[]), None);
+        let one = summarize(&["batch 0 did not report".to_owned()]);
+        assert_eq!(one.as_deref(), Some("batch 0 did not report"));
+        // Ten thousand rejected batches, each with a long reason: a few named, the rest counted.
+        let problems: Vec<String> = (0..10_000)
+            .map(|index| {
+                format!(
+                    "batch {index}'s results were rejected: {}",
+                    "x".repeat(5_000)
+                )
+            })
+            .collect();
+        let text = summarize(&problems).expect("said");
+        assert!(text.len() < 4 * 1_024, "{} bytes", text.len());
+        assert!(
+            text.starts_with("batch 0's results were rejected: xxx"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("and 9997 more (the report names each batch's accounts)"),
+            "{text}"
+        );
+    }
 }

@@ -58,6 +58,37 @@ pub enum RunError {
     OutOfTime,
 }
 
+impl RunError {
+    /// What usually fixes it, for the failure digest and the function's error.
+    pub fn what_to_do(&self) -> String {
+        match self {
+            RunError::Caller(_) => "check the credentials and region stalecreds runs with: GetCallerIdentity itself failed".to_owned(),
+            RunError::Organization(error)
+                if matches!(
+                    error.code.as_str(),
+                    "AccessDenied" | "AccessDeniedException" | "AWSOrganizationsNotInUseException"
+                ) =>
+            {
+                "run from the organization's management account or a delegated administrator, with organizations:ListAccounts allowed (docs/permissions.md), or name the accounts (--account, accounts.yaml)".to_owned()
+            }
+            RunError::Organization(_) => "Organizations did not answer (throttled, unavailable, or too slow): run again; the next scheduled run tries again by itself".to_owned(),
+            RunError::OutOfTime => "listing the organization took the whole time budget: give the function more time, or fan the run out (FanOut, docs/scale.md)".to_owned(),
+        }
+    }
+}
+
+/// What a step does when it fails before it has a report: whether this attempt is the run's
+/// last word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// No retry follows (the CLI, the single function): the failure digest is sent now.
+    Report,
+    /// A retry may follow (a Step Functions task): the error is returned, and the state
+    /// machine's `failed` step sends the failure digest once the failure is final. A failure
+    /// digest sent by an attempt that a retry then repairs would take the run's one message.
+    Return,
+}
+
 /// Why a scan did not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -166,7 +197,16 @@ pub async fn scan(
     let plan = match planned {
         Ok(plan) => plan,
         Err(error) => {
-            return Err(fail(settings, clients, now, run_id.as_deref(), error, &deadline).await);
+            let error = fail(
+                settings,
+                clients,
+                now,
+                run_id.as_deref(),
+                error,
+                &deadline,
+                OnFailure::Report,
+            );
+            return Err(error.await);
         }
     };
     let partial = run::scan_batch(
@@ -193,7 +233,25 @@ pub async fn scan(
     Ok(merge::merge(settings, clients, store.as_ref(), merging).await)
 }
 
-/// Sends the failure digest of a run that could not scan anything, and gives back its error.
+/// Sends the failure digest of a run that ended without its report (`when`: before anything
+/// was scanned, at its merge), what to do included.
+async fn report_failure(
+    settings: &Settings,
+    clients: &Clients,
+    now: Timestamp,
+    run_id: Option<&str>,
+    failure: &crate::digest::RunFailure<'_>,
+    deadline: &Deadline,
+) {
+    let sent =
+        delivery::send_failure_digest(settings, clients, now, run_id, failure, deadline).await;
+    if let Err(publish) = sent {
+        tracing::error!(%publish, "the failure digest could not be published");
+    }
+}
+
+/// Sends the failure digest of a run that could not scan anything (when `on_failure` says this
+/// attempt is final), and gives back its error.
 async fn fail(
     settings: &Settings,
     clients: &Clients,
@@ -201,13 +259,37 @@ async fn fail(
     run_id: Option<&str>,
     error: RunError,
     deadline: &Deadline,
+    on_failure: OnFailure,
 ) -> ScanError {
-    let sent =
-        delivery::send_failure_digest(settings, clients, now, run_id, &error, deadline).await;
-    if let Err(publish) = sent {
-        tracing::error!(%publish, "the failure digest could not be published");
+    if on_failure == OnFailure::Report {
+        let failure = crate::digest::RunFailure {
+            when: "before any account was scanned",
+            error: &crate::aws::describe(&error),
+            what_to_do: &error.what_to_do(),
+        };
+        report_failure(settings, clients, now, run_id, &failure, deadline).await;
     }
     error.into()
+}
+
+/// Sends the failure digest of a fanned-out run whose step `failed_step` failed for good (the
+/// state machine's `failed` step, or a final CLI step): `error` is its error and what to do.
+pub async fn report_step_failure(
+    settings: &Settings,
+    clients: &Clients,
+    now: Timestamp,
+    run_id: Option<&str>,
+    failed_step: &str,
+    error: &str,
+    deadline: &Deadline,
+) {
+    let when = format!("at its {failed_step} step (after every retry)");
+    let failure = crate::digest::RunFailure {
+        when: &when,
+        error,
+        what_to_do: "see the error above; the next scheduled run starts afresh, and nothing was changed in IAM by this one",
+    };
+    report_failure(settings, clients, now, run_id, &failure, deadline).await;
 }
 
 /// Where a plan went.
@@ -260,32 +342,63 @@ pub enum StepError {
     Scan(#[from] ScanError),
 }
 
-/// `plan`: lists the accounts once and writes the run's plan (and its batch list) at `place`.
+impl StepError {
+    /// What usually fixes it, for the failure digest and the function's error.
+    pub fn what_to_do(&self) -> String {
+        match self {
+            StepError::Place(_) => "allow the function s3:GetObject and s3:PutObject on the report bucket's stalecreds/ keys and s3:ListBucket for the prefix stalecreds/ (docs/permissions.md), then run the step again".to_owned(),
+            StepError::NoSuchBatch { .. } => "run only the batches the plan lists".to_owned(),
+            StepError::OtherSettings { .. } => "the configuration changed during the run (a deploy between its steps); every step of a run must use the plan's configuration. The next scheduled run plans with the new one; this run changed nothing in IAM".to_owned(),
+            StepError::OtherFormat { .. } => "the run was planned by another version of stalecreds; the next scheduled run plans with this one".to_owned(),
+            StepError::Scan(error) => error.what_to_do(),
+        }
+    }
+}
+
+impl ScanError {
+    /// What usually fixes it.
+    pub fn what_to_do(&self) -> String {
+        match self {
+            ScanError::Run(error) => error.what_to_do(),
+            ScanError::Journal(_) => "the journal of changes could not be opened or read: allow s3:PutObject, s3:GetObject and s3:ListBucket on the report bucket's stalecreds/ prefix (a local journal: a writable file); no change was made".to_owned(),
+            ScanError::NoStateStore | ScanError::NoBucket => "configure the report bucket (STALECREDS_REPORT_BUCKET), or a state directory for a local run".to_owned(),
+        }
+    }
+}
+
+/// `plan`: lists the accounts once and writes the run's plan (and its batch list, batches of
+/// `settings.batch_size`) at `place`. When the accounts cannot be listed and `on_failure` says
+/// this attempt is final, the failure digest goes out.
 pub async fn plan(
     settings: &Settings,
     clients: &Clients,
     now: Timestamp,
     run_id: Option<String>,
-    batch_size: usize,
     place: &Place,
     deadline: &Deadline,
+    on_failure: OnFailure,
 ) -> Result<Planned, StepError> {
     if state_store(settings, clients).is_none() && settings.deletes_inactive_keys() {
         return Err(ScanError::NoStateStore.into());
     }
     let id = run_id.clone().unwrap_or_else(|| now.to_string());
     let planned = tokio::select! {
-        planned = run::plan_run(settings, clients, now, id, batch_size) => planned,
+        planned = run::plan_run(settings, clients, now, id, settings.batch_size) => planned,
         () = deadline.hard() => Err(RunError::OutOfTime),
     };
     let plan = match planned {
         Ok(plan) => plan,
         Err(error) => {
-            return Err(
-                fail(settings, clients, now, run_id.as_deref(), error, deadline)
-                    .await
-                    .into(),
+            let error = fail(
+                settings,
+                clients,
+                now,
+                run_id.as_deref(),
+                error,
+                deadline,
+                on_failure,
             );
+            return Err(error.await.into());
         }
     };
     let items: Vec<serde_json::Value> = (0..plan.batches.len())
@@ -361,21 +474,70 @@ pub enum Merged {
     },
 }
 
+/// How a merge is asked for, beside its plan.
+#[derive(Debug, Clone)]
+pub struct MergeRequest<'a> {
+    /// Apply the remediation plan, journaling here; `None` only plans.
+    pub apply: Option<JournalPlace>,
+    /// Also write the JSON report to this file.
+    pub output: Option<PathBuf>,
+    /// Compare with this previous report's findings (`--since`) rather than the state's.
+    pub since: Option<&'a BTreeMap<String, Baseline>>,
+    /// Whether a refusal is final (the failure digest goes out now) or may be retried.
+    pub on_failure: OnFailure,
+}
+
 /// `merge --plan PLAN`: reads the plan and every batch's partial beside it (by name: no listing),
 /// and makes the run's one report, remediation (with `apply`), state and digest. At most once
 /// per run: a merge that finished leaves a marker, and a merge run again finds it and does
 /// nothing; a merge cut off in the middle is continued, its journal counting against the cap.
+/// A merge that refuses (the plan unreadable, the settings changed since the plan, the journal
+/// unreadable) sends the failure digest when its refusal is final: the run's one message says
+/// that it failed, why, and what to do.
 pub async fn merge(
     settings: &Settings,
     clients: &Clients,
     plan_location: &str,
-    apply: Option<JournalPlace>,
-    output: Option<PathBuf>,
-    since: Option<&BTreeMap<String, Baseline>>,
+    request: MergeRequest<'_>,
     deadline: &Deadline,
 ) -> Result<Merged, StepError> {
-    let (plan, place) = plan::read_plan(plan_location, &clients.s3).await?;
-    check_plan(&plan, settings)?;
+    let on_failure = request.on_failure;
+    let (run_id, merged) = match plan::read_plan(plan_location, &clients.s3).await {
+        Ok((plan, place)) => {
+            let merged = merge_plan(settings, clients, &plan, &place, request, deadline).await;
+            (Some(plan.run_id), merged)
+        }
+        Err(error) => (None, Err(error.into())),
+    };
+    if let (Err(error), OnFailure::Report) = (&merged, on_failure) {
+        let failure = crate::digest::RunFailure {
+            when: "at its merge",
+            error: &crate::aws::describe(error),
+            what_to_do: &error.what_to_do(),
+        };
+        let now = Timestamp::now();
+        report_failure(
+            settings,
+            clients,
+            now,
+            run_id.as_deref(),
+            &failure,
+            deadline,
+        )
+        .await;
+    }
+    merged
+}
+
+async fn merge_plan(
+    settings: &Settings,
+    clients: &Clients,
+    plan: &Plan,
+    place: &Place,
+    request: MergeRequest<'_>,
+    deadline: &Deadline,
+) -> Result<Merged, StepError> {
+    check_plan(plan, settings)?;
     if let Some(marker) = place
         .read::<serde_json::Value>("merged.json", "merge marker")
         .await?
@@ -388,7 +550,8 @@ pub async fn merge(
     if store.is_none() && settings.deletes_inactive_keys() {
         return Err(ScanError::NoStateStore.into());
     }
-    let journal = apply
+    let journal = request
+        .apply
         .map(|place| open_journal(place, settings, clients, plan.now))
         .transpose()?;
     let earlier = match &journal {
@@ -413,14 +576,14 @@ pub async fn merge(
         }
     }
     let merging = merge::Merging {
-        plan: &plan,
+        plan,
         partials,
         journal: journal.as_ref(),
         earlier,
-        output: output.as_ref(),
+        output: request.output.as_ref(),
         once_per: Some(&plan.run_id),
         deadline,
-        since,
+        since: request.since,
     };
     let scanned = merge::merge(settings, clients, store.as_ref(), merging).await;
     let marker = serde_json::json!({

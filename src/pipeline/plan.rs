@@ -71,6 +71,9 @@ pub struct Partial {
     pub outcomes: Vec<AccountOutcome>,
     /// The state read for each account that keeps one (when each inactive key became inactive).
     pub states: BTreeMap<String, Option<AccountState>>,
+    /// The accounts whose state could not be read, with why.
+    #[serde(default)]
+    pub state_errors: BTreeMap<String, String>,
     /// Why the batch was cut short (its deadline, Ctrl-C), if it was.
     pub cut_short: Option<String>,
 }

@@ -88,7 +88,7 @@ pub(super) async fn scan_batch(
     events(Event::Planned {
         accounts: accounts.len(),
     });
-    let states = Mutex::new(BTreeMap::new());
+    let states: Mutex<BTreeMap<String, StateRead>> = Mutex::new(BTreeMap::new());
     let stopped = AtomicBool::new(false);
     let started = Mutex::new(BTreeSet::new());
     let mut scans = futures::stream::iter(accounts.clone())
@@ -158,16 +158,32 @@ pub(super) async fn scan_batch(
         }
         cut_short.get_or_insert_with(|| "the deadline was near".to_owned());
     }
+    let (mut read, mut state_errors) = (BTreeMap::new(), BTreeMap::new());
+    for (account_id, state) in states.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        match state {
+            Ok(state) => {
+                read.insert(account_id, state);
+            }
+            Err(why) => {
+                state_errors.insert(account_id, why);
+            }
+        }
+    }
     Partial {
         schema: plan::SCHEMA,
         run_id: plan.run_id.clone(),
         fingerprint: plan.fingerprint.clone(),
         batch: index,
         outcomes,
-        states: states.into_inner().unwrap_or_else(PoisonError::into_inner),
+        states: read,
+        state_errors,
         cut_short,
     }
 }
+
+/// An account's state as its batch read it: the state (`None` on a first run), or why it could
+/// not be read.
+type StateRead = Result<Option<AccountState>, String>;
 
 const NOT_STARTED: &str =
     "the run was stopped (deadline or Ctrl-C) before this account was started";
@@ -238,7 +254,7 @@ async fn account(
     now: Timestamp,
     plan: AccountPlan,
     state: Option<String>,
-) -> (AccountOutcome, Option<Option<AccountState>>) {
+) -> (AccountOutcome, Option<StateRead>) {
     let pace = Arc::new(Pace::new(settings.rate));
     let result = scan_account(settings, clients, caller, store, now, &plan, &pace).await;
     match &result {
@@ -268,7 +284,7 @@ async fn scan_account(
     now: Timestamp,
     plan: &AccountPlan,
     pace: &Arc<Pace>,
-) -> Result<(AccountResult, Option<Option<AccountState>>), AwsError> {
+) -> Result<(AccountResult, Option<StateRead>), AwsError> {
     let iam = clients
         .iam_for(
             caller,
@@ -294,8 +310,10 @@ async fn scan_account(
     };
 
     // The credential report has no key IDs: look them up for the keys that are findings, or
-    // that remediation may delete. Then confirm every finding live: the report can be hours old.
+    // that remediation may delete. Then, when IAM handed back an older report, confirm every
+    // finding live (scan::needs_confirmation).
     let mut findings_confirmed_at = None;
+    let mut confirmation = None;
     if settings.mode == Mode::Report {
         let users = users_with(&verdicts, |verdict| {
             verdict.credential == CredentialKind::AccessKey
@@ -305,9 +323,15 @@ async fn scan_account(
             errors.extend(scan::resolve_key_ids(&iam, pace, &mut inventory, &users).await);
             verdicts = rules::evaluate(&inventory, &plan.policy, now);
         }
-        errors.extend(scan::confirm(&iam, pace, &mut inventory, &verdicts).await);
-        findings_confirmed_at = Some(Timestamp::now());
-        verdicts = rules::evaluate(&inventory, &plan.policy, now);
+        let generated = inventory.credential_report_generated_at;
+        if scan::needs_confirmation(generated, Timestamp::now(), settings.confirm_after) {
+            errors.extend(scan::confirm(&iam, pace, &mut inventory, &verdicts).await);
+            findings_confirmed_at = Some(Timestamp::now());
+            confirmation = Some(scan::Confirmation::Live);
+            verdicts = rules::evaluate(&inventory, &plan.policy, now);
+        } else {
+            confirmation = Some(scan::Confirmation::FreshReport);
+        }
     }
     // Tags decide exemptions, but only matter for findings and remediation targets: read them
     // for those users.
@@ -326,8 +350,8 @@ async fn scan_account(
         Some(store) => {
             let (inactive, kept) = inactive_since(store, &plan.id).await;
             match stages.delete_inactive_keys_after_days {
-                Some(_) => (inactive, kept),
-                None => (InactiveSince::Known(BTreeMap::new()), kept),
+                Some(_) => (inactive, Some(kept)),
+                None => (InactiveSince::Known(BTreeMap::new()), Some(kept)),
             }
         }
         None => (InactiveSince::Known(BTreeMap::new()), None),
@@ -353,16 +377,14 @@ async fn scan_account(
         actions,
         credential_report_generated_at: inventory.credential_report_generated_at,
         findings_confirmed_at,
+        confirmation,
     };
     Ok((result, kept))
 }
 
-/// When each inactive key of the account became inactive, and the state it was read from
-/// (`None` when it could not be read: then nothing is deleted, and nothing is written back).
-async fn inactive_since(
-    store: &state::Store,
-    account_id: &str,
-) -> (InactiveSince, Option<Option<AccountState>>) {
+/// When each inactive key of the account became inactive, and the state it was read from (or
+/// why it could not be read: then nothing is deleted, and nothing is written back).
+async fn inactive_since(store: &state::Store, account_id: &str) -> (InactiveSince, StateRead) {
     match store.read(account_id).await {
         Ok(previous) => {
             let known = previous
@@ -370,9 +392,12 @@ async fn inactive_since(
                 .flat_map(|state| &state.inactive_keys)
                 .map(|(id, key)| (id.clone(), key.since))
                 .collect();
-            (InactiveSince::Known(known), Some(previous))
+            (InactiveSince::Known(known), Ok(previous))
         }
-        Err(error) => (InactiveSince::Unreadable(describe(&error)), None),
+        Err(error) => {
+            let why = describe(&error);
+            (InactiveSince::Unreadable(why.clone()), Err(why))
+        }
     }
 }
 

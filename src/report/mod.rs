@@ -71,6 +71,10 @@ pub struct StateSummary {
     /// Accounts whose state could not be written, with why: their inactive keys' grace periods
     /// may start again; the run is incomplete.
     pub errors: Vec<String>,
+    /// Accounts whose state could not be read, with why and the permission that fixes it:
+    /// nothing of theirs is compared or deleted, and nothing is written back over it.
+    #[serde(default)]
+    pub unreadable: Vec<String>,
 }
 
 /// The program that wrote a report.
@@ -115,6 +119,9 @@ pub struct AccountEntry {
     pub credential_report_generated_at: Option<Timestamp>,
     /// When the report's findings were confirmed against live state (report mode).
     pub findings_confirmed_at: Option<Timestamp>,
+    /// Report mode: `fresh_report` (the credential report was generated for this run, nothing
+    /// to confirm) or `live` (an older report: every finding read again live).
+    pub confirmation: Option<crate::scan::Confirmation>,
     /// The threshold applied to this account, in days.
     pub max_idle_days: u32,
     /// Users read.
@@ -297,7 +304,7 @@ impl Report {
             && self
                 .state
                 .as_ref()
-                .is_none_or(|state| state.errors.is_empty())
+                .is_none_or(|state| state.errors.is_empty() && state.unreadable.is_empty())
     }
 
     /// Writes the report to `path` as JSON, atomically: a crash never leaves half a report, and
@@ -373,6 +380,9 @@ pub enum AccountResult {
         credential_report_generated_at: Option<Timestamp>,
         /// When the findings were confirmed against live state (report mode).
         findings_confirmed_at: Option<Timestamp>,
+        /// How the findings were checked against live state (report mode).
+        #[serde(default)]
+        confirmation: Option<crate::scan::Confirmation>,
         /// The remediation planned for the account, and what became of it.
         actions: Vec<ActionOutcome>,
     },
@@ -477,6 +487,7 @@ impl Built {
             user_errors: Vec::new(),
             credential_report_generated_at: None,
             findings_confirmed_at: None,
+            confirmation: None,
             max_idle_days: outcome.max_idle_days,
             users: 0,
             credentials: 0,
@@ -500,6 +511,7 @@ impl Built {
                 errors,
                 credential_report_generated_at,
                 findings_confirmed_at,
+                confirmation,
                 actions,
             } => {
                 if let Some(counts) = self.remediation.as_mut() {
@@ -514,6 +526,7 @@ impl Built {
                 entry.status = AccountStatus::Scanned;
                 entry.credential_report_generated_at = credential_report_generated_at;
                 entry.findings_confirmed_at = findings_confirmed_at;
+                entry.confirmation = confirmation;
                 entry.users = users;
                 entry.credentials = verdicts.len();
                 entry.user_errors = errors

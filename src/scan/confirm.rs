@@ -1,21 +1,54 @@
 //! Confirming report-mode findings against live state, before the report is built.
 //!
-//! The credential report can be up to four hours old: a key used, a password used or removed, a
-//! user deleted since it was generated would otherwise be reported as unused. Every credential
-//! about to be reported as unused is read again, live: GetAccessKeyLastUsed for each key (unless
-//! its last use was already read live), GetUser (`PasswordLastUsed`) and GetLoginProfile for each
-//! password. That is O(findings) requests on top of the report's O(1). A user deleted since the
-//! report is dropped (see `update_users`), a password removed since is gone; the caller judges
-//! the confirmed inventory again.
+//! IAM hands back the same credential report for four hours: a key used, a password used or
+//! removed, a user deleted since it was generated would otherwise be reported as unused. When
+//! the account's report is older than `confirm_after_minutes` ([`needs_confirmation`]), every
+//! credential about to be reported as unused is read again, live: GetAccessKeyLastUsed for each
+//! key (unless its last use was already read live), GetUser (`PasswordLastUsed`) and
+//! GetLoginProfile for each password. That is O(findings) requests on top of the report's O(1).
+//! A report this run generated is seconds old: the live reads come from the same records IAM
+//! just wrote into it (a key's use is recorded at most every 15 minutes), so they would tell
+//! nothing new and are not made. A user deleted since the report is dropped (see
+//! `update_users`), a password removed since is gone; the caller judges the confirmed inventory
+//! again.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use aws_sdk_iam::Client;
+use jiff::{SignedDuration, Timestamp};
 
 use super::{UserError, api_mode, update_users};
 use crate::aws::{AwsError, Pace, timestamp};
 use crate::inventory::{Inventory, Password, User};
 use crate::rules::{CredentialKind, Verdict};
+
+/// How a report-mode account's findings were checked against live state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confirmation {
+    /// The credential report was younger than `confirm_after_minutes` (generated for this run):
+    /// it is as current as a live read, and no finding was read again.
+    FreshReport,
+    /// The report was older (IAM reused an earlier one): every finding was read again live.
+    Live,
+}
+
+/// Whether findings from a credential report generated at `generated` are confirmed live at
+/// `now` (the wall clock): when the report is older than `fresh_for`, or its age is unknown.
+pub fn needs_confirmation(
+    generated: Option<Timestamp>,
+    now: Timestamp,
+    fresh_for: Duration,
+) -> bool {
+    let Some(generated) = generated else {
+        return true;
+    };
+    let age = now.duration_since(generated);
+    let fresh_for = SignedDuration::try_from(fresh_for).unwrap_or(SignedDuration::MAX);
+    // A report "from the future" by more than a minute of clock skew is not trusted either.
+    age > fresh_for || age < SignedDuration::from_secs(-60)
+}
 
 /// Reads again, live, every credential that `verdicts` call unused, and updates `inventory`.
 /// Returns the users whose credentials could not be confirmed (their findings stay as the
@@ -108,4 +141,29 @@ async fn live_password(
         set_at: created.max(report.and_then(|password| password.set_at)),
         last_used: last_used.max(report.and_then(|password| password.last_used)),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_report_older_than_the_setting_or_of_unknown_age_is_confirmed() {
+        let now: Timestamp = "2026-12-06T10:00:00Z".parse().expect("valid");
+        let fifteen = Duration::from_secs(15 * 60);
+        let generated = |seconds_ago: i64| Some(now - SignedDuration::from_secs(seconds_ago));
+        // Generated for this run, seconds ago: nothing to confirm.
+        assert!(!needs_confirmation(generated(5), now, fifteen));
+        // Exactly at the setting: still fresh; a second past it: confirmed.
+        assert!(!needs_confirmation(generated(15 * 60), now, fifteen));
+        assert!(needs_confirmation(generated(15 * 60 + 1), now, fifteen));
+        // Reused within IAM's four hours.
+        assert!(needs_confirmation(generated(3 * 3600), now, fifteen));
+        // No GeneratedTime, or one from the future beyond clock skew.
+        assert!(needs_confirmation(None, now, fifteen));
+        assert!(!needs_confirmation(generated(-30), now, fifteen));
+        assert!(needs_confirmation(generated(-120), now, fifteen));
+        // A setting of 0 confirms every report older than its second.
+        assert!(needs_confirmation(generated(1), now, Duration::ZERO));
+    }
 }

@@ -29,7 +29,7 @@ use std::future::Future;
 
 use crate::inventory::{Inventory, Tags, User};
 
-pub use confirm::confirm;
+pub use confirm::{Confirmation, confirm, needs_confirmation};
 pub use keys::{KeyResolution, match_report_keys};
 
 /// How many users of one account are read at once (api mode, key resolution). The account's

@@ -12,6 +12,16 @@ where moto is kinder (see shared/moto-notes.md):
   slower than the client's attempt timeout, on any service, injected before the emulator acts
   on the request, and for IAM changes also after it acted (the case that double-applies). Either
   a random mix at a rate, or scripted per action.
+- Credential reports as AWS keeps them: generated with their real time, kept as they were then
+  and handed back for four hours (POST /_fixture/reports ages or expires them), in AWS's shape
+  (a root row, `N/A` where AWS writes it, the password's last change, the key's region and
+  service).
+- A password's dates as AWS keeps them: GetLoginProfile's CreateDate is when the profile was
+  created, and a reset (UpdateLoginProfile, POST /_fixture/reset-password) moves only the
+  report's `password_last_changed`.
+- The scanner's deployed role (POST /_fixture/deployed-role): requests signed with its keys are
+  judged against the policy deploy/scanner.yaml gives it (deployed_role.py), and S3 answers it
+  403, not 404, for a missing object when it may not list the bucket.
 - Every request is counted by account, service and action: GET /_fixture/stats.
 - Security Hub's BatchImportFindings, which moto takes almost unchecked, is checked as AWS
   would: the request against the service model botocore ships (types, required members, enums,
@@ -29,8 +39,10 @@ closes, or after --max-seconds, whichever comes first.
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import json
+import os
 import random
 import re
 import socket
@@ -42,6 +54,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import boto3
+from deployed_role import Policy, judged, render
 from botocore.session import get_session as botocore_session
 from botocore.validate import ParamValidator
 from moto.iam.models import AccessKeyLastUsed, get_account_id_from, iam_backends
@@ -213,9 +226,13 @@ class Fixture:
         # number of reads pass untouched: "used after the report" (0), or "used after the scan
         # confirmed it, before the change" (1).
         self.touch_on_read: dict[str, int] = {}
-        # Serve each account's first credential report again, as AWS does for four hours.
-        self.freeze_reports = False
-        self.frozen: dict[str, tuple[str, list, bytes]] = {}
+        # Each account's credential report, as AWS keeps it: the CSV as it was when generated,
+        # and when that was; reused for four hours (see `credential_report`).
+        self.reports: dict[str, dict] = {}
+        # Access keys of the deployed scanner role (`/_fixture/deployed-role`): their requests
+        # are judged against the role's policy, as AWS would (deployed_role.py).
+        self.enforced: dict[str, Policy] = {}
+        self.endpoint = ""
         # Extra latency for chosen actions: {(service, action): seconds}, before acting.
         self.slow: dict[tuple[str, str], float] = {}
         # A random mix of faults: share of requests, kinds, the share of IAM changes hit again
@@ -365,6 +382,9 @@ class Layer:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_fixture/"):
             return self.control(path, environ, start_response)
+        if path.startswith("/moto-api/"):
+            # The harness reading moto's state: not an AWS request, never slowed or faulted.
+            return self.app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
@@ -405,14 +425,13 @@ class Layer:
             time.sleep(self.fixture.slow_seconds)
         elif fault:
             return fault_answer(fault, service, target, environ, start_response)
+        policy = self.fixture.enforced.get(access_key)
+        if policy is not None:
+            request = judged(service, action, environ, form, account, region)
+            if request is not None and policy.decide(*request) != "allow":
+                return access_denied(start_response, service, request[0], head=environ.get("REQUEST_METHOD") == "HEAD")
         if (account, action) in self.fixture.denied:
-            if service == "s3":
-                body = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
-                start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
-                return [body]
-            body = error_xml("https://iam.amazonaws.com/doc/2010-05-08/", "AccessDenied", f"not authorized to perform: {service}:{action}")
-            start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
-            return [body]
+            return access_denied(start_response, service, f"{service}:{action}", head=environ.get("REQUEST_METHOD") == "HEAD")
         if service == "iam" and action in IAM_CHANGES:
             after = self.fixture.fault(action, service, "after")
             if after:
@@ -440,19 +459,29 @@ class Layer:
                 body = error_xml("https://sts.amazonaws.com/doc/2011-06-15/", "AccessDenied", refusal)
                 start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
                 return [body]
-        if service == "iam" and action == "GetCredentialReport" and self.fixture.freeze_reports:
-            with self.fixture.lock:
-                frozen = self.fixture.frozen.get(account)
-            if frozen is None:
-                status, headers, body = call(self.app, environ)
-                if status.startswith("200"):
-                    with self.fixture.lock:
-                        self.fixture.frozen.setdefault(account, (status, headers, body))
-                frozen = (status, headers, body)
-            start_response(frozen[0], frozen[1])
-            return [frozen[2]]
+        if service == "iam" and action in ("GenerateCredentialReport", "GetCredentialReport"):
+            return credential_report(self.fixture, account, action, start_response)
+        if service == "iam" and action == "GetLoginProfile":
+            answer = login_profile(account, form.get("UserName", ""), start_response)
+            if answer is not None:
+                return answer
         if service == "securityhub" and action == "BatchImportFindings":
             return self.import_findings(environ, body, account, region, start_response)
+        policy = self.fixture.enforced.get(access_key)
+        if service == "s3" and action in ("GetObject", "HeadObject") and policy is not None:
+            # AWS answers a missing object 403, not 404, to a caller that may not list the bucket.
+            status, headers, answered = call(self.app, environ)
+            bucket = environ.get("PATH_INFO", "").lstrip("/").split("/", 1)[0]
+            if status.startswith("404") and not policy.lists_bucket(bucket):
+                return access_denied(start_response, "s3", f"s3:{action}", head=action == "HeadObject")
+            start_response(status, headers)
+            return [answered]
+        if service == "iam" and action in ("CreateLoginProfile", "UpdateLoginProfile"):
+            status, headers, answered = call(self.app, environ)
+            if status.startswith("200") and (action == "CreateLoginProfile" or form.get("Password")):
+                password_set(account, form.get("UserName", ""))
+            start_response(status, headers)
+            return [answered]
         return self.app(environ, start_response)
 
     def import_findings(self, environ, body, account, region, start_response):
@@ -501,7 +530,6 @@ class Layer:
                 self.fixture.denied = {tuple(pair) for pair in settings.get("deny", [])}
                 reads = settings.get("touch_on_read", {})
                 self.fixture.touch_on_read = dict(reads) if isinstance(reads, dict) else {key: 0 for key in reads}
-                self.fixture.freeze_reports = bool(settings.get("freeze_reports", False))
                 self.fixture.slow = {(service, action): ms / 1000.0 for service, action, ms in settings.get("slow", [])}
                 faults = settings.get("faults", {})
                 self.fixture.fault_rate = float(faults.get("rate", 0))
@@ -521,10 +549,26 @@ class Layer:
             request = read_json(environ)
             iam_backends[request["account"]]["aws"].users.pop(request["user"])
             payload = {"ok": True}
+        elif path == "/_fixture/reset-password":
+            request = read_json(environ)
+            user = iam_backends[request["account"]]["aws"].users[request["user"]]
+            user.password_reset_required = bool(request.get("required", False))
+            password_set(request["account"], request["user"])
+            payload = {"ok": True}
+        elif path == "/_fixture/reports":
+            payload = reports(self.fixture, read_json(environ))
+        elif path == "/_fixture/deployed-role":
+            payload = deployed_role(self.fixture, read_json(environ))
         elif path == "/_fixture/iam-state":
             payload = iam_state()
         elif path == "/_fixture/s3-objects":
             payload = s3_objects()
+        elif path == "/_fixture/s3-put":
+            request = read_json(environ)
+            from moto.s3.models import s3_backends
+
+            s3_backends[MANAGEMENT]["aws"].put_object(REPORT_BUCKET, request["key"], request["body"].encode())
+            payload = {"ok": True}
         elif path == "/_fixture/securityhub-findings":
             query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
             account = query.get("account", [MANAGEMENT])[0]
@@ -616,6 +660,202 @@ def call(app, environ) -> tuple[str, list, bytes]:
 def read_json(environ) -> dict:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     return json.loads(environ["wsgi.input"].read(length) or b"{}")
+
+
+IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+REPORT_REUSED_FOR = timedelta(hours=4)
+REPORT_COLUMNS = (
+    "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
+    "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,"
+    "access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,"
+    "access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,"
+    "access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,"
+    "cert_1_last_rotated,cert_2_active,cert_2_last_rotated"
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
+
+
+def iso(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S+00:00") if value else "N/A"
+
+
+def query_answer(start_response, action: str, result: str, status: str = "200 OK"):
+    body = (
+        f'<{action}Response xmlns="{IAM_NS}"><{action}Result>{result}</{action}Result>'
+        f"<ResponseMetadata><RequestId>fixture-{time.time_ns()}</RequestId></ResponseMetadata></{action}Response>"
+    ).encode()
+    start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def report_csv(account: str) -> str:
+    """The account's credential report as AWS writes it (moto's differs: no root row,
+    `not_supported` for a missing password's last use, the user's creation for
+    `password_last_changed`, no region or service of a key's last use)."""
+    backend = iam_backends[account]["aws"]
+    lines = [
+        REPORT_COLUMNS,
+        f"<root_account>,arn:aws:iam::{account}:root,2020-01-01T00:00:00+00:00,not_supported,no_information,"
+        "not_supported,not_supported,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+    ]
+    for user in list(backend.users.values()):
+        if user.password:
+            password = [
+                "true",
+                iso(user.password_last_used) if user.password_last_used else "no_information",
+                iso(getattr(user, "fixture_password_changed", user.create_date)),
+                "N/A",
+            ]
+        else:
+            password = ["false", "N/A", "N/A", "N/A"]
+        keys = []
+        for slot in range(2):
+            key = user.access_keys[slot] if slot < len(user.access_keys) else None
+            if key is None:
+                keys += ["false", "N/A", "N/A", "N/A", "N/A"]
+                continue
+            used = key.last_used
+            keys += [
+                "true" if key.status == "Active" else "false",
+                iso(key.create_date),
+                iso(used.timestamp) if used else "N/A",
+                used.region if used else "N/A",
+                used.service if used else "N/A",
+            ]
+        certificates = list(user.signing_certificates.values())
+        certs = []
+        for slot in range(2):
+            certificate = certificates[slot] if slot < len(certificates) else None
+            certs += [
+                "true" if certificate is not None and certificate.status == "Active" else "false",
+                iso(certificate.upload_date) if certificate is not None else "N/A",
+            ]
+        mfa = "true" if user.mfa_devices else "false"
+        lines.append(",".join([user.name, user.arn, iso(user.create_date), *password, mfa, *keys, *certs]))
+    return "\n".join(lines) + "\n"
+
+
+def credential_report(fixture: Fixture, account: str, action: str, start_response):
+    """GenerateCredentialReport and GetCredentialReport as AWS answers them: a report generated
+    in the last four hours is handed back as it was then (its content and its GeneratedTime);
+    otherwise a new one is generated now (STARTED, then COMPLETE on the next call)."""
+    now = utcnow()
+    with fixture.lock:
+        report = fixture.reports.get(account)
+    fresh = report is not None and now - report["generated"] < REPORT_REUSED_FOR
+    if action == "GenerateCredentialReport":
+        if fresh:
+            return query_answer(start_response, action, "<State>COMPLETE</State>")
+        with fixture.lock:
+            fixture.reports[account] = {"generated": now, "content": report_csv(account)}
+        return query_answer(
+            start_response, action,
+            "<State>STARTED</State><Description>No report exists. Starting a new report generation task</Description>",
+        )
+    if report is None or not fresh:
+        code, message = ("ReportNotPresent", "Credential report not present") if report is None else (
+            "ReportExpired", "The credential report has expired. Generate a new one.")
+        body = error_xml(IAM_NS, code, message)
+        start_response("410 Gone", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+        return [body]
+    content = base64.b64encode(report["content"].encode()).decode()
+    generated = report["generated"].strftime("%Y-%m-%dT%H:%M:%SZ")
+    return query_answer(
+        start_response, action,
+        f"<Content>{content}</Content><ReportFormat>text/csv</ReportFormat><GeneratedTime>{generated}</GeneratedTime>",
+    )
+
+
+def reports(fixture: Fixture, request: dict) -> dict:
+    """Moves the credential reports on in time: `expire` forgets them (as four hours later: the
+    next run generates new ones), `age_seconds` makes them that much older (a run that reuses
+    an earlier report)."""
+    with fixture.lock:
+        if request.get("expire"):
+            fixture.reports.clear()
+        for report in fixture.reports.values():
+            report["generated"] -= timedelta(seconds=float(request.get("age_seconds", 0)))
+        return {account: report["generated"].isoformat() for account, report in fixture.reports.items()}
+
+
+def password_set(account: str, user_name: str) -> None:
+    """Records that the user's password was set now: its login profile's CreateDate moves only
+    when the profile is created, its `password_last_changed` on every reset."""
+    user = iam_backends[account]["aws"].users.get(user_name)
+    if user is None:
+        return
+    now = utcnow()
+    if not hasattr(user, "fixture_password_created") or not user.password:
+        user.fixture_password_created = now
+    user.fixture_password_changed = now
+
+
+def login_profile(account: str, user_name: str, start_response):
+    """GetLoginProfile as AWS answers it: CreateDate is when the password was first set, which
+    a reset does not move. None lets moto answer (no such user, no password)."""
+    user = iam_backends[account]["aws"].users.get(user_name)
+    if user is None or not user.password:
+        return None
+    created = getattr(user, "fixture_password_created", user.create_date)
+    return query_answer(
+        start_response, "GetLoginProfile",
+        f"<LoginProfile><UserName>{user.name}</UserName><CreateDate>{created.strftime('%Y-%m-%dT%H:%M:%SZ')}</CreateDate>"
+        f"<PasswordResetRequired>{'true' if user.password_reset_required else 'false'}</PasswordResetRequired></LoginProfile>",
+    )
+
+
+def access_denied(start_response, service: str, action: str, head: bool = False):
+    """AccessDenied in the service's own shape."""
+    message = f"not authorized to perform: {action}"
+    if service == "s3":
+        body = b"" if head else b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+        start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+        return [body]
+    if service in ("securityhub", "organizations"):
+        body = json.dumps({"__type": "AccessDeniedException", "Message": message}).encode()
+        status = "403 Forbidden" if service == "securityhub" else "400 Bad Request"
+        start_response(status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException"),
+                                ("Content-Length", str(len(body)))])
+        return [body]
+    code = "AuthorizationError" if service == "sns" else "AccessDenied"
+    body = error_xml(IAM_NS, code, message)
+    start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def deployed_role(fixture: Fixture, request: dict) -> dict:
+    """Creates the scanner's execution role in the management account with the policy that
+    deploy/scanner.yaml gives it for the stack `parameters`, and answers its credentials: every
+    request made with them is judged against that policy."""
+    names = {"account": MANAGEMENT, "region": "us-east-1", "bucket": REPORT_BUCKET,
+             "topic_arn": request["topic_arn"]}
+    template = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "scanner.yaml")
+    document = render(template, request.get("parameters", {}), names)
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    iam = session.client("iam", endpoint_url=fixture.endpoint)
+    with fixture.lock:
+        name = f"stalecreds-scanner-{len(fixture.enforced) + 1}"
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"},
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{MANAGEMENT}:root"}, "Action": "sts:AssumeRole"},
+    ]}
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName=name, PolicyName="stalecreds-scanner", PolicyDocument=json.dumps(document))
+    credentials = session.client("sts", endpoint_url=fixture.endpoint).assume_role(
+        RoleArn=f"arn:aws:iam::{MANAGEMENT}:role/{name}", RoleSessionName="stalecreds", DurationSeconds=3600
+    )["Credentials"]
+    with fixture.lock:
+        fixture.enforced[credentials["AccessKeyId"]] = Policy(document)
+        fixture.counts.clear()
+    return {
+        "access_key_id": credentials["AccessKeyId"],
+        "secret_access_key": credentials["SecretAccessKey"],
+        "session_token": credentials["SessionToken"],
+        "policy": document,
+    }
 
 
 def touch(request: dict) -> dict:
@@ -764,6 +1004,8 @@ def seed(endpoint: str, scenario: dict, external_id: str | None) -> dict:
             if spec["password"]:
                 set_ago, used_ago = spec["password"]
                 moto_user.create_date = ago(set_ago, now)
+                # The login profile's CreateDate and the report's password_last_changed.
+                moto_user.fixture_password_created = moto_user.fixture_password_changed = ago(set_ago, now)
                 moto_user.password_last_used = None if used_ago is None else ago(used_ago, now)
             if spec["password_last_used"] is not None:
                 moto_user.password_last_used = ago(spec["password_last_used"], now)
@@ -800,6 +1042,7 @@ def main() -> int:
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     endpoint = f"http://127.0.0.1:{server.server_port}"
+    fixture.endpoint = endpoint
 
     scenario = {
         "demo": DEMO,

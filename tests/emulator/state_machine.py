@@ -5,7 +5,7 @@ tags), its substitutions made, and the state machine created in moto in this pro
 `stepfunctions.execute_state_machine` on. moto cannot run our function (no Docker), so a stand-in
 answers each invocation by the event's `step`, the way `bootstrap` does, and records the event;
 a scenario scripts its answers (a duplicate plan, a throttled batch, a failed batch, a plan whose
-items are missing). This checks the control flow: the plan, one child per batch, the Choice on a
+items are missing, a plan retried, a plan or a merge that fails for good). This checks the control flow: the plan, one child per batch, the Choice on a
 duplicate, retries, the Catch to merge, the merge's input and the execution's output. The test
 (tests/fanout.rs) asserts on what this prints: one JSON object per scenario.
 
@@ -44,6 +44,22 @@ class Function:
             self.events.append(event)
             attempts = sum(1 for seen in self.events if seen == event)
         step = event.get("step")
+        if step == "plan" and self.scenario == "plan_retried" and attempts == 1:
+            raise JsonRESTError("TooManyRequestsException", "Rate exceeded")
+        if step == "plan" and self.scenario == "plan_fails":
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return {
+                "errorType": "NonRetryable.Configuration",
+                "errorMessage": "cannot list the organization's accounts. What to do: run from the management account",
+            }
+        if step == "merge" and self.scenario == "merge_refuses":
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return {
+                "errorType": "NonRetryable.Configuration",
+                "errorMessage": "this step's settings are not the plan's. What to do: the configuration changed during the run",
+            }
+        if step == "failed":
+            return {"step": "failed", "failed_step": event.get("failed_step"), "run_id": event.get("run_id")}
         if step == "plan":
             return {
                 "step": "plan",

@@ -205,7 +205,6 @@ impl Moto {
     /// Sets the fixture's AWS-like behaviour from a JSON object: `latency_ms`, `throttle_rate`,
     /// `deny` ([account, action] pairs answered AccessDenied), `touch_on_read` (key IDs marked
     /// used when next read with GetAccessKeyLastUsed, or `{key: n}` after n reads),
-    /// `freeze_reports` (each account's first credential report is served again and again),
     /// `slow` ([service, action, ms] answered that much later), `faults` (a seeded random mix:
     /// `rate`, `kinds` among 500, 503, drop and slow, `after_rate` for IAM changes after the
     /// emulator acted, `slow_ms`, `seed`), `before` and `after` (scripted faults per action,
@@ -233,6 +232,38 @@ impl Moto {
         self.http("POST", "/_fixture/change", &body.to_string());
     }
 
+    /// Makes every credential report four hours old, as on the next day: the next run has
+    /// each account generate a new one.
+    pub fn expire_reports(&self) {
+        self.http("POST", "/_fixture/reports", r#"{"expire": true}"#);
+    }
+
+    /// Makes every credential report `seconds` older: the next run reuses them, as AWS does
+    /// for four hours, and they no longer look fresh.
+    pub fn age_reports(&self, seconds: u64) {
+        self.http(
+            "POST",
+            "/_fixture/reports",
+            &format!(r#"{{"age_seconds": {seconds}}}"#),
+        );
+    }
+
+    /// The scanner's execution role as deploy/scanner.yaml defines it for the stack
+    /// `parameters` (`{"FanOut": "true", ...}`): the fixture creates it and judges every
+    /// request made with its credentials against its policy, as AWS would.
+    pub fn deployed_role(&self, parameters: &Value) -> Deployed {
+        let body = serde_json::json!({ "parameters": parameters, "topic_arn": self.topic_arn });
+        let answer: Value =
+            serde_json::from_str(&self.http("POST", "/_fixture/deployed-role", &body.to_string()))
+                .expect("JSON credentials");
+        let text = |name: &str| answer[name].as_str().expect("a credential").to_owned();
+        Deployed {
+            access_key_id: text("access_key_id"),
+            secret_access_key: text("secret_access_key"),
+            session_token: text("session_token"),
+        }
+    }
+
     /// Deletes a user (and its credentials) behind the credential report's back.
     pub fn delete_user(&self, account: &str, user: &str) {
         let body = serde_json::json!({ "account": self.account(account), "user": user });
@@ -247,6 +278,13 @@ impl Moto {
     /// The objects of the report bucket: key -> text.
     pub fn s3_objects(&self) -> BTreeMap<String, String> {
         serde_json::from_str(&self.http("GET", "/_fixture/s3-objects", "")).expect("JSON objects")
+    }
+
+    /// Puts an object in the report bucket behind stalecreds' back (a record an earlier,
+    /// crashed delivery left).
+    pub fn s3_put(&self, key: &str, body: &str) {
+        let request = serde_json::json!({ "key": key, "body": body });
+        self.http("POST", "/_fixture/s3-put", &request.to_string());
     }
 
     /// The findings moto's Security Hub holds for `account` (in us-east-1).
@@ -314,6 +352,37 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The deployed scanner role's session, and the policy it runs under.
+pub struct Deployed {
+    /// The session's access key ID.
+    pub access_key_id: String,
+    /// Its secret.
+    pub secret_access_key: String,
+    /// Its session token.
+    pub session_token: String,
+}
+
+impl Deployed {
+    /// The session's credentials for the SDK.
+    pub fn credentials(&self) -> aws_credential_types::Credentials {
+        aws_credential_types::Credentials::new(
+            &self.access_key_id,
+            &self.secret_access_key,
+            Some(self.session_token.clone()),
+            None,
+            "deployed-role",
+        )
+    }
+
+    /// Points `command` at these credentials (a process started as the function).
+    pub fn apply(&self, command: &mut Command) {
+        command
+            .env("AWS_ACCESS_KEY_ID", &self.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret_access_key)
+            .env("AWS_SESSION_TOKEN", &self.session_token);
     }
 }
 
