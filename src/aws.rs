@@ -146,6 +146,22 @@ impl AwsError {
         }
     }
 
+    /// Whether AWS may have acted on the request although this error says nothing of it: no
+    /// answer came (a timeout, a dropped connection, a response that could not be read), or a
+    /// server error did, which can follow a change IAM made.
+    pub fn answer_lost(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "TimeoutError"
+                | "DispatchFailure"
+                | "ResponseError"
+                | "ServiceFailure"
+                | "InternalFailure"
+                | "InternalError"
+                | "ServiceUnavailable"
+        )
+    }
+
     /// An error this program found in an AWS answer (not one AWS returned).
     pub fn invalid_answer(operation: &'static str, message: impl Into<String>) -> Self {
         AwsError {

@@ -24,6 +24,9 @@ const MAX_RESERVE: Duration = Duration::from_secs(60);
 const MAX_SCAN_MARGIN: Duration = Duration::from_secs(120);
 /// Kept free at the very end, for the response itself.
 const FINAL_MARGIN: Duration = Duration::from_millis(200);
+/// A change's outcome entry gets this share of what is left ([`Deadline::delivery_timeout`]):
+/// after the hard phase it may still be written, within the delivery reserve.
+pub const JOURNAL_SHARE: u32 = 6;
 
 /// The deadline of a run, and its phases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,12 +90,20 @@ impl Deadline {
     }
 
     /// Runs `work` until the hard deadline: `None` if the deadline came first (the work is
-    /// dropped, mid-flight).
+    /// dropped, mid-flight). The deadline is looked at first, every time: work is never started,
+    /// nor resumed, once the hard phase has begun.
     pub async fn bounded<F: std::future::Future>(&self, work: F) -> Option<F::Output> {
         tokio::select! {
-            done = work => Some(done),
+            biased;
             () = self.hard() => None,
+            done = work => Some(done),
         }
+    }
+
+    /// What is left until the hard deadline (zero once past it); `None` without a deadline.
+    pub fn until_hard(&self) -> Option<Duration> {
+        self.phases
+            .map(|phases| phases.hard.saturating_duration_since(Instant::now()))
     }
 
     /// How long one delivery call may take now: what is left until the end (less a small
@@ -164,5 +175,22 @@ mod tests {
         );
         assert_eq!(Deadline::none().delivery_timeout(1), None);
         assert!(!Deadline::none().past_hard());
+    }
+
+    #[tokio::test]
+    async fn once_the_hard_phase_has_begun_no_work_starts() {
+        let deadline = Deadline::after(Instant::now(), Duration::from_millis(10));
+        deadline.hard().await;
+        // Work that is ready at once still never runs: the deadline is looked at first.
+        for _ in 0..64 {
+            let started = std::sync::atomic::AtomicBool::new(false);
+            let work = async {
+                started.store(true, std::sync::atomic::Ordering::SeqCst);
+            };
+            assert_eq!(deadline.bounded(work).await, None);
+            assert!(!started.load(std::sync::atomic::Ordering::SeqCst));
+        }
+        assert_eq!(deadline.until_hard(), Some(Duration::ZERO));
+        assert_eq!(Deadline::none().until_hard(), None);
     }
 }

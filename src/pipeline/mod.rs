@@ -631,7 +631,7 @@ fn open_journal(
 }
 
 /// Where the state kept from run to run is: the report bucket, or the local state directory.
-fn state_store(settings: &Settings, clients: &Clients) -> Option<state::Store> {
+pub(super) fn state_store(settings: &Settings, clients: &Clients) -> Option<state::Store> {
     match (delivery::bucket(settings), &settings.state_dir) {
         (Some(bucket), _) => Some(state::Store::S3 {
             s3: clients.s3.clone(),

@@ -1,5 +1,8 @@
 //! `stalecreds undo`: reactivates what a run deactivated, from its journal (a local file, or
-//! S3), through each account's remediation role, as the run that made the changes did.
+//! S3), through each account's remediation role, as the run that made the changes did. A change
+//! whose outcome the journal does not know is decided from the live state; a key that something
+//! shows was deactivated again by someone else since (a use after the change, a later run's
+//! record in the state) is left alone, and said so.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,10 +56,20 @@ pub async fn undo(
             .push(entry);
     }
     let undo_run = Timestamp::now().to_string();
+    let store = super::state_store(settings, clients);
     let results: Vec<Vec<(Entry, UndoState)>> = futures::stream::iter(by_account)
         .map(|(account_id, entries)| {
-            let (caller, undo_run) = (&caller, &undo_run);
+            let (caller, undo_run, store) = (&caller, &undo_run, &store);
             async move {
+                // What later runs recorded of the account's inactive keys: evidence that someone
+                // else deactivated a key since (none when there is no state, or it is unreadable).
+                let state = match store {
+                    Some(store) => store.read(&account_id).await.unwrap_or_else(|error| {
+                        tracing::warn!(account = %account_id, error = %crate::aws::describe(&error), "the account's state could not be read: undo judges from the live state alone");
+                        None
+                    }),
+                    None => None,
+                };
                 let plan = settings.plan(&account_id, None, caller);
                 // The remediation role of the configuration; the audit role (or the caller's
                 // own credentials) when the configuration no longer has one.
@@ -75,7 +88,10 @@ pub async fn undo(
                     )
                     .await;
                 match iam {
-                    Ok(iam) => crate::remediate::undo(&iam, &pace, entries, out, undo_run).await,
+                    Ok(iam) => {
+                        crate::remediate::undo(&iam, &pace, entries, out, undo_run, state.as_ref())
+                            .await
+                    }
                     Err(error) => entries
                         .into_iter()
                         .map(|entry| (entry, UndoState::Failed(error.clone())))

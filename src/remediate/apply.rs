@@ -15,6 +15,7 @@ use super::{Action, ActionKind, ActionOutcome, ActionState};
 use crate::aws::{AwsError, Pace, describe, timestamp};
 use crate::deadline::Deadline;
 use crate::rules::{CredentialKind, idle_days};
+use crate::state::{AccountState, Observed};
 
 /// Applies `actions` (all in one account) in order, journaling each change. `now` is the run's
 /// "now": the stage thresholds are checked against it with the live dates. No change starts
@@ -70,39 +71,117 @@ async fn apply_one(
         Some(Ok(Check::Skip(reason))) => return ActionState::Skipped(reason),
         Some(Err(error)) => return ActionState::Failed(error),
     };
-    if deadline.past_hard() {
-        return not_attempted();
-    }
-    if let Err(error) = journal
-        .append(&entry(action, run, previous, Phase::Intent, None))
+    // The intent is durable before the call, and made before the hard phase (its write is
+    // bounded by it).
+    let intent = entry(action, run, previous, Phase::Intent, None);
+    match deadline
+        .bounded(journal.append(&intent, deadline.until_hard()))
         .await
     {
-        return ActionState::Skipped(format!(
-            "not attempted: its journal entry could not be made durable ({})",
-            describe(&error)
-        ));
+        None => return not_attempted(),
+        Some(Err(error)) => {
+            return ActionState::Skipped(format!(
+                "not attempted: its journal entry could not be made durable ({})",
+                describe(&error)
+            ));
+        }
+        Some(Ok(())) => {}
     }
-    let (state, phase, note) = match deadline.bounded(change(iam, pace, action)).await {
-        Some(Ok(note)) => (ActionState::Applied, Phase::Done, note),
+    let (state, phase, note) = match deadline.bounded(change(iam, pace, action, deadline)).await {
+        Some(Ok(Sent::Made(note))) => (ActionState::Applied, Phase::Done, note),
+        Some(Ok(Sent::NotSent)) => (
+            not_attempted(),
+            Phase::Failed,
+            Some("not sent: the run's hard deadline came first".to_owned()),
+        ),
+        Some(Err(error)) if error.answer_lost() => decide(iam, pace, action, error, deadline).await,
         Some(Err(error)) => {
             let note = error.to_string();
             (ActionState::Failed(error), Phase::Failed, Some(note))
         }
-        None => {
-            // The intent stays the last entry: `undo` reads the live state to decide.
-            return ActionState::Failed(AwsError {
-                operation: "Remediate".into(),
-                code: "OutcomeUnknown".to_owned(),
-                message: "the run's deadline came while the change was in flight: the journal keeps its intent, and `undo` checks the live state".to_owned(),
-            });
-        }
+        None => (
+            ActionState::Failed(unknown(
+                "the run's deadline came while the change was in flight",
+            )),
+            Phase::Unknown,
+            Some(
+                "cut off in flight by the run's deadline: `undo` decides from the live state"
+                    .to_owned(),
+            ),
+        ),
     };
     // The intent is durable: if the outcome cannot be written, `undo` reads the live state. The
     // failure is the journal's own, and it stops every later change.
+    let outcome = entry(action, run, previous, phase, note);
     let _ = journal
-        .append(&entry(action, run, previous, phase, note))
+        .append(
+            &outcome,
+            deadline.delivery_timeout(crate::deadline::JOURNAL_SHARE),
+        )
         .await;
     state
+}
+
+/// The outcome of a change whose answer was lost: the live state decides whether IAM made it
+/// (a timeout after IAM acted, a dropped connection, a server error). When the live state
+/// cannot be read either, the outcome is journaled unknown, for `undo` and the next run.
+async fn decide(
+    iam: &Client,
+    pace: &Pace,
+    action: &Action,
+    error: AwsError,
+    deadline: &Deadline,
+) -> (ActionState, Phase, Option<String>) {
+    match deadline.bounded(made(iam, pace, action)).await {
+        Some(Ok(true)) => (
+            ActionState::Applied,
+            Phase::Done,
+            Some(format!(
+                "its answer was lost ({error}); the live state shows it made"
+            )),
+        ),
+        Some(Ok(false)) => {
+            let note = format!("its answer was lost ({error}); the live state shows it not made");
+            (ActionState::Failed(error), Phase::Failed, Some(note))
+        }
+        Some(Err(read)) => (
+            ActionState::Failed(unknown(&format!(
+                "its answer was lost ({error}), and the live state could not be read ({read})"
+            ))),
+            Phase::Unknown,
+            Some(format!("{error}; the live state could not be read: {read}")),
+        ),
+        None => (
+            ActionState::Failed(unknown(&format!(
+                "its answer was lost ({error}), and the run's deadline came before the live state was read"
+            ))),
+            Phase::Unknown,
+            Some(error.to_string()),
+        ),
+    }
+}
+
+/// Whether the live state shows `action` made.
+async fn made(iam: &Client, pace: &Pace, action: &Action) -> Result<bool, AwsError> {
+    let user = action.user_name.as_str();
+    let key_id = action.access_key_id.as_deref().unwrap_or_default();
+    Ok(match action.kind {
+        ActionKind::DeactivateKey => matches!(
+            live_key(iam, pace, user, key_id).await?,
+            Some((StatusType::Inactive, _))
+        ),
+        ActionKind::DeleteInactiveKey => live_key(iam, pace, user, key_id).await?.is_none(),
+        ActionKind::DeletePassword => !has_login_profile(iam, pace, user).await?,
+    })
+}
+
+/// The error that stands for a change whose outcome nobody knows yet.
+fn unknown(message: &str) -> AwsError {
+    AwsError {
+        operation: "Remediate".into(),
+        code: "OutcomeUnknown".to_owned(),
+        message: format!("{message}: the journal says so, and `undo` checks the live state"),
+    }
 }
 
 /// Reads the credential's live state: whether the change still qualifies.
@@ -129,16 +208,7 @@ async fn verify(
             if status != wanted {
                 return Ok(Check::Skip(format!("the key is now {}", status.as_str())));
             }
-            pace.ready().await;
-            let last_used = iam
-                .get_access_key_last_used()
-                .access_key_id(key_id)
-                .send()
-                .await
-                .map_err(|error| AwsError::from_sdk("GetAccessKeyLastUsed", &error))?
-                .access_key_last_used()
-                .and_then(|used| used.last_used_date())
-                .and_then(timestamp);
+            let last_used = last_use(iam, pace, key_id).await?;
             if action.kind == ActionKind::DeactivateKey
                 && let Some(reason) = too_recent(created, last_used, action.threshold, now)
             {
@@ -204,14 +274,36 @@ async fn verify(
     }
 }
 
-/// Makes the change; `Ok(Some(note))` when it was found already made. A delete answered
+/// Whether a change was sent.
+enum Sent {
+    /// Made; with a note when it was found already made.
+    Made(Option<String>),
+    /// Not sent: the hard phase began while it waited for its turn.
+    NotSent,
+}
+
+/// Makes the change; `Sent::Made(Some(note))` when it was found already made. A delete answered
 /// `NoSuchEntity` is checked live: if the credential is gone, an earlier attempt of the same
-/// call (retried by the SDK after a timeout) made the change.
-async fn change(iam: &Client, pace: &Pace, action: &Action) -> Result<Option<String>, AwsError> {
+/// call (retried by the SDK after a timeout) made the change. The hard deadline is looked at
+/// last, after the pace's wait, just before the request goes out.
+async fn change(
+    iam: &Client,
+    pace: &Pace,
+    action: &Action,
+    deadline: &Deadline,
+) -> Result<Sent, AwsError> {
+    pace.ready().await;
+    if deadline.past_hard() {
+        return Ok(Sent::NotSent);
+    }
+    send(iam, pace, action).await.map(Sent::Made)
+}
+
+/// Sends the change (see [`change`]).
+async fn send(iam: &Client, pace: &Pace, action: &Action) -> Result<Option<String>, AwsError> {
     let user = action.user_name.as_str();
     let key_id = action.access_key_id.as_deref().unwrap_or_default();
     let already = "found already done: an earlier attempt of this call made it".to_owned();
-    pace.ready().await;
     match action.kind {
         ActionKind::DeactivateKey => iam
             .update_access_key()
@@ -360,14 +452,17 @@ pub enum UndoState {
 }
 
 /// Reactivates the keys that `entries` (all in one account, the last entry of each credential)
-/// say were deactivated, or were about to be (an intent without an outcome: the live state
-/// decides), and are still Inactive; deletions are reported as irreversible.
+/// say were deactivated, or may have been (an intent without an outcome, an outcome unknown: the
+/// live state decides), and are still Inactive, unless something shows that someone else
+/// deactivated them since (see [`left_alone`]); deletions are reported as irreversible. `state`
+/// is the account's state kept from run to run, when it could be read.
 pub async fn undo(
     iam: &Client,
     pace: &Pace,
     entries: Vec<Entry>,
     journal: &Journal,
     run: &str,
+    state: Option<&AccountState>,
 ) -> Vec<(Entry, UndoState)> {
     let mut outcomes = Vec::with_capacity(entries.len());
     for entry in entries {
@@ -376,7 +471,7 @@ pub async fn undo(
                 UndoState::Skipped("the change failed: nothing changed".to_owned())
             }
             (Change::DeactivateKey, _, Some(key_id)) => {
-                reactivate_journaled(iam, pace, &entry, key_id, journal, run).await
+                reactivate_journaled(iam, pace, &entry, key_id, journal, run, state).await
             }
             (Change::DeactivateKey, _, None) => {
                 UndoState::Skipped("the entry has no access key ID".to_owned())
@@ -389,6 +484,33 @@ pub async fn undo(
     outcomes
 }
 
+/// Why an Inactive key that the journal says stalecreds deactivated (at `entry.time`) is left
+/// alone: it was used after that (so someone reactivated it, and it was deactivated again
+/// since), or a later run recorded it inactive from a later time (it was seen active again).
+fn left_alone(
+    entry: &Entry,
+    last_used: Option<Timestamp>,
+    state: Option<&AccountState>,
+) -> Option<String> {
+    if let Some(used) = last_used.filter(|used| *used > entry.time) {
+        return Some(format!(
+            "used ({used}) after stalecreds deactivated it ({}): someone reactivated it, and it was deactivated again since; left alone",
+            entry.time
+        ));
+    }
+    let recorded = state
+        .and_then(|state| state.inactive_keys.get(entry.access_key_id.as_deref()?))
+        .filter(|key| key.since > entry.time)?;
+    Some(format!(
+        "a later run saw it active again; it is inactive since {} ({}): someone else deactivated it; left alone",
+        recorded.since,
+        match recorded.by {
+            Observed::Deactivated => "by another run of stalecreds, whose journal undoes it",
+            Observed::FirstSeen => "not by stalecreds",
+        }
+    ))
+}
+
 /// Reactivates one key, with its intent and outcome journaled.
 async fn reactivate_journaled(
     iam: &Client,
@@ -397,6 +519,7 @@ async fn reactivate_journaled(
     key_id: &str,
     journal: &Journal,
     run: &str,
+    state: Option<&AccountState>,
 ) -> UndoState {
     let record = |phase, note| Entry {
         time: Timestamp::now(),
@@ -411,7 +534,7 @@ async fn reactivate_journaled(
     match live_key(iam, pace, &entry.user_name, key_id).await {
         Err(error) => return UndoState::Failed(error),
         Ok(None) => return UndoState::Skipped("the key no longer exists".to_owned()),
-        Ok(Some((StatusType::Active, _))) if entry.phase == Phase::Intent => {
+        Ok(Some((StatusType::Active, _))) if entry.phase.is_undecided() => {
             return UndoState::Skipped(
                 "the journal has no outcome and the key is active: the deactivation was not made"
                     .to_owned(),
@@ -422,7 +545,14 @@ async fn reactivate_journaled(
         }
         Ok(Some(_)) => {}
     }
-    if let Err(error) = journal.append(&record(Phase::Intent, None)).await {
+    let last_used = match last_use(iam, pace, key_id).await {
+        Ok(used) => used,
+        Err(error) => return UndoState::Failed(error),
+    };
+    if let Some(why) = left_alone(entry, last_used, state) {
+        return UndoState::Skipped(why);
+    }
+    if let Err(error) = journal.append(&record(Phase::Intent, None), None).await {
         return UndoState::Skipped(format!(
             "not attempted: its journal entry could not be made durable ({})",
             describe(&error)
@@ -439,13 +569,31 @@ async fn reactivate_journaled(
         .map_err(|error| AwsError::from_sdk("UpdateAccessKey", &error));
     let (state, phase, note) = match reactivated {
         Ok(_) => (UndoState::Reactivated, Phase::Done, None),
+        Err(error) if error.answer_lost() => {
+            let note = error.to_string();
+            (UndoState::Failed(error), Phase::Unknown, Some(note))
+        }
         Err(error) => {
             let note = error.to_string();
             (UndoState::Failed(error), Phase::Failed, Some(note))
         }
     };
-    let _ = journal.append(&record(phase, note)).await;
+    let _ = journal.append(&record(phase, note), None).await;
     state
+}
+
+/// The key's last use, read live.
+async fn last_use(iam: &Client, pace: &Pace, key_id: &str) -> Result<Option<Timestamp>, AwsError> {
+    pace.ready().await;
+    Ok(iam
+        .get_access_key_last_used()
+        .access_key_id(key_id)
+        .send()
+        .await
+        .map_err(|error| AwsError::from_sdk("GetAccessKeyLastUsed", &error))?
+        .access_key_last_used()
+        .and_then(|used| used.last_used_date())
+        .and_then(timestamp))
 }
 
 #[cfg(test)]
@@ -481,5 +629,63 @@ mod tests {
         // Created (or a password reset) recently: not idle long enough, never used.
         let reason = too_recent(at("2026-11-01T00:00:00Z"), None, 90, now).expect("too recent");
         assert!(reason.starts_with("only 27 days idle"), "{reason}");
+    }
+
+    fn deactivated_at(time: &str) -> Entry {
+        Entry {
+            time: time.parse().expect("valid"),
+            run: "2026-11-28T10:00:00Z".to_owned(),
+            account_id: "111111111111".to_owned(),
+            user_name: "alice".to_owned(),
+            credential: CredentialKind::AccessKey,
+            access_key_id: Some("AKIAALICE".to_owned()),
+            action: Change::DeactivateKey,
+            previous_state: Held::Active,
+            new_state: Held::Inactive,
+            phase: Phase::Done,
+            note: None,
+        }
+    }
+
+    fn state_with(since: &str, by: Observed) -> AccountState {
+        AccountState {
+            schema: crate::state::SCHEMA,
+            account_id: "111111111111".to_owned(),
+            updated_at: since.parse().expect("valid"),
+            inactive_keys: [(
+                "AKIAALICE".to_owned(),
+                crate::state::InactiveKey {
+                    user_name: "alice".to_owned(),
+                    since: since.parse().expect("valid"),
+                    by,
+                },
+            )]
+            .into(),
+            baseline: None,
+        }
+    }
+
+    #[test]
+    fn a_key_is_left_alone_when_something_shows_someone_else_deactivated_it_since() {
+        let entry = deactivated_at("2026-11-28T10:00:05Z");
+        // Nothing since: undone.
+        assert_eq!(left_alone(&entry, at("2026-10-01T00:00:00Z"), None), None);
+        assert_eq!(left_alone(&entry, None, None), None);
+        // Used after stalecreds deactivated it: someone reactivated it in between.
+        let used = left_alone(&entry, at("2026-11-29T08:00:00Z"), None).expect("left alone");
+        assert!(used.contains("someone reactivated it"), "{used}");
+        // Our own run's record (from the run's `now`, just before the change): undone.
+        let ours = state_with("2026-11-28T10:00:00Z", Observed::Deactivated);
+        assert_eq!(left_alone(&entry, None, Some(&ours)), None);
+        // A later run recorded it inactive from a later time: it was seen active in between.
+        let later = state_with("2026-11-30T10:00:00Z", Observed::FirstSeen);
+        let seen = left_alone(&entry, None, Some(&later)).expect("left alone");
+        assert!(seen.contains("not by stalecreds"), "{seen}");
+        let again = state_with("2026-11-30T10:00:00Z", Observed::Deactivated);
+        let ours_again = left_alone(&entry, None, Some(&again)).expect("left alone");
+        assert!(
+            ours_again.contains("another run of stalecreds"),
+            "{ours_again}"
+        );
     }
 }

@@ -117,6 +117,18 @@ pub enum Phase {
     Done,
     /// Refused by AWS: nothing changed.
     Failed,
+    /// The call's answer was lost (a timeout, a dropped connection, a server error after the
+    /// request went out) and the live state could not tell whether IAM made the change: `undo`
+    /// (and the next run) decide from the live state.
+    Unknown,
+}
+
+impl Phase {
+    /// Whether the change may have been made without the journal knowing: an intent alone, or
+    /// an unknown outcome.
+    pub fn is_undecided(self) -> bool {
+        matches!(self, Phase::Intent | Phase::Unknown)
+    }
 }
 
 /// Why the journal could not be written or read.
@@ -264,10 +276,14 @@ impl Journal {
         text.into_bytes()
     }
 
-    /// Makes `entry` durable: appended and fsynced, or put in S3. After a failure every later
-    /// append fails too ([`JournalError::Broken`]): no change is made that could not be
-    /// journaled.
-    pub async fn append(&self, entry: &Entry) -> Result<(), JournalError> {
+    /// Makes `entry` durable: appended and fsynced, or put in S3 within `timeout` (retries
+    /// included; the run's deadline decides it). After a failure every later append fails too
+    /// ([`JournalError::Broken`]): no change is made that could not be journaled.
+    pub async fn append(
+        &self,
+        entry: &Entry,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<(), JournalError> {
         if let Some(failure) = self.failure() {
             return Err(JournalError::Broken(failure));
         }
@@ -275,7 +291,7 @@ impl Journal {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(entry.clone());
-        let written = self.write(entry).await;
+        let written = self.write(entry, timeout).await;
         if let Err(error) = &written {
             let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
             failure.get_or_insert_with(|| crate::aws::describe(error));
@@ -289,7 +305,11 @@ impl Journal {
         written
     }
 
-    async fn write(&self, entry: &Entry) -> Result<(), JournalError> {
+    async fn write(
+        &self,
+        entry: &Entry,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<(), JournalError> {
         let mut line = serde_json::to_string(entry).unwrap_or_default();
         line.push('\n');
         match &self.sink {
@@ -313,6 +333,7 @@ impl Journal {
                     Phase::Intent => "intent",
                     Phase::Done => "done",
                     Phase::Failed => "failed",
+                    Phase::Unknown => "unknown",
                 };
                 // The instant first: keys sort in the order written, and a second attempt of the
                 // same run (a retried merge) never overwrites the first one's entries.
@@ -324,7 +345,7 @@ impl Journal {
                     &key,
                     line.into_bytes(),
                     "application/json",
-                    None,
+                    timeout,
                 )
                 .await
                 .map(drop)
@@ -446,13 +467,16 @@ mod tests {
         let path = dir.path().join("journal.jsonl");
         let journal = Journal::open(&path).expect("opens");
         journal
-            .append(&entry(Phase::Intent))
+            .append(&entry(Phase::Intent), None)
             .await
             .expect("appends");
-        journal.append(&entry(Phase::Done)).await.expect("appends");
+        journal
+            .append(&entry(Phase::Done), None)
+            .await
+            .expect("appends");
         Journal::open(&path)
             .expect("reopens")
-            .append(&entry(Phase::Done))
+            .append(&entry(Phase::Done), None)
             .await
             .expect("appends again");
         assert_eq!(
@@ -484,7 +508,7 @@ mod tests {
         let journal = Journal::open(&path).expect("opens");
         *journal.failure.lock().expect("lock") = Some("disk full".to_owned());
         let error = journal
-            .append(&entry(Phase::Intent))
+            .append(&entry(Phase::Intent), None)
             .await
             .expect_err("broken");
         assert!(matches!(error, JournalError::Broken(_)), "{error}");
