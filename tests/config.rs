@@ -374,3 +374,43 @@ fn security_hub_is_a_boolean_in_every_layer() {
     .expect("valid");
     assert!(flagged.settings.security_hub);
 }
+
+/// Issue 16: a configuration error quotes the offending line, so a mistyped key
+/// (`externl_id: …`) put the external ID in standard error and in the Lambda's error message. No
+/// error quotes an external ID, a value of an unknown key, or a value of a secret-looking key,
+/// wherever it is (defaults, accounts, role chains, flow style, a file that is not YAML).
+#[test]
+fn no_configuration_error_quotes_a_secret() {
+    const SECRET: &str = "Sup3r-S3cret-ExternalId";
+    let files = [
+        format!("defaults:\n  externl_id: {SECRET}\n  max_idle_days: 45\n"),
+        format!("defaults:\n  external_id: {SECRET}\n  max_idle_days: ninety\n"),
+        format!(
+            "accounts:\n  - account_id: '111111111111'\n    role: [{{arn: 'arn:aws:iam::222222222222:role/a', external_id: {SECRET}}}]\n"
+        ),
+        format!("accounts: [{{account_id: '111111111111', extrnal_id: {SECRET}}}]\n"),
+        format!("overrides:\n  '111111111111':\n    external-id: \"{SECRET}\"\n"),
+        format!("defaults:\n  max_idle_days: 45\n   external_id: {SECRET}\n"),
+        format!("defaults:\n  ext_id: {SECRET}\n"),
+    ];
+    for text in &files {
+        let error = resolve_file("accounts.yaml", text).expect_err(text);
+        let shown = error.to_string();
+        assert!(!shown.contains(SECRET), "the secret is shown:\n{shown}");
+    }
+    // Through the CLI, on standard error.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("accounts.yaml");
+    std::fs::write(&path, &files[0]).expect("writable");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_stalecreds"))
+        .args(["config", "--config"])
+        .arg(&path)
+        .env_clear()
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown key `externl_id`"), "{stderr}");
+    assert!(stderr.contains("externl_id: ***"), "{stderr}");
+    assert!(!stderr.contains(SECRET), "{stderr}");
+}

@@ -938,3 +938,86 @@ fn undo_leaves_alone_a_key_someone_deactivated_again_after_the_run() {
     assert!(keys_of(&moto, "prod", "alice").contains(&(alice, "Inactive".to_owned())));
     assert!(keys_of(&moto, "prod", "carol").contains(&(carol, "Active".to_owned())));
 }
+
+/// Issue 16: api mode dated a password by its login profile's CreateDate, which a reset does not
+/// move: a password an administrator reset this morning looked 90 days idle and was deleted. The
+/// credential report's `password_last_changed` now dates it; when the report cannot be read, the
+/// password is reported and never deleted, with the reason.
+#[test]
+fn api_mode_never_deletes_a_password_it_cannot_date() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let prod = moto.account("prod").to_owned();
+    // bob's password, set 90 days ago and never used, was reset this morning.
+    moto.reset_password("prod", "bob", false);
+    let dir = temp_dir();
+    let journal = dir.path().join("journal.jsonl");
+    let apply = |moto: &Moto| {
+        scan(
+            moto,
+            &[
+                "--mode",
+                "api",
+                "--apply",
+                "--account",
+                &prod,
+                "--journal",
+                journal.to_str().expect("utf-8"),
+            ],
+            Path::new(POLICY),
+        )
+    };
+    let report = apply(&moto).json();
+    let bob = |report: &Value| {
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|finding| finding["user_name"] == "bob")
+            .cloned()
+    };
+    assert_eq!(
+        bob(&report),
+        None,
+        "a password reset this morning is not idle"
+    );
+    assert_eq!(moto.iam_state()[prod.as_str()]["bob"]["password"], true);
+
+    // When the report cannot be read, a password is dated only by its CreateDate: old-admin's
+    // (set 400 days ago, used 200 days ago) stays a finding, and is not deleted.
+    let management = moto.account("management").to_owned();
+    moto.configure_json(&json!({ "deny": [[management.as_str(), "GetCredentialReport"]] }));
+    let run = scan(
+        &moto,
+        &[
+            "--mode",
+            "api",
+            "--apply",
+            "--account",
+            &management,
+            "--journal",
+            journal.to_str().expect("utf-8"),
+        ],
+        Path::new(POLICY),
+    );
+    let report = run.json();
+    let old_admin = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|finding| finding["user_name"] == "old-admin")
+        .expect("old-admin's password is a finding");
+    assert_eq!(old_admin["remediation"]["state"], "skipped", "{old_admin}");
+    assert!(
+        old_admin["remediation"]["reason"]
+            .as_str()
+            .is_some_and(|why| why.contains("its last reset cannot be dated")),
+        "{old_admin}"
+    );
+    assert_eq!(
+        moto.iam_state()[management.as_str()]["old-admin"]["password"],
+        true
+    );
+}

@@ -33,6 +33,12 @@ pub struct FileConfig {
     pub remediation: FileRemediation,
     /// `owners:`.
     pub owners: Owners,
+    /// The file's values that an error must never quote: every external ID, every value of a
+    /// key that looks like a secret.
+    pub(crate) secrets: Vec<String>,
+    /// The lines of every unknown key's value (a mistyped `externl_id:` may hold anything): an
+    /// error quotes them with the value masked.
+    pub(crate) masked_lines: std::collections::BTreeSet<u64>,
 }
 
 /// The `owners:` section: which tags name a user's owner.
@@ -132,6 +138,9 @@ pub fn read(path: &str, text: &str) -> (FileConfig, Vec<Problem>) {
     let mut reader = Reader {
         path,
         problems: Vec::new(),
+        // A file that is not valid YAML has no tree: its secrets are found in its lines.
+        secrets: secret_like_values(text),
+        masked_lines: std::collections::BTreeSet::new(),
     };
     let root = match yaml::parse(text) {
         Ok(root) => root,
@@ -140,11 +149,17 @@ pub fn read(path: &str, text: &str) -> (FileConfig, Vec<Problem>) {
                 source: reader.source(error.at.unwrap_or_default()),
                 message: format!("not valid YAML: {}", error.message),
             };
-            return (FileConfig::default(), vec![problem]);
+            let config = FileConfig {
+                secrets: reader.secrets,
+                ..FileConfig::default()
+            };
+            return (config, vec![problem]);
         }
     };
+    external_ids(&root, &mut reader.secrets);
     let mut config = FileConfig::default();
     if root.value == Value::Null {
+        config.secrets = reader.secrets;
         return (config, Vec::new());
     }
     if let Some(top) = reader.map(&root, "the file", TOP) {
@@ -201,13 +216,115 @@ pub fn read(path: &str, text: &str) -> (FileConfig, Vec<Problem>) {
             Source::File { at, .. } => *at,
             _ => Position::default(),
         });
+    config.secrets = reader.secrets;
+    config.masked_lines = reader.masked_lines;
     (config, reader.problems)
+}
+
+/// The lines of `node` and of everything under it.
+fn lines(node: &Node, into: &mut std::collections::BTreeSet<u64>) {
+    into.insert(node.at.line);
+    match &node.value {
+        Value::Map(entries) => {
+            for (key, value) in entries {
+                lines(key, into);
+                lines(value, into);
+            }
+        }
+        Value::Seq(items) => items.iter().for_each(|item| lines(item, into)),
+        _ => {}
+    }
+}
+
+/// Every scalar under `node`, as written.
+fn scalars(node: &Node, into: &mut Vec<String>) {
+    match &node.value {
+        Value::Map(entries) => {
+            for (key, value) in entries {
+                scalars(key, into);
+                scalars(value, into);
+            }
+        }
+        Value::Seq(items) => items.iter().for_each(|item| scalars(item, into)),
+        Value::String(text) => into.push(text.clone()),
+        _ => into.extend(node.raw.clone()),
+    }
+}
+
+/// The values of every `external_id` key, wherever it is.
+fn external_ids(node: &Node, into: &mut Vec<String>) {
+    match &node.value {
+        Value::Map(entries) => {
+            for (key, value) in entries {
+                if matches!(&key.value, Value::String(name) if name == "external_id") {
+                    scalars(value, into);
+                } else {
+                    external_ids(value, into);
+                }
+            }
+        }
+        Value::Seq(items) => items.iter().for_each(|item| external_ids(item, into)),
+        _ => {}
+    }
+}
+
+/// Whether a key's name looks like it holds a secret: an external ID however mistyped, a
+/// secret, a token.
+fn secret_like(key: &str) -> bool {
+    let key = key.trim_matches(|c: char| c == '"' || c == '\'' || c.is_whitespace());
+    let lower = key.to_ascii_lowercase();
+    similar("external_id", &lower)
+        || similar("externalid", &lower)
+        || ["extern", "secret", "token", "passw"]
+            .iter()
+            .any(|part| lower.contains(part))
+}
+
+/// The values that a line of the file gives a secret-looking key (`key: value`, in block or
+/// flow style): found in the text, so that even a file that is not valid YAML never has its
+/// secrets quoted.
+fn secret_like_values(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let mut rest = line;
+        while let Some(colon) = rest.find(':') {
+            let (before, after) = rest.split_at(colon);
+            let after = &after[1..];
+            rest = after;
+            if !(after.is_empty() || after.starts_with(char::is_whitespace)) {
+                continue;
+            }
+            let key = before
+                .rsplit(['{', ',', '['])
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_start_matches("- ");
+            if !secret_like(key) {
+                continue;
+            }
+            let value = after
+                .split([',', '}', ']', '#'])
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_matches(|c: char| c == '"' || c == '\'');
+            if !value.is_empty() {
+                found.push(value.to_owned());
+            }
+        }
+    }
+    found
 }
 
 /// Collects problems while walking the tree.
 struct Reader<'a> {
     path: &'a str,
     problems: Vec<Problem>,
+    /// Values never to quote (see [`FileConfig::secrets`]).
+    secrets: Vec<String>,
+    /// Lines quoted only masked (see [`FileConfig::masked_lines`]).
+    masked_lines: std::collections::BTreeSet<u64>,
 }
 
 /// A mapping's entries by key, with the key nodes kept for their positions.
@@ -275,6 +392,9 @@ impl Reader<'_> {
             if allowed.contains(&name.as_str()) {
                 fields.entries.insert(name.clone(), (key, value));
             } else {
+                // A mistyped key may hold anything, an external ID included: never quoted.
+                self.masked_lines.insert(key.at.line);
+                lines(value, &mut self.masked_lines);
                 let suggestion = allowed
                     .iter()
                     .find(|candidate| similar(candidate, name))

@@ -60,6 +60,10 @@ pub struct ConfigError {
     pub problems: Vec<Problem>,
     /// The text of each file named in a problem, to show the offending line.
     pub(crate) texts: BTreeMap<String, String>,
+    /// Values never shown: external IDs, values of secret-looking keys (`FileConfig::secrets`).
+    pub(crate) secrets: Vec<String>,
+    /// Lines (of the file) quoted only with their value masked: an unknown key's.
+    pub(crate) masked_lines: std::collections::BTreeSet<u64>,
 }
 
 impl ConfigError {
@@ -68,6 +72,39 @@ impl ConfigError {
         ConfigError {
             problems,
             texts: BTreeMap::new(),
+            secrets: Vec::new(),
+            masked_lines: std::collections::BTreeSet::new(),
+        }
+    }
+
+    /// `text` with every secret value replaced by `***`, the longest first.
+    fn redact(&self, text: &str) -> String {
+        let mut secrets: Vec<&String> = self.secrets.iter().filter(|s| !s.is_empty()).collect();
+        secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+        secrets.into_iter().fold(text.to_owned(), |text, secret| {
+            text.replace(secret.as_str(), "***")
+        })
+    }
+}
+
+/// A quoted line with its value masked: `key: ***` (or `***` for a line without a key).
+fn masked(line: &str) -> String {
+    let colon = line
+        .char_indices()
+        .find(|(at, c)| {
+            *c == ':'
+                && line[at + 1..]
+                    .chars()
+                    .next()
+                    .is_none_or(char::is_whitespace)
+        })
+        .map(|(at, _)| at);
+    match colon {
+        Some(at) if line[at + 1..].trim().is_empty() => line.to_owned(),
+        Some(at) => format!("{}: ***", &line[..at]),
+        None => {
+            let indent = line.len() - line.trim_start().len();
+            format!("{}***", &line[..indent])
         }
     }
 }
@@ -83,7 +120,12 @@ impl fmt::Display for ConfigError {
             if count == 1 { "" } else { "s" }
         )?;
         for problem in &self.problems {
-            writeln!(formatter, "{}: {}", problem.source, problem.message)?;
+            writeln!(
+                formatter,
+                "{}: {}",
+                problem.source,
+                self.redact(&problem.message)
+            )?;
             if let Source::File { path, at } = &problem.source
                 && let Some(line) = self
                     .texts
@@ -93,6 +135,11 @@ impl fmt::Display for ConfigError {
                 let number = at.line.to_string();
                 let gutter = " ".repeat(number.len());
                 let caret = " ".repeat((at.column as usize).saturating_sub(1));
+                let line = if self.masked_lines.contains(&at.line) {
+                    masked(line)
+                } else {
+                    self.redact(line)
+                };
                 writeln!(formatter, "  {number} | {line}")?;
                 writeln!(formatter, "  {gutter} | {caret}^")?;
             }

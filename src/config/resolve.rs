@@ -105,7 +105,12 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
             Source::Env(_) => (1, Default::default()),
             Source::Flag(_) => (2, Default::default()),
         });
-        return Err(ConfigError { problems, texts });
+        return Err(ConfigError {
+            problems,
+            texts,
+            secrets: file.secrets,
+            masked_lines: file.masked_lines,
+        });
     }
     sources.extend(display::described(
         &settings,

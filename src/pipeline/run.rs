@@ -19,7 +19,7 @@ use crate::assume::{self, Caller};
 use crate::aws::{AwsError, Pace, describe};
 use crate::config::{AccountPlan, Selection, Settings};
 use crate::deadline::Deadline;
-use crate::remediate::{self, ActionOutcome, ActionState, InactiveSince};
+use crate::remediate::{self, ActionKind, ActionOutcome, ActionState, InactiveSince};
 use crate::report::{AccountOutcome, AccountResult};
 use crate::rules::{self, CredentialKind, Outcome, Verdict};
 use crate::scan::{self, Mode};
@@ -333,6 +333,26 @@ async fn scan_account(
             confirmation = Some(scan::Confirmation::FreshReport);
         }
     }
+    // Api mode dates passwords by their login profile's CreateDate, which a reset does not
+    // move: the credential report's password_last_changed dates the findings; without it, they
+    // are reported and never deleted.
+    let mut undated = BTreeMap::new();
+    if settings.mode == Mode::Api {
+        let users = users_with(&verdicts, |verdict| {
+            verdict.credential == CredentialKind::Password && verdict.is_finding()
+        });
+        if !users.is_empty() {
+            match scan::date_passwords(&iam, pace, &mut inventory, &users).await {
+                Ok(()) => verdicts = rules::evaluate(&inventory, &plan.policy, now),
+                Err(error) => {
+                    let why = format!(
+                        "its last reset cannot be dated (the credential report could not be read: {error}), and a login profile's CreateDate does not move on a reset: not deleted"
+                    );
+                    undated.extend(users.into_iter().map(|user| (user, why.clone())));
+                }
+            }
+        }
+    }
     // Tags decide exemptions, but only matter for findings and remediation targets: read them
     // for those users.
     if plan.policy.needs_tags() {
@@ -366,7 +386,16 @@ async fn scan_account(
                     .find(|user| user.name == user_name)
                     .is_none_or(|user| plan.policy.exemption_for(user).protects())
             };
-            remediate::plan(&plan.id, &verdicts, stages, &protected, &inactive, now)
+            let mut actions =
+                remediate::plan(&plan.id, &verdicts, stages, &protected, &inactive, now);
+            for planned in &mut actions {
+                if let (ActionKind::DeletePassword, Some(why)) =
+                    (planned.action.kind, undated.get(&planned.action.user_name))
+                {
+                    planned.state = ActionState::Skipped(why.clone());
+                }
+            }
+            actions
         }
         None => Vec::new(),
     };

@@ -89,6 +89,18 @@ pub async fn account(
     }
 }
 
+/// Dates api mode's passwords of `users` by the credential report's `password_last_changed`
+/// (a reset moves it; a login profile's CreateDate stays). Two or three requests per account,
+/// made only when a password is a finding.
+pub async fn date_passwords(
+    iam: &Client,
+    pace: &Pace,
+    inventory: &mut Inventory,
+    users: &BTreeSet<String>,
+) -> Result<(), AwsError> {
+    report_mode::date_passwords(iam, pace, inventory, users).await
+}
+
 /// Reads the tags of `users` (ListUserTags, paginated), for exemptions by tag. A user whose tags
 /// cannot be read gets [`Tags::Unreadable`], so that exemption stays unknown (never "not
 /// exempt"), and the failure is recorded.

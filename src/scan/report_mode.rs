@@ -33,6 +33,37 @@ pub(super) async fn scan(iam: &Client, pace: &Pace) -> Result<Scanned, AwsError>
     })
 }
 
+/// Api mode's passwords of `users` dated by the credential report: a login profile's CreateDate
+/// (all api mode reads live) does not move when the password is reset; the report's
+/// `password_last_changed` does. Each password's `set_at` becomes the later of the two. A user
+/// the report does not know yet (created after it) keeps its CreateDate, which is then recent.
+pub(super) async fn date_passwords(
+    iam: &Client,
+    pace: &Pace,
+    inventory: &mut crate::inventory::Inventory,
+    users: &std::collections::BTreeSet<String>,
+) -> Result<(), AwsError> {
+    let (content, generated_at) = fetch(iam, pace, POLL_LIMIT).await?;
+    let report = credential_report::parse(&content, generated_at)
+        .map_err(|error| AwsError::invalid_answer("GetCredentialReport", describe(&error)))?;
+    for user in inventory
+        .users
+        .iter_mut()
+        .filter(|user| users.contains(&user.name))
+    {
+        let changed = report
+            .users
+            .iter()
+            .find(|reported| reported.name == user.name)
+            .and_then(|reported| reported.password.as_ref())
+            .and_then(|password| password.set_at);
+        if let Some(password) = user.password.as_mut() {
+            password.set_at = password.set_at.max(changed);
+        }
+    }
+    Ok(())
+}
+
 /// The report's CSV bytes (the SDK has already decoded the base64) and its `GeneratedTime`.
 async fn fetch(
     iam: &Client,

@@ -248,6 +248,15 @@ impl Moto {
         );
     }
 
+    /// Resets a user's console password now, as an administrator would (UpdateLoginProfile):
+    /// the report's `password_last_changed` moves, the login profile's CreateDate does not.
+    pub fn reset_password(&self, account: &str, user: &str, required: bool) {
+        let body = serde_json::json!({
+            "account": self.account(account), "user": user, "required": required,
+        });
+        self.http("POST", "/_fixture/reset-password", &body.to_string());
+    }
+
     /// The scanner's execution role as deploy/scanner.yaml defines it for the stack
     /// `parameters` (`{"FanOut": "true", ...}`): the fixture creates it and judges every
     /// request made with its credentials against its policy, as AWS would.
