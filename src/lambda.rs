@@ -631,6 +631,7 @@ fn response(scanned: &Scanned, apply: bool) -> Value {
             "refused": imported.failed.len(),
             "not_sent": imported.not_sent,
             "calls": imported.calls,
+            "stale_archived": imported.stale,
         })),
         "delivery_errors": delivery
             .errors

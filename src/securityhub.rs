@@ -2,6 +2,12 @@
 //! findings ([`crate::report::asff`]) into the account stalecreds runs in, with
 //! BatchImportFindings. The only module that writes to Security Hub.
 //!
+//! It converges: before importing, it reads what the hub holds of stalecreds' findings
+//! ([`active`]), and archives every ACTIVE one that the run shows is no longer open ([`stale`]):
+//! its account was scanned completely today and the finding is not among today's, or its
+//! account is no longer in the organization. A resolved finding whose archiving failed one day
+//! (an import refused, a run cut short) is archived the next.
+//!
 //! At most 100 findings a call (the API's limit), at most [`CALLS_PER_SECOND`] calls a second
 //! (the API allows 10, with bursts of 30, per account and region; the rest is left to others),
 //! each call retried by the SDK on throttling and server errors (its own retry partition).
@@ -18,7 +24,7 @@ use aws_sdk_securityhub::types as sdk;
 
 use crate::aws::{AwsError, Pace};
 use crate::report::Report;
-use crate::report::asff::{AsffFinding, Details, Resource, Target};
+use crate::report::asff::{self, AsffFinding, Details, Resource, Target};
 
 /// Findings per BatchImportFindings call: the API's maximum.
 pub const BATCH: usize = 100;
@@ -38,6 +44,8 @@ pub struct Imported {
     pub calls: usize,
     /// The failure that stopped the import, if one did.
     pub error: Option<AwsError>,
+    /// Findings the hub held ACTIVE that the run archived as no longer open (among those sent).
+    pub stale: usize,
 }
 
 impl Imported {
@@ -55,6 +63,12 @@ impl Imported {
             self.failed.len(),
             self.not_sent
         );
+        if self.stale > 0 {
+            text.push_str(&format!(
+                " ({} of them archived: no longer open)",
+                self.stale
+            ));
+        }
         if let Some(error) = &self.error {
             text.push_str(&format!(
                 "; stopped by {}: {} {}",
@@ -123,7 +137,15 @@ pub fn client(base: &SdkConfig, timeout: Option<Duration>) -> aws_sdk_securityhu
 
 /// Imports `findings`, 100 a call, paced.
 pub async fn import(client: &aws_sdk_securityhub::Client, findings: &[AsffFinding]) -> Imported {
-    let pace = Pace::new(NonZeroU32::new(CALLS_PER_SECOND).unwrap_or(NonZeroU32::MIN));
+    import_all(client, findings.iter().map(to_sdk).collect()).await
+}
+
+/// Imports findings already in the SDK's form, 100 a call, paced.
+pub async fn import_all(
+    client: &aws_sdk_securityhub::Client,
+    findings: Vec<sdk::AwsSecurityFinding>,
+) -> Imported {
+    let pace = paced();
     let mut imported = Imported::default();
     let mut batches = findings.chunks(BATCH);
     for batch in batches.by_ref() {
@@ -132,7 +154,7 @@ pub async fn import(client: &aws_sdk_securityhub::Client, findings: &[AsffFindin
         let request = batch
             .iter()
             .fold(client.batch_import_findings(), |request, finding| {
-                request.findings(to_sdk(finding))
+                request.findings(finding.clone())
             });
         match request.send().await {
             Ok(output) => {
@@ -155,8 +177,232 @@ pub async fn import(client: &aws_sdk_securityhub::Client, findings: &[AsffFindin
             }
         }
     }
-    imported.not_sent += batches.map(<[AsffFinding]>::len).sum::<usize>();
+    imported.not_sent += batches.map(<[sdk::AwsSecurityFinding]>::len).sum::<usize>();
     imported
+}
+
+/// The pace of Security Hub calls.
+fn paced() -> Pace {
+    Pace::new(NonZeroU32::new(CALLS_PER_SECOND).unwrap_or(NonZeroU32::MIN))
+}
+
+/// The generator IDs of stalecreds' findings begin with this.
+const GENERATOR_PREFIX: &str = "stalecreds/";
+
+/// The stack of the thread that reads the hub's findings (see [`active`]): address space, not
+/// memory, until it is used.
+const READER_STACK: usize = 256 << 20;
+
+/// What the hub holds ACTIVE of stalecreds' findings in `target`'s default product
+/// (GetFindings, filtered by product, record state and generator, 100 a page; the filters are
+/// checked again here), without their resources' details.
+///
+/// The SDK's deserializer of a finding's resource details (a union of some two hundred resource
+/// types) needs megabytes of stack in a build without optimizations, more than the main thread
+/// or a runtime's worker has: the reading runs on a thread of its own, with a client of its own.
+pub async fn active(
+    base: &SdkConfig,
+    timeout: Option<Duration>,
+    target: &Target,
+) -> Result<Vec<sdk::AwsSecurityFinding>, AwsError> {
+    let (base, target) = (base.clone(), target.clone());
+    let failed = |why: String| AwsError {
+        operation: "GetFindings".into(),
+        code: "ReaderFailed".to_owned(),
+        message: why,
+    };
+    let reader = std::thread::Builder::new()
+        .name("stalecreds-securityhub".to_owned())
+        .stack_size(READER_STACK)
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| failed(error.to_string()))?;
+            runtime.block_on(read_active(&client(&base, timeout), &target))
+        })
+        .map_err(|error| failed(error.to_string()))?;
+    tokio::task::spawn_blocking(move || reader.join())
+        .await
+        .map_err(|error| failed(error.to_string()))?
+        .map_err(|_| failed("the reading thread panicked".to_owned()))?
+}
+
+/// [`active`], on the calling thread.
+async fn read_active(
+    client: &aws_sdk_securityhub::Client,
+    target: &Target,
+) -> Result<Vec<sdk::AwsSecurityFinding>, AwsError> {
+    let product = target.product_arn();
+    let filter = |value: &str, comparison| {
+        sdk::StringFilter::builder()
+            .value(value)
+            .comparison(comparison)
+            .build()
+    };
+    let filters = sdk::AwsSecurityFindingFilters::builder()
+        .product_arn(filter(&product, sdk::StringFilterComparison::Equals))
+        .record_state(filter("ACTIVE", sdk::StringFilterComparison::Equals))
+        .generator_id(filter(
+            GENERATOR_PREFIX,
+            sdk::StringFilterComparison::Prefix,
+        ))
+        .build();
+    let pace = paced();
+    let found = crate::aws::all_pages("GetFindings", &pace, |token| {
+        let filters = filters.clone();
+        async move {
+            let page = client
+                .get_findings()
+                .filters(filters)
+                .max_results(i32::try_from(BATCH).unwrap_or(100))
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|error| AwsError::from_sdk("GetFindings", &error))?;
+            let next = page
+                .next_token()
+                .filter(|token| !token.is_empty())
+                .map(str::to_owned);
+            let mut findings = page.findings.unwrap_or_default();
+            for resource in findings
+                .iter_mut()
+                .flat_map(|finding| finding.resources.iter_mut().flatten())
+            {
+                resource.details = None;
+            }
+            Ok((findings, next))
+        }
+    })
+    .await?;
+    Ok(found
+        .into_iter()
+        .filter(|finding| {
+            finding.product_arn() == Some(product.as_str())
+                && finding.record_state() == Some(&sdk::RecordState::Active)
+                && finding
+                    .generator_id()
+                    .is_some_and(|generator| generator.starts_with(GENERATOR_PREFIX))
+        })
+        .collect())
+}
+
+/// The ACTIVE findings of `held` that `report` shows are no longer open, archived: a finding of
+/// an account scanned completely in this run that is not among the run's open findings, or
+/// (when the run covered the whole organization) of an account no longer in it. The run's own
+/// open and resolved findings are left to its import.
+pub fn stale(
+    report: &Report,
+    held: &[sdk::AwsSecurityFinding],
+    whole_organization: bool,
+) -> Vec<sdk::AwsSecurityFinding> {
+    use crate::report::AccountStatus;
+    use std::collections::BTreeSet;
+    let imported: BTreeSet<String> = report
+        .findings
+        .iter()
+        .map(|finding| asff::id(&finding.finding_id))
+        .chain(
+            report
+                .resolved
+                .iter()
+                .map(|gone| asff::id(&gone.finding_id)),
+        )
+        .collect();
+    let complete: BTreeSet<&str> = report
+        .accounts
+        .iter()
+        .filter(|account| {
+            account.status == AccountStatus::Scanned && account.user_errors.is_empty()
+        })
+        .map(|account| account.account_id.as_str())
+        .collect();
+    let listed: BTreeSet<&str> = report
+        .accounts
+        .iter()
+        .map(|account| account.account_id.as_str())
+        .collect();
+    held.iter()
+        .filter_map(|finding| {
+            let id = finding.id()?;
+            if imported.contains(id) {
+                return None;
+            }
+            let account = id.strip_prefix(GENERATOR_PREFIX)?.split('/').next()?;
+            let why = if complete.contains(account) {
+                format!(
+                    "no longer open: account {account} was scanned completely on {}, and it is not among that scan's findings",
+                    report.generated_at.strftime("%Y-%m-%d")
+                )
+            } else if whole_organization && !listed.contains(account) {
+                format!("account {account} is no longer in the organization")
+            } else {
+                return None;
+            };
+            Some(archived_copy(finding, &why, report.generated_at))
+        })
+        .collect()
+}
+
+/// The hub's `finding`, imported again ARCHIVED and PASSED, saying `why`: the fields stalecreds
+/// set when it imported it, nothing Security Hub or a person added since.
+fn archived_copy(
+    finding: &sdk::AwsSecurityFinding,
+    why: &str,
+    now: jiff::Timestamp,
+) -> sdk::AwsSecurityFinding {
+    let title = finding.title().unwrap_or_default();
+    let title = if title.ends_with("(resolved)") {
+        title.to_owned()
+    } else {
+        format!("{title} (resolved)")
+    };
+    let compliance = finding.compliance().map(|compliance| {
+        sdk::Compliance::builder()
+            .status(sdk::ComplianceStatus::Passed)
+            .set_related_requirements(compliance.related_requirements.clone())
+            .build()
+    });
+    let provider = finding.finding_provider_fields().map(|provider| {
+        sdk::FindingProviderFields::builder()
+            .severity(
+                sdk::FindingProviderSeverity::builder()
+                    .label(sdk::SeverityLabel::Informational)
+                    .original("resolved")
+                    .build(),
+            )
+            .set_types(provider.types.clone())
+            .build()
+    });
+    let mut fields = finding.product_fields.clone().unwrap_or_default();
+    fields.insert("stalecreds/Resolved".to_owned(), cut(why, 512));
+    let description = cut(&format!("Resolved: {why}."), 1024);
+    sdk::AwsSecurityFinding::builder()
+        .set_schema_version(finding.schema_version.clone())
+        .set_id(finding.id.clone())
+        .set_product_arn(finding.product_arn.clone())
+        .set_product_name(finding.product_name.clone())
+        .set_generator_id(finding.generator_id.clone())
+        .set_aws_account_id(finding.aws_account_id.clone())
+        .set_region(finding.region.clone())
+        .set_created_at(finding.created_at.clone())
+        .updated_at(now.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .set_first_observed_at(finding.first_observed_at.clone())
+        .set_last_observed_at(finding.last_observed_at.clone())
+        .title(cut(&title, 256))
+        .description(description)
+        .set_remediation(finding.remediation.clone())
+        .set_finding_provider_fields(provider)
+        .set_compliance(compliance)
+        .record_state(sdk::RecordState::Archived)
+        .set_resources(finding.resources.clone())
+        .set_product_fields(Some(fields))
+        .build()
+}
+
+/// `text` cut to `max` characters.
+fn cut(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
 }
 
 /// The SDK's form of one finding.

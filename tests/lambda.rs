@@ -506,7 +506,7 @@ fn the_lambda_runtime_loop_serves_a_scheduled_event_end_to_end() {
     );
     assert_eq!(
         response["security_hub"],
-        json!({ "imported": 6, "refused": 0, "not_sent": 0, "calls": 1 }),
+        json!({ "imported": 6, "refused": 0, "not_sent": 0, "calls": 1, "stale_archived": 0 }),
         "{response}"
     );
     let held = moto.security_hub_findings(moto.account("management"));

@@ -790,3 +790,78 @@ fn security_hub_holds_one_finding_per_open_credential_after_three_daily_runs() {
     );
     assert_eq!(bob["Compliance"]["Status"], "PASSED");
 }
+
+/// Issue 16: a resolved finding was archived only on the day it resolved: when that day's import
+/// failed it stayed ACTIVE for ever, and the findings of an account that left the organization
+/// were never archived. Each run now archives every ACTIVE stalecreds finding the hub holds that
+/// the run shows is no longer open.
+#[test]
+fn security_hub_converges_after_a_failed_import_and_an_account_that_left() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::demo();
+    let state = temp_dir();
+    let day = |moto: &Moto| {
+        let run = Run::of(
+            moto.stalecreds()
+                .args(["scan", "--format", "json", "--security-hub", "--state-dir"])
+                .arg(state.path()),
+        );
+        (run.json(), run.stderr)
+    };
+    let active = |moto: &Moto| -> Vec<String> {
+        held(moto)
+            .into_iter()
+            .filter(|(_, (record, _))| record == "ACTIVE")
+            .map(|(id, _)| id)
+            .collect()
+    };
+    let (first, _) = day(&moto);
+    let mut open = open_ids(&first);
+    open.sort();
+    assert_eq!(active(&moto), open, "day 1: every finding is in the hub");
+
+    // Day 2: carol uses her key, and the day's import is refused as a whole.
+    moto.touch("prod", "carol", Some(moto.key("prod/carol", 0)));
+    moto.expire_reports();
+    moto.configure_json(&json!({
+        "deny": [[moto.account("management"), "BatchImportFindings"]],
+    }));
+    let (second, stderr) = day(&moto);
+    assert_eq!(second["changes"]["resolved"], 1, "{}", second["changes"]);
+    assert!(stderr.contains("Security Hub"), "{stderr}");
+    let carol = open
+        .iter()
+        .find(|id| id.contains("/carol@"))
+        .expect("carol's finding")
+        .clone();
+    assert!(
+        active(&moto).contains(&carol),
+        "still ACTIVE after the failed import"
+    );
+
+    // Day 3: the import works again, and dev has left the organization.
+    moto.configure_json(&json!({}));
+    moto.leave_organization("dev");
+    moto.expire_reports();
+    let (third, stderr) = day(&moto);
+    assert_eq!(third["changes"]["resolved"], 0, "{}", third["changes"]);
+    assert!(stderr.contains("3 archived: no longer open"), "{stderr}");
+    let mut expected = open_ids(&third);
+    expected.sort();
+    assert_eq!(
+        active(&moto),
+        expected,
+        "exactly today's open findings are ACTIVE"
+    );
+    let held = held(&moto);
+    assert_eq!(held[&carol], ("ARCHIVED".to_owned(), "PASSED".to_owned()));
+    let dev = moto.account("dev");
+    let gone: Vec<&String> = held
+        .keys()
+        .filter(|id| id.starts_with(&format!("stalecreds/{dev}/")))
+        .collect();
+    assert_eq!(gone.len(), 2, "hank's and judy's keys: {gone:?}");
+    assert!(gone.iter().all(|id| held[*id].0 == "ARCHIVED"));
+}

@@ -170,8 +170,9 @@ fn the_scanner_grants_exactly_the_security_hub_actions_the_code_calls() {
             .expect("readable source");
     let code = text.split("#[cfg(test)]").next().unwrap_or_default();
     let called: BTreeSet<String> = code
-        .split("client.")
+        .split("client")
         .skip(1)
+        .filter_map(|call| call.trim_start().strip_prefix('.'))
         .filter_map(|call| {
             let name: String = call
                 .chars()
@@ -184,7 +185,10 @@ fn the_scanner_grants_exactly_the_security_hub_actions_the_code_calls() {
         .collect();
     assert_eq!(
         called,
-        BTreeSet::from(["securityhub:BatchImportFindings".to_owned()])
+        BTreeSet::from([
+            "securityhub:BatchImportFindings".to_owned(),
+            "securityhub:GetFindings".to_owned()
+        ])
     );
     assert_eq!(
         template_actions("deploy/scanner.yaml", "securityhub-actions"),

@@ -554,11 +554,19 @@ fn tell(scanned: &Scanned) {
     }
     if let Some(imported) = &delivery.security_hub {
         eprintln!(
-            "stalecreds: Security Hub: {} finding{} imported in {} call{}",
+            "stalecreds: Security Hub: {} finding{} imported in {} call{}{}",
             imported.succeeded,
             if imported.succeeded == 1 { "" } else { "s" },
             imported.calls,
             if imported.calls == 1 { "" } else { "s" },
+            if imported.stale > 0 {
+                format!(
+                    " ({} archived: no longer open in a complete scan, or their account left the organization)",
+                    imported.stale
+                )
+            } else {
+                String::new()
+            }
         );
     }
     if let Sent::Published(message_id) = &delivery.digest {

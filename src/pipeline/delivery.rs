@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Clients;
 use crate::aws::AwsError;
-use crate::config::{Notify, Settings};
+use crate::config::{Notify, Selection, Settings};
 use crate::deadline::Deadline;
 use crate::remediate::journal::Journal;
 use crate::report::Report;
@@ -142,9 +142,31 @@ pub(super) async fn deliver(
     if settings.security_hub {
         match securityhub::target(report, &clients.base) {
             Ok(target) => {
-                let findings = crate::report::asff::findings(report, &target);
                 let client = securityhub::client(&clients.base, deadline.delivery_timeout(2));
-                let imported = securityhub::import(&client, &findings).await;
+                let mut findings: Vec<_> = crate::report::asff::findings(report, &target)
+                    .iter()
+                    .map(securityhub::to_sdk)
+                    .collect();
+                // What the hub still holds ACTIVE that this run shows is no longer open: archived
+                // now, so that a failed import heals the next day.
+                let whole_organization = matches!(
+                    &settings.selection,
+                    Selection::Organization { include_ous, .. } if include_ous.is_empty()
+                );
+                let mut stale = 0;
+                let timeout = deadline.delivery_timeout(3);
+                match securityhub::active(&clients.base, timeout, &target).await {
+                    Ok(held) => {
+                        let archived = securityhub::stale(report, &held, whole_organization);
+                        stale = archived.len();
+                        findings.extend(archived);
+                    }
+                    Err(error) => delivery.errors.push(DeliveryError::SecurityHub(format!(
+                        "what the hub holds could not be read ({error}): no stale finding was archived"
+                    ))),
+                }
+                let mut imported = securityhub::import_all(&client, findings).await;
+                imported.stale = stale;
                 for refused in &imported.failed {
                     tracing::warn!(
                         id = %refused.id,

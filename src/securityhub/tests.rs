@@ -143,3 +143,74 @@ async fn throttling_is_retried() {
     assert_eq!(imported.succeeded, 3);
     assert!(imported.is_complete(), "{imported:?}");
 }
+
+/// What the hub holds: one ACTIVE finding per `Id`, as stalecreds imported it.
+fn held(ids: &[&str]) -> Vec<sdk::AwsSecurityFinding> {
+    let target = Target {
+        account_id: "123456789012".to_owned(),
+        region: "us-east-1".to_owned(),
+    };
+    let template = to_sdk(&asff::findings(&small_organization_compared(), &target)[0]);
+    ids.iter()
+        .map(|id| {
+            let mut finding = template.clone();
+            finding.id = Some((*id).to_owned());
+            finding
+        })
+        .collect()
+}
+
+#[test]
+fn the_hub_findings_no_longer_open_are_archived_and_no_others() {
+    let report = small_organization_compared();
+    let open = asff::id(&report.findings[0].finding_id);
+    let resolved = asff::id(&report.resolved[0].finding_id);
+    let hub = held(&[
+        // Today's own open and resolved findings: left to the run's import.
+        &open,
+        &resolved,
+        // Of prod (111…, scanned completely) and not open today: an archiving that failed.
+        "stalecreds/111111111111/zoe@2020-01-01T00:00:00Z/password",
+        // Of dev (333…, a user unread) and of sandbox (444…, failed): nothing is known today.
+        "stalecreds/333333333333/eve@2020-01-01T00:00:00Z/password",
+        "stalecreds/444444444444/zed@2020-01-01T00:00:00Z/password",
+        // Of an account not in today's report: gone from the organization, when it was listed.
+        "stalecreds/999999999999/old@2020-01-01T00:00:00Z/password",
+    ]);
+    let ids = |archived: &[sdk::AwsSecurityFinding]| -> Vec<String> {
+        archived
+            .iter()
+            .map(|finding| finding.id().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let archived = stale(&report, &hub, true);
+    assert_eq!(
+        ids(&archived),
+        [
+            "stalecreds/111111111111/zoe@2020-01-01T00:00:00Z/password",
+            "stalecreds/999999999999/old@2020-01-01T00:00:00Z/password",
+        ]
+    );
+    for finding in &archived {
+        assert_eq!(finding.record_state(), Some(&sdk::RecordState::Archived));
+        assert_eq!(
+            finding.compliance().and_then(|c| c.status()),
+            Some(&sdk::ComplianceStatus::Passed)
+        );
+        assert!(
+            finding
+                .title()
+                .is_some_and(|title| title.ends_with("(resolved)"))
+        );
+        assert!(
+            finding
+                .product_fields()
+                .is_some_and(|fields| fields.contains_key("stalecreds/Resolved"))
+        );
+    }
+    // A run over part of the organization (`--account`, OUs) says nothing of the others.
+    assert_eq!(
+        ids(&stale(&report, &hub, false)),
+        ["stalecreds/111111111111/zoe@2020-01-01T00:00:00Z/password"]
+    );
+}

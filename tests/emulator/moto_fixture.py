@@ -467,6 +467,8 @@ class Layer:
                 return answer
         if service == "securityhub" and action == "BatchImportFindings":
             return self.import_findings(environ, body, account, region, start_response)
+        if service == "securityhub" and action == "GetFindings":
+            return get_findings(body, account, region, start_response)
         policy = self.fixture.enforced.get(access_key)
         if service == "s3" and action in ("GetObject", "HeadObject") and policy is not None:
             # AWS answers a missing object 403, not 404, to a caller that may not list the bucket.
@@ -559,6 +561,12 @@ class Layer:
             payload = reports(self.fixture, read_json(environ))
         elif path == "/_fixture/deployed-role":
             payload = deployed_role(self.fixture, read_json(environ))
+        elif path == "/_fixture/leave-organization":
+            from moto.organizations.models import organizations_backends
+
+            request = read_json(environ)
+            organizations_backends[MANAGEMENT]["aws"].remove_account_from_organization(AccountId=request["account"])
+            payload = {"ok": True}
         elif path == "/_fixture/iam-state":
             payload = iam_state()
         elif path == "/_fixture/s3-objects":
@@ -594,6 +602,47 @@ class Layer:
 
 # The Security Hub operations the fixture checks, by method and path (a REST JSON API).
 SECURITYHUB_ACTIONS = {("POST", "/findings/import"): "BatchImportFindings", ("POST", "/findings"): "GetFindings"}
+
+
+def string_filters_match(value, filters: list) -> bool:
+    """Security Hub's StringFilter list on one field: the positive comparisons OR'ed, the negative
+    ones AND'ed."""
+    value = "" if value is None else str(value)
+    positive = [f for f in filters if f.get("Comparison") in ("EQUALS", "PREFIX", "CONTAINS")]
+    negative = [f for f in filters if f not in positive]
+    test = {
+        "EQUALS": lambda v, x: v == x,
+        "PREFIX": lambda v, x: v.startswith(x),
+        "CONTAINS": lambda v, x: x in v,
+        "NOT_EQUALS": lambda v, x: v != x,
+        "PREFIX_NOT_EQUALS": lambda v, x: not v.startswith(x),
+        "NOT_CONTAINS": lambda v, x: x not in v,
+    }
+    if positive and not any(test[f["Comparison"]](value, f.get("Value", "")) for f in positive):
+        return False
+    return all(test.get(f.get("Comparison"), lambda v, x: True)(value, f.get("Value", "")) for f in negative)
+
+
+def get_findings(body: bytes, account: str, region: str, start_response):
+    """GetFindings as AWS answers it (moto ignores Filters): the request checked against the
+    model, the string filters on top-level fields applied, pages of MaxResults with a NextToken."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError as error:
+        return json_answer(start_response, "400 Bad Request", {"__type": "InvalidInputException", "message": f"not JSON: {error}"})
+    problems = model_problems("GetFindings", request)
+    if problems:
+        return json_answer(start_response, "400 Bad Request", {"__type": "InvalidInputException", "message": "; ".join(problems[:20])})
+    findings = [finding.as_dict() for finding in securityhub_backends[account][region].findings]
+    for field, filters in (request.get("Filters") or {}).items():
+        if isinstance(filters, list) and all(isinstance(f, dict) and "Comparison" in f for f in filters):
+            findings = [finding for finding in findings if string_filters_match(finding.get(field), filters)]
+    start = int(request.get("NextToken") or 0)
+    size = int(request.get("MaxResults") or 100)
+    answer = {"Findings": findings[start:start + size]}
+    if start + size < len(findings):
+        answer["NextToken"] = str(start + size)
+    return json_answer(start_response, "200 OK", answer)
 
 
 def json_answer(start_response, status: str, payload: dict):

@@ -273,6 +273,12 @@ impl Moto {
         }
     }
 
+    /// Removes the account named `account` from the organization (it stops being listed).
+    pub fn leave_organization(&self, account: &str) {
+        let body = serde_json::json!({ "account": self.account(account) });
+        self.http("POST", "/_fixture/leave-organization", &body.to_string());
+    }
+
     /// Deletes a user (and its credentials) behind the credential report's back.
     pub fn delete_user(&self, account: &str, user: &str) {
         let body = serde_json::json!({ "account": self.account(account), "user": user });
