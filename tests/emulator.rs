@@ -967,3 +967,38 @@ fn under_injected_faults_a_scan_gives_the_clean_runs_findings_and_one_digest() {
         );
     }
 }
+
+/// Issue 16: moto stamped every credential report 2015, so every report looked years old and
+/// every finding was confirmed live: 17 requests a member instead of 9 on the 10-user benchmark.
+/// A report generated for the run (AWS stamps it seconds ago) costs no confirmation request: at
+/// most 10 requests a member account, and the report says so.
+#[test]
+fn a_credential_report_made_by_the_run_is_not_confirmed_again() {
+    if skipped() {
+        return;
+    }
+    let moto = Moto::start(&["--scenario", "bench", "--accounts", "6", "--users", "10"]);
+    let run = Run::of(moto.stalecreds().args(["scan", "--format", "json"]));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    let management = moto.account("management");
+    let mut per_member: BTreeMap<String, u64> = BTreeMap::new();
+    for (account, _, action, count) in moto.requests() {
+        assert!(
+            !["GetAccessKeyLastUsed", "GetUser", "GetLoginProfile"].contains(&action.as_str()),
+            "nothing is confirmed: {action} in {account}"
+        );
+        if account != management {
+            *per_member.entry(account).or_default() += count;
+        }
+    }
+    assert_eq!(per_member.len(), 6);
+    assert!(
+        per_member.values().all(|count| *count <= 10),
+        "at most 10 requests a member: {per_member:?}"
+    );
+    for entry in report["accounts"].as_array().expect("accounts") {
+        assert_eq!(entry["confirmation"], "fresh_report", "{entry}");
+        assert_eq!(entry["findings_confirmed_at"], Value::Null, "{entry}");
+    }
+}
