@@ -51,16 +51,19 @@ pub fn timeout_config(attempt: Duration, call: Duration) -> TimeoutConfig {
         .build()
 }
 
-/// `base` with the timeouts of `settings`.
+/// The longest one attempt of an AWS call may take, unless configured.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest an AWS call may take, retries included, unless configured.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `base` with these timeouts (one attempt, one call with its retries).
 pub fn with_timeouts(
     base: &aws_config::SdkConfig,
-    settings: &crate::config::Settings,
+    attempt: Duration,
+    call: Duration,
 ) -> aws_config::SdkConfig {
     base.to_builder()
-        .timeout_config(timeout_config(
-            settings.attempt_timeout,
-            settings.call_timeout,
-        ))
+        .timeout_config(timeout_config(attempt, call))
         .build()
 }
 
@@ -81,12 +84,10 @@ pub async fn load_sdk_config(
     loader
         .region(region)
         .retry_config(retry_config())
-        .timeout_config(timeouts.unwrap_or_else(|| {
-            timeout_config(
-                crate::config::DEFAULT_ATTEMPT_TIMEOUT,
-                crate::config::DEFAULT_CALL_TIMEOUT,
-            )
-        }))
+        .timeout_config(
+            timeouts
+                .unwrap_or_else(|| timeout_config(DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CALL_TIMEOUT)),
+        )
         .load()
         .await
 }

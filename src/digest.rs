@@ -26,7 +26,8 @@ pub use groups::{Cause, Group, groups};
 use crate::changes::Change;
 use crate::inventory::KeyStatus;
 use crate::report::changes::{ChangesSummary, ResolvedFinding};
-use crate::report::table::{day, plural, remediation_line, remediation_words};
+use crate::report::table::{remediation_line, remediation_words};
+use crate::report::words::{account_label, credential_words, day, plural};
 use crate::report::{AccountStatus, Finding, Report, Summary};
 use crate::rules::{CredentialKind, Rule, Severity};
 use crate::scan::Mode;
@@ -398,14 +399,6 @@ fn ascii_subject(text: &str) -> String {
     cut
 }
 
-pub(crate) fn credential_words(credential: CredentialKind) -> &'static str {
-    match credential {
-        CredentialKind::AccessKey => "access key",
-        CredentialKind::Password => "console password",
-        CredentialKind::RootAccessKey => "root access key",
-    }
-}
-
 /// What should happen to the credential.
 fn action(finding: &Finding) -> &'static str {
     match (finding.credential, finding.last_used) {
@@ -464,13 +457,6 @@ fn finding_line(out: &mut String, finding: &Finding, grouping: Grouping) -> std:
         finding.user_name,
         credential_words(finding.credential),
     )
-}
-
-pub(crate) fn account_label(account_id: &str, name: Option<&str>) -> String {
-    match name {
-        Some(name) => format!("{name} ({account_id})"),
-        None => account_id.to_owned(),
-    }
 }
 
 /// The text for people: the summary, the findings by account, the accounts not scanned by

@@ -196,7 +196,11 @@ pub async fn invoke(
     let overrides = parse_event(event)?;
     let settings = settings(env, &overrides)?;
     let apply = decide_apply(env, overrides.apply, &settings)?;
-    let clients = Clients::new(crate::aws::with_timeouts(&function.base, &settings));
+    let clients = Clients::new(crate::aws::with_timeouts(
+        &function.base,
+        settings.attempt_timeout,
+        settings.call_timeout,
+    ));
     match overrides.step {
         Step::Whole => {}
         Step::Plan => {

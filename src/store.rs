@@ -11,7 +11,6 @@ use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::aws::AwsError;
-use crate::report::Report;
 
 /// A bucket and key prefix for reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,11 +22,6 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// The key of `file` for the run of `report`.
-    pub fn key(&self, report: &Report, file: &str) -> String {
-        self.run_key(report.generated_at, file)
-    }
-
     /// The key of `file` for the run whose `now` is `run`.
     pub fn run_key(&self, run: jiff::Timestamp, file: &str) -> String {
         format!(
@@ -317,60 +311,27 @@ fn within(timeout: Option<Duration>) -> aws_sdk_s3::config::Builder {
     config
 }
 
-/// Puts the report as JSON; returns where.
-pub async fn put_report(
-    s3: &aws_sdk_s3::Client,
-    bucket: &Bucket,
-    report: &Report,
-    timeout: Option<Duration>,
-) -> Result<String, AwsError> {
-    let mut body = Vec::new();
-    report
-        .write_json(&mut body)
-        .map_err(|error| AwsError::invalid_answer("PutObject", error.to_string()))?;
-    put(
-        s3,
-        bucket,
-        &bucket.key(report, "report.json"),
-        body,
-        "application/json",
-        timeout,
-    )
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{RunFacts, build};
 
     #[test]
     fn keys_sort_by_date_and_never_collide_between_runs() {
-        let report = build(
-            RunFacts {
-                generated_at: "2026-11-28T10:00:05Z".parse().expect("valid"),
-                max_idle_days: 45,
-                mode: crate::scan::Mode::Report,
-                caller_account_id: None,
-                remediation: None,
-                state: None,
-            },
-            Vec::new(),
-        );
+        let run: jiff::Timestamp = "2026-11-28T10:00:05Z".parse().expect("valid");
         let bucket = |prefix: &str| Bucket {
             name: "audit-reports".to_owned(),
             prefix: prefix.to_owned(),
         };
         assert_eq!(
-            bucket("").key(&report, "report.json"),
+            bucket("").run_key(run, "report.json"),
             "stalecreds/2026/11/28/20261128T100005Z/report.json"
         );
         assert_eq!(
-            bucket("security").key(&report, "journal.jsonl"),
+            bucket("security").run_key(run, "journal.jsonl"),
             "security/stalecreds/2026/11/28/20261128T100005Z/journal.jsonl"
         );
         assert_eq!(
-            bucket("a/b/").key(&report, "x"),
+            bucket("a/b/").run_key(run, "x"),
             "a/b/stalecreds/2026/11/28/20261128T100005Z/x"
         );
     }

@@ -4,6 +4,8 @@
 //! The emulator tests (everything that starts moto) fail, never skip, when moto is missing:
 //! `scripts/setup` installs it. `STALECREDS_SKIP_EMULATOR=1` skips them explicitly.
 
+// The code's structure: imports only go down (no module cycle).
+mod architecture;
 // The configuration: the shipped example, a c7n-org file, precedence, one snapshot per class
 // of bad input.
 mod config;

@@ -351,7 +351,11 @@ impl Session {
             .build()
             .map_err(Failure::incomplete)?;
         let base = runtime.block_on(stalecreds::aws::load_sdk_config(None, None));
-        let clients = Clients::new(stalecreds::aws::with_timeouts(&base, &settings));
+        let clients = Clients::new(stalecreds::aws::with_timeouts(
+            &base,
+            settings.attempt_timeout,
+            settings.call_timeout,
+        ));
         Ok(Session {
             settings,
             clients,

@@ -3,7 +3,6 @@
 
 use super::file::FileConfig;
 use super::problem::Source;
-use super::resolve::Effective;
 use super::{RemediationRole, RoleSpec, Selection, Settings};
 use crate::remediate::Stage;
 use crate::rules::Exemption;
@@ -167,6 +166,15 @@ fn describe_exemption(exemption: &Exemption) -> String {
         Exemption::UserName(pattern) => format!("user name `{pattern}`"),
         Exemption::Tag { key, value } => format!("tag `{key}={value}`"),
     }
+}
+
+/// The settings, and where each came from (for `stalecreds config`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    /// The settings.
+    pub settings: super::Settings,
+    /// Each setting's displayed value and its source, in display order.
+    pub sources: Vec<(&'static str, String, super::Source)>,
 }
 
 impl Effective {

@@ -17,10 +17,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
+pub use display::Effective;
 pub use file::{FileConfig, read as read_file};
 pub use layer::{Layer, Setting, SettingValue};
 pub use problem::{ConfigError, Problem, Source, Sourced};
-pub use resolve::{Effective, Inputs, resolve};
+pub use resolve::{Inputs, resolve};
 pub use yaml::Position;
 
 pub use crate::assume::Secret;
@@ -46,10 +47,7 @@ pub const DEFAULT_BATCH_SIZE: usize = 100;
 /// report generated for the run is seconds old, and IAM records a key's use at most every 15
 /// minutes, so a younger report is as current as a live read (docs/rules.md).
 pub const DEFAULT_CONFIRM_AFTER: Duration = Duration::from_secs(15 * 60);
-/// The longest one attempt of an AWS call may take.
-pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The longest an AWS call may take, retries included.
-pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+pub use crate::aws::{DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CALL_TIMEOUT};
 
 /// Everything a run needs to know, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]

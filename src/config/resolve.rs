@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::display;
+use super::display::Effective;
 use super::file::{self, FileConfig};
 use super::layer::{Layer, Setting, SettingValue};
 use super::problem::{ConfigError, Problem, Source, Sourced};
@@ -24,15 +25,6 @@ pub struct Inputs<'a> {
     pub flags: Vec<(Setting, String)>,
     /// `--account` values, as text.
     pub accounts: Vec<String>,
-}
-
-/// The settings, and where each came from (for `stalecreds config`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Effective {
-    /// The settings.
-    pub settings: Settings,
-    /// Each setting's displayed value and its source, in display order.
-    pub sources: Vec<(&'static str, String, Source)>,
 }
 
 /// Checks and merges every layer.

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::report::Report;
 use crate::report::changes::{BaselineSource, ResolvedFinding};
-use crate::report::table::{day, plural};
+use crate::report::words::{day, plural};
 
 use super::{account_label, credential_words};
 

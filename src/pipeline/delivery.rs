@@ -111,7 +111,7 @@ pub(super) async fn deliver(
     let bucket = bucket(settings);
     let stored_at = bucket
         .as_ref()
-        .map(|bucket| bucket.url(&bucket.key(report, "report.json")));
+        .map(|bucket| bucket.url(&bucket.run_key(report.generated_at, "report.json")));
     let shown = stored_at.as_deref().or(delivery.report.as_deref());
     match send_digest(settings, clients, report, shown, run_id, deadline).await {
         Ok(sent) => delivery.digest = sent,
@@ -119,13 +119,20 @@ pub(super) async fn deliver(
     }
     if let Some(bucket) = &bucket {
         let timeout = deadline.delivery_timeout(DELIVERY_CALLS - 1);
-        match store::put_report(&clients.s3, bucket, report, timeout).await {
+        let key = bucket.run_key(report.generated_at, "report.json");
+        let stored = match report_json(report) {
+            Ok(body) => {
+                store::put(&clients.s3, bucket, &key, body, "application/json", timeout).await
+            }
+            Err(error) => Err(AwsError::invalid_answer("PutObject", error.to_string())),
+        };
+        match stored {
             Ok(location) => delivery.report = Some(location),
             Err(error) => delivery.errors.push(DeliveryError::Report(error)),
         }
         let timeout = deadline.delivery_timeout(DELIVERY_CALLS - 2);
         let page = crate::report::html::render(report).into_bytes();
-        let key = bucket.key(report, "report.html");
+        let key = bucket.run_key(report.generated_at, "report.html");
         if let Err(error) = store::put(
             &clients.s3,
             bucket,
@@ -186,7 +193,7 @@ pub(super) async fn deliver(
         }
     }
     if let (Some(bucket), Some(journal)) = (&bucket, journal) {
-        let key = bucket.key(report, "journal.jsonl");
+        let key = bucket.run_key(report.generated_at, "journal.jsonl");
         let timeout = deadline.delivery_timeout(1);
         match store::put(
             &clients.s3,
@@ -203,6 +210,13 @@ pub(super) async fn deliver(
         }
     }
     delivery
+}
+
+/// The report as JSON bytes.
+fn report_json(report: &Report) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    report.write_json(&mut body)?;
+    Ok(body)
 }
 
 /// The report bucket, when one is configured.

@@ -19,7 +19,7 @@ use super::{Clients, Delivery, Scanned, delivery, remediation};
 use crate::changes::{self, Baseline, Prior};
 use crate::config::Settings;
 use crate::deadline::Deadline;
-use crate::remediate::journal::{Change, Entry, Journal, Phase};
+use crate::remediate::journal::{Entry, Journal};
 use crate::report::changes::{BaselineSource, Compared};
 use crate::report::{
     self, AccountOutcome, AccountResult, RemediationFacts, RunFacts, StateSummary,
@@ -397,25 +397,6 @@ async fn write_states(
         ));
     }
     summary
-}
-
-/// The changes an earlier merge of the run attempted, by credential (account, user, key), with
-/// the last phase each reached; reactivations are not changes of the run.
-pub(super) fn attempted(earlier: &[Entry]) -> BTreeMap<(String, String, Option<String>), Phase> {
-    earlier
-        .iter()
-        .filter(|entry| entry.action != Change::ReactivateKey)
-        .map(|entry| {
-            (
-                (
-                    entry.account_id.clone(),
-                    entry.user_name.clone(),
-                    entry.access_key_id.clone(),
-                ),
-                entry.phase,
-            )
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use futures::StreamExt;
 use jiff::Timestamp;
 
-use super::{Clients, merge};
+use super::Clients;
 use crate::assume::Caller;
 use crate::aws::AwsError;
 use crate::aws::Pace;
 use crate::config::Settings;
 use crate::deadline::Deadline;
-use crate::remediate::journal::{Entry, Journal, Phase};
+use crate::remediate::journal::{Change, Entry, Journal, Phase};
 use crate::remediate::{self, Action, ActionOutcome, ActionState};
 use crate::report::{AccountOutcome, AccountResult};
 
@@ -46,7 +46,7 @@ pub(super) async fn remediate_all(
         .collect();
     // Changes an earlier attempt of this merge already made (or tried): their outcome stands,
     // and they count against the cap.
-    let attempted = merge::attempted(earlier);
+    let attempted = attempted(earlier);
     let (done, mut planned): (Vec<Action>, Vec<Action>) = planned.into_iter().partition(|action| {
         apply.is_some()
             && attempted.contains_key(&(
@@ -143,6 +143,25 @@ pub(super) async fn remediate_all(
             }
         }
     }
+}
+
+/// The changes an earlier merge of the run attempted, by credential (account, user, key), with
+/// the last phase each reached; reactivations are not changes of the run.
+fn attempted(earlier: &[Entry]) -> BTreeMap<(String, String, Option<String>), Phase> {
+    earlier
+        .iter()
+        .filter(|entry| entry.action != Change::ReactivateKey)
+        .map(|entry| {
+            (
+                (
+                    entry.account_id.clone(),
+                    entry.user_name.clone(),
+                    entry.access_key_id.clone(),
+                ),
+                entry.phase,
+            )
+        })
+        .collect()
 }
 
 /// The error that stands for a change an earlier attempt of the run made, or tried.

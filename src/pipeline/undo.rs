@@ -14,9 +14,11 @@ use super::{Clients, RunError};
 use crate::assume;
 use crate::aws::Pace;
 use crate::config::Settings;
+use crate::remediate::Recorded;
 use crate::remediate::apply::UndoState;
 use crate::remediate::journal::{self, Change, Entry, Journal, JournalError, Phase};
 use crate::rules::CredentialKind;
+use crate::state;
 
 /// Why an undo could not start.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +72,14 @@ pub async fn undo(
                     }),
                     None => None,
                 };
+                let recorded = state
+                    .iter()
+                    .flat_map(|state| &state.inactive_keys)
+                    .map(|(id, key)| {
+                        let by_stalecreds = key.by == state::Observed::Deactivated;
+                        (id.clone(), Recorded { since: key.since, by_stalecreds })
+                    })
+                    .collect();
                 let plan = settings.plan(&account_id, None, caller);
                 // The remediation role of the configuration; the audit role (or the caller's
                 // own credentials) when the configuration no longer has one.
@@ -89,8 +99,7 @@ pub async fn undo(
                     .await;
                 match iam {
                     Ok(iam) => {
-                        crate::remediate::undo(&iam, &pace, entries, out, undo_run, state.as_ref())
-                            .await
+                        crate::remediate::undo(&iam, &pace, entries, out, undo_run, &recorded).await
                     }
                     Err(error) => entries
                         .into_iter()

@@ -15,7 +15,7 @@ use super::{Action, ActionKind, ActionOutcome, ActionState};
 use crate::aws::{AwsError, Pace, describe, timestamp};
 use crate::deadline::Deadline;
 use crate::rules::{CredentialKind, idle_days};
-use crate::state::{AccountState, Observed};
+use std::collections::BTreeMap;
 
 /// Applies `actions` (all in one account) in order, journaling each change. `now` is the run's
 /// "now": the stage thresholds are checked against it with the live dates. No change starts
@@ -454,15 +454,16 @@ pub enum UndoState {
 /// Reactivates the keys that `entries` (all in one account, the last entry of each credential)
 /// say were deactivated, or may have been (an intent without an outcome, an outcome unknown: the
 /// live state decides), and are still Inactive, unless something shows that someone else
-/// deactivated them since (see [`left_alone`]); deletions are reported as irreversible. `state`
-/// is the account's state kept from run to run, when it could be read.
+/// deactivated them since (see [`left_alone`]); deletions are reported as irreversible.
+/// `recorded` is what runs recorded of the account's inactive keys, by key ID (its state kept
+/// from run to run, when it could be read).
 pub async fn undo(
     iam: &Client,
     pace: &Pace,
     entries: Vec<Entry>,
     journal: &Journal,
     run: &str,
-    state: Option<&AccountState>,
+    recorded: &BTreeMap<String, Recorded>,
 ) -> Vec<(Entry, UndoState)> {
     let mut outcomes = Vec::with_capacity(entries.len());
     for entry in entries {
@@ -471,7 +472,7 @@ pub async fn undo(
                 UndoState::Skipped("the change failed: nothing changed".to_owned())
             }
             (Change::DeactivateKey, _, Some(key_id)) => {
-                reactivate_journaled(iam, pace, &entry, key_id, journal, run, state).await
+                reactivate_journaled(iam, pace, &entry, key_id, journal, run, recorded).await
             }
             (Change::DeactivateKey, _, None) => {
                 UndoState::Skipped("the entry has no access key ID".to_owned())
@@ -484,13 +485,23 @@ pub async fn undo(
     outcomes
 }
 
+/// What a run recorded of an inactive key: since when it is inactive, and whether stalecreds
+/// deactivated it (the state kept from run to run, as `undo` reads it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// Since when the key is recorded inactive.
+    pub since: Timestamp,
+    /// Whether a run of stalecreds deactivated it (otherwise a run first saw it inactive).
+    pub by_stalecreds: bool,
+}
+
 /// Why an Inactive key that the journal says stalecreds deactivated (at `entry.time`) is left
 /// alone: it was used after that (so someone reactivated it, and it was deactivated again
 /// since), or a later run recorded it inactive from a later time (it was seen active again).
 fn left_alone(
     entry: &Entry,
     last_used: Option<Timestamp>,
-    state: Option<&AccountState>,
+    recorded: &BTreeMap<String, Recorded>,
 ) -> Option<String> {
     if let Some(used) = last_used.filter(|used| *used > entry.time) {
         return Some(format!(
@@ -498,15 +509,16 @@ fn left_alone(
             entry.time
         ));
     }
-    let recorded = state
-        .and_then(|state| state.inactive_keys.get(entry.access_key_id.as_deref()?))
+    let recorded = recorded
+        .get(entry.access_key_id.as_deref()?)
         .filter(|key| key.since > entry.time)?;
     Some(format!(
         "a later run saw it active again; it is inactive since {} ({}): someone else deactivated it; left alone",
         recorded.since,
-        match recorded.by {
-            Observed::Deactivated => "by another run of stalecreds, whose journal undoes it",
-            Observed::FirstSeen => "not by stalecreds",
+        if recorded.by_stalecreds {
+            "by another run of stalecreds, whose journal undoes it"
+        } else {
+            "not by stalecreds"
         }
     ))
 }
@@ -519,7 +531,7 @@ async fn reactivate_journaled(
     key_id: &str,
     journal: &Journal,
     run: &str,
-    state: Option<&AccountState>,
+    recorded: &BTreeMap<String, Recorded>,
 ) -> UndoState {
     let record = |phase, note| Entry {
         time: Timestamp::now(),
@@ -549,7 +561,7 @@ async fn reactivate_journaled(
         Ok(used) => used,
         Err(error) => return UndoState::Failed(error),
     };
-    if let Some(why) = left_alone(entry, last_used, state) {
+    if let Some(why) = left_alone(entry, last_used, recorded) {
         return UndoState::Skipped(why);
     }
     if let Err(error) = journal.append(&record(Phase::Intent, None), None).await {
@@ -647,42 +659,35 @@ mod tests {
         }
     }
 
-    fn state_with(since: &str, by: Observed) -> AccountState {
-        AccountState {
-            schema: crate::state::SCHEMA,
-            account_id: "111111111111".to_owned(),
-            updated_at: since.parse().expect("valid"),
-            inactive_keys: [(
-                "AKIAALICE".to_owned(),
-                crate::state::InactiveKey {
-                    user_name: "alice".to_owned(),
-                    since: since.parse().expect("valid"),
-                    by,
-                },
-            )]
-            .into(),
-            baseline: None,
-        }
+    fn recorded(since: &str, by_stalecreds: bool) -> BTreeMap<String, Recorded> {
+        BTreeMap::from([(
+            "AKIAALICE".to_owned(),
+            Recorded {
+                since: since.parse().expect("valid"),
+                by_stalecreds,
+            },
+        )])
     }
 
     #[test]
     fn a_key_is_left_alone_when_something_shows_someone_else_deactivated_it_since() {
         let entry = deactivated_at("2026-11-28T10:00:05Z");
+        let none = BTreeMap::new();
         // Nothing since: undone.
-        assert_eq!(left_alone(&entry, at("2026-10-01T00:00:00Z"), None), None);
-        assert_eq!(left_alone(&entry, None, None), None);
+        assert_eq!(left_alone(&entry, at("2026-10-01T00:00:00Z"), &none), None);
+        assert_eq!(left_alone(&entry, None, &none), None);
         // Used after stalecreds deactivated it: someone reactivated it in between.
-        let used = left_alone(&entry, at("2026-11-29T08:00:00Z"), None).expect("left alone");
+        let used = left_alone(&entry, at("2026-11-29T08:00:00Z"), &none).expect("left alone");
         assert!(used.contains("someone reactivated it"), "{used}");
         // Our own run's record (from the run's `now`, just before the change): undone.
-        let ours = state_with("2026-11-28T10:00:00Z", Observed::Deactivated);
-        assert_eq!(left_alone(&entry, None, Some(&ours)), None);
+        let ours = recorded("2026-11-28T10:00:00Z", true);
+        assert_eq!(left_alone(&entry, None, &ours), None);
         // A later run recorded it inactive from a later time: it was seen active in between.
-        let later = state_with("2026-11-30T10:00:00Z", Observed::FirstSeen);
-        let seen = left_alone(&entry, None, Some(&later)).expect("left alone");
+        let later = recorded("2026-11-30T10:00:00Z", false);
+        let seen = left_alone(&entry, None, &later).expect("left alone");
         assert!(seen.contains("not by stalecreds"), "{seen}");
-        let again = state_with("2026-11-30T10:00:00Z", Observed::Deactivated);
-        let ours_again = left_alone(&entry, None, Some(&again)).expect("left alone");
+        let again = recorded("2026-11-30T10:00:00Z", true);
+        let ours_again = left_alone(&entry, None, &again).expect("left alone");
         assert!(
             ours_again.contains("another run of stalecreds"),
             "{ours_again}"

@@ -20,7 +20,7 @@ use crate::aws::AwsError;
 use crate::inventory::KeyStatus;
 use crate::rules::{CredentialKind, Outcome, Verdict, idle_days};
 
-pub use apply::{apply, undo};
+pub use apply::{Recorded, apply, undo};
 
 /// The default cap on changes per run.
 pub const DEFAULT_MAX_ACTIONS: usize = 25;

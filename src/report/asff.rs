@@ -362,7 +362,7 @@ fn archived(report: &Report, target: &Target, resolved: &ResolvedFinding) -> Asf
             format!(
                 "Resolved: IAM user {}'s {} in account {} is no longer unused: {}.",
                 resolved.user_name,
-                crate::digest::credential_words(resolved.credential),
+                super::words::credential_words(resolved.credential),
                 resolved.account_id,
                 resolved.reason.words()
             ),

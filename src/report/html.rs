@@ -13,9 +13,9 @@ use std::io::{self, Write};
 
 use sha2::{Digest, Sha256};
 
+use super::words::{account_label, credential_words, plural};
 use super::{AccountStatus, Finding, Report};
 use crate::changes::Change;
-use crate::digest::{account_label, credential_words};
 use crate::remediate::ActionStatus;
 use crate::rules::CredentialKind;
 
@@ -109,10 +109,6 @@ pub fn escape(text: &str) -> String {
         }
     }
     escaped
-}
-
-fn plural(count: usize) -> &'static str {
-    if count == 1 { "" } else { "s" }
 }
 
 fn summary(page: &mut String, report: &Report) {

@@ -13,6 +13,7 @@ pub mod csv;
 pub mod html;
 pub mod ocsf;
 pub mod table;
+pub mod words;
 
 use std::io::Write;
 

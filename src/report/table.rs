@@ -2,8 +2,7 @@
 
 use std::io::{self, Write};
 
-use jiff::Timestamp;
-
+use super::words::{day, plural};
 use super::{AccountStatus, Finding, Report};
 use crate::inventory::KeyStatus;
 use crate::remediate::{ActionKind, ActionStatus};
@@ -295,13 +294,4 @@ fn write_rows(out: &mut dyn Write, rows: &[[String; 7]], columns: usize) -> io::
         writeln!(out, "  {}", line.join("  ").trim_end())?;
     }
     Ok(())
-}
-
-/// The calendar day (UTC) of an instant.
-pub(crate) fn day(at: Timestamp) -> String {
-    at.strftime("%Y-%m-%d").to_string()
-}
-
-pub(crate) fn plural(count: usize) -> &'static str {
-    if count == 1 { "" } else { "s" }
 }

@@ -1,0 +1,220 @@
+//! The code's structure, checked: imports only go down. No cycle among the library's modules
+//! (`crate::a` naming `crate::b` is an arrow a → b), and none among the files of one folder
+//! module (`super::sibling`). A new cycle fails here, naming the modules in it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Every library source file (the binaries and test files left out), with its module path
+/// (`config::display`), its text without comments and without its test module.
+fn sources() -> Vec<(Vec<String>, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    let mut pending = vec![root.clone()];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            if path.file_name().is_some_and(|name| name == "bin") {
+                continue;
+            }
+            pending.extend(
+                std::fs::read_dir(&path)
+                    .expect("readable")
+                    .map(|entry| entry.expect("an entry").path()),
+            );
+        } else if path.extension().is_some_and(|ext| ext == "rs")
+            && path.file_name().is_none_or(|name| name != "tests.rs")
+        {
+            files.push(path);
+        }
+    }
+    files
+        .into_iter()
+        .map(|path| (module_of(&root, &path), code_of(&path)))
+        .collect()
+}
+
+fn module_of(root: &Path, path: &Path) -> Vec<String> {
+    let relative = path.strip_prefix(root).expect("under src");
+    let mut parts: Vec<String> = relative
+        .iter()
+        .map(|part| part.to_string_lossy().trim_end_matches(".rs").to_owned())
+        .collect();
+    if parts
+        .last()
+        .is_some_and(|last| last == "mod" || last == "lib")
+    {
+        parts.pop();
+    }
+    parts
+}
+
+/// The file's code: comment lines and its `#[cfg(test)]` part dropped.
+fn code_of(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).expect("readable source");
+    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+    code.lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The identifiers that follow each `prefix` in `code`: `crate::a::b` gives `a`, and
+/// `crate::{a, b::c}` gives `a` and `b`.
+fn named_after(code: &str, prefix: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for (at, _) in code.match_indices(prefix) {
+        let before = code[..at].chars().last();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let rest = &code[at + prefix.len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 0;
+            let mut item = String::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        names.insert(first_word(&item));
+                        item.clear();
+                        continue;
+                    }
+                    _ => {}
+                }
+                item.push(c);
+            }
+            names.insert(first_word(&item));
+        } else {
+            names.insert(first_word(rest));
+        }
+    }
+    names.remove("");
+    names
+}
+
+fn first_word(text: &str) -> String {
+    text.trim()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// The cycles of `graph`, each as the modules of one strongly connected component.
+fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    // Reachability closure: small graphs, so simple is enough.
+    let reaches = |from: &String| -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut pending: Vec<&String> = graph.get(from).into_iter().flatten().collect();
+        while let Some(next) = pending.pop() {
+            if seen.insert(next.clone()) {
+                pending.extend(graph.get(next).into_iter().flatten());
+            }
+        }
+        seen
+    };
+    let closure: BTreeMap<&String, BTreeSet<String>> =
+        graph.keys().map(|node| (node, reaches(node))).collect();
+    let mut found: Vec<Vec<String>> = Vec::new();
+    for (node, reach) in &closure {
+        if !reach.contains(*node) {
+            continue;
+        }
+        let mut component: Vec<String> = reach
+            .iter()
+            .filter(|other| closure.get(other).is_some_and(|back| back.contains(*node)))
+            .cloned()
+            .collect();
+        component.sort();
+        if !found.contains(&component) {
+            found.push(component);
+        }
+    }
+    found
+}
+
+/// The arrows of the library: between top-level modules (`crate::x`), and between sibling files
+/// of each folder module (`super::x`, `crate::folder::x`).
+fn graphs() -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
+    let sources = sources();
+    let top: BTreeSet<String> = sources
+        .iter()
+        .filter_map(|(module, _)| module.first().cloned())
+        .collect();
+    let mut graphs: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for (module, code) in &sources {
+        let Some(own) = module.first() else {
+            continue;
+        };
+        let crate_names = named_after(code, "crate::");
+        let arrows = graphs
+            .entry("crate".to_owned())
+            .or_default()
+            .entry(own.clone())
+            .or_default();
+        arrows.extend(
+            crate_names
+                .iter()
+                .filter(|name| top.contains(*name) && *name != own)
+                .cloned(),
+        );
+        // Sibling files of a folder module: `super::x` from a file of the folder, and
+        // `crate::folder::x` alike.
+        if module.len() == 2 {
+            let folder = &module[0];
+            let siblings: BTreeSet<String> = sources
+                .iter()
+                .filter(|(other, _)| other.len() == 2 && other[0] == *folder)
+                .map(|(other, _)| other[1].clone())
+                .collect();
+            let mut named = named_after(code, "super::");
+            named.extend(named_after(code, &format!("crate::{folder}::")));
+            let arrows = graphs
+                .entry(folder.clone())
+                .or_default()
+                .entry(module[1].clone())
+                .or_default();
+            arrows.extend(
+                named
+                    .into_iter()
+                    .filter(|name| siblings.contains(name) && *name != module[1]),
+            );
+        }
+    }
+    graphs
+}
+
+#[test]
+fn imports_only_go_down_no_module_is_in_a_cycle() {
+    let graphs = graphs();
+    assert!(
+        graphs["crate"].contains_key("pipeline") && graphs["crate"]["pipeline"].contains("scan"),
+        "the graph was read: {:?}",
+        graphs["crate"]
+    );
+    let mut found = Vec::new();
+    for (room, graph) in &graphs {
+        for cycle in cycles(graph) {
+            found.push(format!("{room}: {}", cycle.join(" <-> ")));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "modules that import each other: {found:#?}"
+    );
+}
+
+#[test]
+fn the_cycle_finder_finds_a_cycle() {
+    let graph: BTreeMap<String, BTreeSet<String>> = [
+        ("a", vec!["b"]),
+        ("b", vec!["c"]),
+        ("c", vec!["a"]),
+        ("d", vec!["a"]),
+    ]
+    .into_iter()
+    .map(|(from, to)| (from.to_owned(), to.into_iter().map(str::to_owned).collect()))
+    .collect();
+    assert_eq!(cycles(&graph), [vec!["a", "b", "c"]]);
+}
