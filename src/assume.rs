@@ -22,6 +22,7 @@ use aws_sdk_iam::config::IdentityCache;
 use aws_sdk_iam::config::retry::RetryPartition;
 
 use crate::aws::{AwsError, Pace};
+use crate::failure::Failure;
 
 /// The session length asked for: one hour, the most that role chaining allows (a Lambda
 /// function or an SSO session assuming the audit role is role chaining).
@@ -113,7 +114,7 @@ pub async fn iam_client(
     account_id: &str,
     chain: Option<&RoleChain>,
     pace: &Arc<Pace>,
-) -> Result<aws_sdk_iam::Client, AwsError> {
+) -> Result<aws_sdk_iam::Client, Failure> {
     let mut config = aws_sdk_iam::config::Builder::from(base)
         .retry_partition(RetryPartition::new(format!("stalecreds-iam-{account_id}")))
         .interceptor(pace.counter());
@@ -145,7 +146,7 @@ async fn assume_chain(
     account_id: &str,
     chain: &RoleChain,
     pace: &Pace,
-) -> Result<Credentials, AwsError> {
+) -> Result<Credentials, Failure> {
     let mut credentials: Option<Credentials> = None;
     let last = chain.role_arns.len().saturating_sub(1);
     for (index, role_arn) in chain.role_arns.iter().enumerate() {
@@ -174,10 +175,9 @@ async fn assume_chain(
             .await
             .map_err(|error| AwsError::from_sdk("AssumeRole", &error))?;
         let Some(issued) = output.credentials() else {
-            return Err(AwsError::invalid_answer(
-                "AssumeRole",
-                "no Credentials in the answer",
-            ));
+            return Err(
+                AwsError::invalid_answer("AssumeRole", "no Credentials in the answer").into(),
+            );
         };
         if index == last {
             let acting = output
@@ -198,22 +198,21 @@ async fn assume_chain(
             "stalecreds-audit-role",
         ));
     }
-    credentials.ok_or_else(|| AwsError::invalid_answer("AssumeRole", "an empty role chain"))
+    credentials.ok_or_else(|| AwsError::invalid_answer("AssumeRole", "an empty role chain").into())
 }
 
 /// Checks that `arn` (an assumed role, a user: whoever the credentials act as) is in
-/// `account_id`; otherwise a `WrongAccount` error naming both accounts.
-pub fn check_account(operation: &'static str, arn: &str, account_id: &str) -> Result<(), AwsError> {
+/// `account_id`; otherwise [`Failure::WrongAccount`], naming both accounts.
+pub fn check_account(operation: &'static str, arn: &str, account_id: &str) -> Result<(), Failure> {
     let acting = arn.split(':').nth(4).unwrap_or_default();
     if acting == account_id {
         return Ok(());
     }
-    Err(AwsError {
-        operation: operation.into(),
-        code: "WrongAccount".to_owned(),
-        message: format!(
-            "the credentials act in account {acting} ({arn}), not in {account_id}: nothing of account {acting} is reported under {account_id}"
-        ),
+    Err(Failure::WrongAccount {
+        operation: operation.to_owned(),
+        acting: acting.to_owned(),
+        arn: arn.to_owned(),
+        expected: account_id.to_owned(),
     })
 }
 
@@ -288,7 +287,7 @@ mod tests {
     }
 
     /// Assumes role `name` of account 123456789012, alone in its chain, without an external ID.
-    async fn assume_one(sts: &aws_sdk_sts::Client, name: &str) -> Result<Credentials, AwsError> {
+    async fn assume_one(sts: &aws_sdk_sts::Client, name: &str) -> Result<Credentials, Failure> {
         let chain = RoleChain {
             role_arns: vec![format!("arn:aws:iam::123456789012:role/{name}")],
             external_id: None,
@@ -336,9 +335,11 @@ mod tests {
         let assume = mock!(aws_sdk_sts::Client::assume_role)
             .then_output(|| issued("999999999999", "ASIAELSEWHERE", 4_000_000_000));
         let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&assume]);
-        let error = assume_one(&sts, "Audit")
+        let failure = assume_one(&sts, "Audit")
             .await
             .expect_err("the wrong account");
+        assert_eq!(failure.kind(), crate::failure::FailureKind::WrongAccount);
+        let error = failure.as_error();
         assert_eq!(
             (error.operation.as_ref(), error.code.as_str()),
             ("AssumeRole", "WrongAccount")
@@ -440,7 +441,10 @@ mod tests {
             )
         });
         let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&denied]);
-        let error = assume_one(&sts, "Missing").await.expect_err("denied");
+        let error = assume_one(&sts, "Missing")
+            .await
+            .expect_err("denied")
+            .as_error();
         assert_eq!(
             (
                 error.operation.as_ref(),

@@ -34,6 +34,7 @@ pub mod changes;
 pub mod config;
 pub mod deadline;
 pub mod digest;
+pub mod failure;
 pub mod inventory;
 pub mod lambda;
 pub mod notify;

@@ -6,14 +6,18 @@
 
 use serde::Serialize;
 
+use crate::failure::FailureKind;
 use crate::report::{AccountEntry, AccountStatus, Report};
 
-/// What went wrong with a group of accounts: the AWS operation and error code (or our own code,
-/// such as `NotReached`), and whether the accounts were not scanned at all or only partly.
+/// What went wrong with a group of accounts: the kind of failure (an AWS error, or one of
+/// stalecreds' own), the AWS operation and error code, and whether the accounts were not
+/// scanned at all or only partly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Cause<'a> {
     /// `failed` (not scanned) or `scanned` (scanned, some users unread).
     pub status: AccountStatus,
+    /// The kind of failure.
+    pub kind: FailureKind,
     /// The operation that failed, such as `AssumeRole`.
     pub operation: &'a str,
     /// The error code, such as `AccessDenied`.
@@ -75,6 +79,7 @@ fn cause(account: &AccountEntry) -> Option<(Cause<'_>, &str)> {
         (AccountStatus::Failed, Some(error), _) => Some((
             Cause {
                 status: AccountStatus::Failed,
+                kind: error.kind,
                 operation: &error.operation,
                 code: &error.code,
             },
@@ -83,6 +88,7 @@ fn cause(account: &AccountEntry) -> Option<(Cause<'_>, &str)> {
         (AccountStatus::Scanned, _, Some(first)) => Some((
             Cause {
                 status: AccountStatus::Scanned,
+                kind: first.error.kind,
                 operation: &first.error.operation,
                 code: &first.error.code,
             },
@@ -92,8 +98,20 @@ fn cause(account: &AccountEntry) -> Option<(Cause<'_>, &str)> {
     }
 }
 
-/// What usually fixes `cause`.
+/// What usually fixes `cause`: by its kind, and for an AWS error by its operation and code.
 fn hint(cause: Cause<'_>) -> &'static str {
+    match cause.kind {
+        FailureKind::WrongAccount => {
+            return "The configured role chain or profile acts in another account: fix these entries of `accounts:`";
+        }
+        FailureKind::NotReached => {
+            return "The run stopped (deadline or Ctrl-C) before these accounts were scanned: give the run more time, or fan out (docs/deploy.md)";
+        }
+        FailureKind::ReportTimeout => {
+            return "The credential report was not ready in time: usually passes on the next run";
+        }
+        FailureKind::Aws => {}
+    }
     match (cause.operation, cause.code) {
         ("AssumeRole", "AccessDenied") => {
             "Is the audit role deployed to these accounts (the audit-role StackSet), and does its trust policy name the scanner (and the ExternalId)?"
@@ -101,14 +119,8 @@ fn hint(cause: Cause<'_>) -> &'static str {
         ("AssumeRole", "RegionDisabled") => {
             "STS is disabled in the scanner's region for these accounts: use an enabled region"
         }
-        (_, "WrongAccount") => {
-            "The configured role chain or profile acts in another account: fix these entries of `accounts:`"
-        }
         ("ListUserTags", _) => {
             "Tags could not be read, so tag exemptions are unknown: these users' findings are kept and never remediated; allow iam:ListUserTags"
-        }
-        (_, "NotReached") => {
-            "The run stopped (deadline or Ctrl-C) before these accounts were scanned: give the run more time, or fan out (docs/deploy.md)"
         }
         (_, "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation") => {
             "The audit role lacks this permission, or an SCP denies it (docs/permissions.md)"
@@ -118,9 +130,6 @@ fn hint(cause: Cause<'_>) -> &'static str {
         }
         (_, "TimeoutError" | "DispatchFailure" | "ResponseError") => {
             "No answer in time (network, endpoint or AWS trouble): usually passes on the next run"
-        }
-        (_, "ReportTimeout") => {
-            "The credential report was not ready in time: usually passes on the next run"
         }
         (_, "ExpiredToken" | "ExpiredTokenException") => {
             "The scanner's own credentials expired during the run"
@@ -135,14 +144,26 @@ mod tests {
 
     #[test]
     fn every_cause_gets_a_hint_and_the_audit_role_one_names_the_stackset() {
-        let cause = |operation, code| Cause {
+        let cause = |kind, operation, code| Cause {
             status: AccountStatus::Failed,
+            kind,
             operation,
             code,
         };
-        assert!(hint(cause("AssumeRole", "AccessDenied")).contains("audit role deployed"));
-        assert!(hint(cause("GetCredentialReport", "AccessDenied")).contains("SCP"));
-        assert!(hint(cause("Scan", "NotReached")).contains("deadline"));
-        assert!(hint(cause("Whatever", "Strange")).contains("full report"));
+        let aws = |operation, code| cause(FailureKind::Aws, operation, code);
+        assert!(hint(aws("AssumeRole", "AccessDenied")).contains("audit role deployed"));
+        assert!(hint(aws("GetCredentialReport", "AccessDenied")).contains("SCP"));
+        assert!(hint(cause(FailureKind::NotReached, "Scan", "NotReached")).contains("deadline"));
+        assert!(
+            hint(cause(
+                FailureKind::WrongAccount,
+                "AssumeRole",
+                "WrongAccount"
+            ))
+            .contains("another account")
+        );
+        // An AWS error whose code happens to read like one of stalecreds' own is an AWS error.
+        assert!(hint(aws("Scan", "NotReached")).contains("full report"));
+        assert!(hint(aws("Whatever", "Strange")).contains("full report"));
     }
 }

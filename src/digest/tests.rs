@@ -135,11 +135,11 @@ fn small_organization() -> Report {
                 name: Some("sandbox".to_owned()),
                 state: Some("ACTIVE".to_owned()),
                 max_idle_days: 45,
-                result: AccountResult::Failed(AwsError {
+                result: AccountResult::Failed(crate::failure::Failure::Aws(AwsError {
                     operation: "AssumeRole".into(),
                     code: "AccessDenied".to_owned(),
                     message: "not authorized to perform: sts:AssumeRole".to_owned(),
-                }),
+                })),
                 aws_requests: 1,
             },
             AccountOutcome {
@@ -201,7 +201,7 @@ fn a_clean_complete_run_sends_nothing_by_default() {
     let incomplete = build(
         facts(),
         vec![AccountOutcome {
-            result: AccountResult::Failed(AwsError::invalid_answer("AssumeRole", "x")),
+            result: AccountResult::Failed(AwsError::invalid_answer("AssumeRole", "x").into()),
             ..scanned("111111111111", "prod", vec![], vec![])
         }],
     );
@@ -324,11 +324,11 @@ fn failed(id: u64, operation: &'static str, code: &str, message: &str) -> Accoun
         name: Some(format!("a-rather-long-account-name-for-workload-{id:010}")),
         state: Some("ACTIVE".to_owned()),
         max_idle_days: 45,
-        result: AccountResult::Failed(AwsError {
+        result: AccountResult::Failed(crate::failure::Failure::Aws(AwsError {
             operation: operation.into(),
             code: code.to_owned(),
             message: message.to_owned(),
-        }),
+        })),
         aws_requests: 1,
     }
 }

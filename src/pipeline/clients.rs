@@ -8,6 +8,7 @@ use aws_config::SdkConfig;
 
 use crate::assume::{self, Caller, RoleChain};
 use crate::aws::{AwsError, Pace};
+use crate::failure::Failure;
 
 /// The SDK clients a run uses, built once by the front end from one SDK configuration. Accounts
 /// reached through a named AWS profile get that profile's configuration, loaded once per run.
@@ -85,7 +86,7 @@ impl Clients {
         profile: Option<&str>,
         chain: Option<&RoleChain>,
         pace: &Arc<Pace>,
-    ) -> Result<aws_sdk_iam::Client, AwsError> {
+    ) -> Result<aws_sdk_iam::Client, Failure> {
         let start = self.starting_point(profile).await;
         if chain.is_none() {
             let acting = match start.identity {

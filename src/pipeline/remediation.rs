@@ -116,7 +116,7 @@ pub(super) async fn remediate_all(
                             .into_iter()
                             .map(|action| ActionOutcome {
                                 action,
-                                state: ActionState::Failed(error.clone()),
+                                state: ActionState::Failed(error.as_error()),
                             })
                             .collect(),
                     }

@@ -16,9 +16,10 @@ use jiff::Timestamp;
 use super::plan::{self, Partial, Plan, PlannedAccount};
 use super::{Clients, Event, RunError};
 use crate::assume::{self, Caller};
-use crate::aws::{AwsError, Pace, describe};
+use crate::aws::{Pace, describe};
 use crate::config::{AccountPlan, Selection, Settings};
 use crate::deadline::Deadline;
+use crate::failure::Failure;
 use crate::remediate::{self, ActionKind, ActionOutcome, ActionState, InactiveSince};
 use crate::report::{AccountOutcome, AccountResult};
 use crate::rules::{self, CredentialKind, Outcome, Verdict};
@@ -284,7 +285,7 @@ async fn scan_account(
     now: Timestamp,
     plan: &AccountPlan,
     pace: &Arc<Pace>,
-) -> Result<(AccountResult, Option<StateRead>), AwsError> {
+) -> Result<(AccountResult, Option<StateRead>), Failure> {
     let iam = clients
         .iam_for(
             caller,
@@ -446,11 +447,7 @@ pub(super) fn not_reached(plan: AccountPlan, state: Option<String>, why: &str) -
         name: plan.name,
         state,
         max_idle_days: plan.policy.max_idle_days,
-        result: AccountResult::Failed(AwsError {
-            operation: "Scan".into(),
-            code: "NotReached".to_owned(),
-            message: why.to_owned(),
-        }),
+        result: AccountResult::Failed(Failure::NotReached(why.to_owned())),
         aws_requests: 0,
     }
 }

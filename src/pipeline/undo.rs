@@ -103,7 +103,7 @@ pub async fn undo(
                     }
                     Err(error) => entries
                         .into_iter()
-                        .map(|entry| (entry, UndoState::Failed(error.clone())))
+                        .map(|entry| (entry, UndoState::Failed(error.as_error())))
                         .collect(),
                 }
             }

@@ -21,6 +21,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::AwsError;
+use crate::failure::{Failure, FailureKind};
 use crate::inventory::KeyStatus;
 use crate::remediate::{ActionKind, ActionOutcome, ActionState, ActionStatus};
 use crate::rules::{CredentialKind, Outcome, Rule, Severity, Verdict};
@@ -135,15 +136,23 @@ pub struct AccountEntry {
     pub aws_requests: u64,
 }
 
-/// An AWS failure, as reported.
+/// A failure, as reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorEntry {
+    /// What kind of failure: `aws` (an AWS error), or one of stalecreds' own (`wrong_account`,
+    /// `not_reached`, `report_timeout`).
+    #[serde(default = "aws_kind")]
+    pub kind: FailureKind,
     /// The API operation that failed.
     pub operation: String,
-    /// The AWS error code.
+    /// The AWS error code (for stalecreds' own failures, the kind's name).
     pub code: String,
-    /// The AWS error message.
+    /// The error message.
     pub message: String,
+}
+
+fn aws_kind() -> FailureKind {
+    FailureKind::Aws
 }
 
 /// A user that could not be read.
@@ -387,8 +396,8 @@ pub enum AccountResult {
         /// The remediation planned for the account, and what became of it.
         actions: Vec<ActionOutcome>,
     },
-    /// Not scanned because of this error.
-    Failed(AwsError),
+    /// Not scanned, for this reason.
+    Failed(Failure),
     /// Not scanned on purpose, for this reason.
     Skipped(String),
 }
@@ -501,10 +510,13 @@ impl Built {
                 self.summary.accounts_skipped += 1;
                 entry.skip_reason = Some(reason);
             }
-            AccountResult::Failed(error) => {
+            AccountResult::Failed(failure) => {
                 self.summary.accounts_failed += 1;
                 entry.status = AccountStatus::Failed;
-                entry.error = Some(error_entry(&error));
+                entry.error = Some(ErrorEntry {
+                    kind: failure.kind(),
+                    ..error_entry(&failure.as_error())
+                });
             }
             AccountResult::Scanned {
                 users,
@@ -652,6 +664,7 @@ fn finding_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
 
 fn error_entry(error: &AwsError) -> ErrorEntry {
     ErrorEntry {
+        kind: FailureKind::Aws,
         operation: error.operation.to_string(),
         code: error.code.clone(),
         message: error.message.clone(),

@@ -25,6 +25,7 @@ use aws_sdk_iam::Client;
 use futures::StreamExt;
 
 use crate::aws::{AwsError, Pace};
+use crate::failure::Failure;
 use std::future::Future;
 
 use crate::inventory::{Inventory, Tags, User};
@@ -82,10 +83,10 @@ pub async fn account(
     pace: &Pace,
     mode: Mode,
     root_arn: &str,
-) -> Result<Scanned, AwsError> {
+) -> Result<Scanned, Failure> {
     match mode {
         Mode::Report => report_mode::scan(iam, pace).await,
-        Mode::Api => api_mode::scan(iam, pace, root_arn).await,
+        Mode::Api => Ok(api_mode::scan(iam, pace, root_arn).await?),
     }
 }
 
@@ -97,7 +98,7 @@ pub async fn date_passwords(
     pace: &Pace,
     inventory: &mut Inventory,
     users: &BTreeSet<String>,
-) -> Result<(), AwsError> {
+) -> Result<(), Failure> {
     report_mode::date_passwords(iam, pace, inventory, users).await
 }
 

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::Scanned;
 use super::credential_report;
 use crate::aws::{AwsError, Pace, describe, timestamp};
+use crate::failure::Failure;
 
 /// The first wait between polls; each wait doubles up to [`POLL_MAX_DELAY`].
 const POLL_FIRST_DELAY: Duration = Duration::from_millis(100);
@@ -25,10 +26,14 @@ const POLL_MAX_DELAY: Duration = Duration::from_secs(5);
 const POLL_LIMIT: Duration = Duration::from_secs(300);
 
 /// Reads the account's credential report into an inventory.
-pub(super) async fn scan(iam: &Client, pace: &Pace) -> Result<Scanned, AwsError> {
+pub(super) async fn scan(iam: &Client, pace: &Pace) -> Result<Scanned, Failure> {
     let (content, generated_at) = fetch(iam, pace, POLL_LIMIT).await?;
-    let inventory = credential_report::parse(&content, generated_at)
-        .map_err(|error| AwsError::invalid_answer("GetCredentialReport", describe(&error)))?;
+    let inventory = credential_report::parse(&content, generated_at).map_err(|error| {
+        Failure::from(AwsError::invalid_answer(
+            "GetCredentialReport",
+            describe(&error),
+        ))
+    })?;
     Ok(Scanned {
         inventory,
         errors: Vec::new(),
@@ -44,10 +49,14 @@ pub(super) async fn date_passwords(
     pace: &Pace,
     inventory: &mut crate::inventory::Inventory,
     users: &std::collections::BTreeSet<String>,
-) -> Result<(), AwsError> {
+) -> Result<(), Failure> {
     let (content, generated_at) = fetch(iam, pace, POLL_LIMIT).await?;
-    let report = credential_report::parse(&content, generated_at)
-        .map_err(|error| AwsError::invalid_answer("GetCredentialReport", describe(&error)))?;
+    let report = credential_report::parse(&content, generated_at).map_err(|error| {
+        Failure::from(AwsError::invalid_answer(
+            "GetCredentialReport",
+            describe(&error),
+        ))
+    })?;
     for user in inventory
         .users
         .iter_mut()
@@ -71,7 +80,7 @@ async fn fetch(
     iam: &Client,
     pace: &Pace,
     limit: Duration,
-) -> Result<(Vec<u8>, Option<jiff::Timestamp>), AwsError> {
+) -> Result<(Vec<u8>, Option<jiff::Timestamp>), Failure> {
     let started = Instant::now();
     let mut delay = POLL_FIRST_DELAY;
     let mut generated = false;
@@ -85,7 +94,9 @@ async fn fetch(
                     if error
                         .as_service_error()
                         .is_some_and(|error| error.is_limit_exceeded_exception()) => {}
-                Err(error) => return Err(AwsError::from_sdk("GenerateCredentialReport", &error)),
+                Err(error) => {
+                    return Err(AwsError::from_sdk("GenerateCredentialReport", &error).into());
+                }
             }
         }
         if generated {
@@ -106,18 +117,13 @@ async fn fetch(
                     {
                         generated = false;
                     }
-                    _ => return Err(AwsError::from_sdk("GetCredentialReport", &error)),
+                    _ => return Err(AwsError::from_sdk("GetCredentialReport", &error).into()),
                 },
             }
         }
         if started.elapsed() + delay > limit {
-            return Err(AwsError {
-                operation: "GenerateCredentialReport".into(),
-                code: "ReportTimeout".to_owned(),
-                message: format!(
-                    "the credential report was not ready within {} s",
-                    limit.as_secs()
-                ),
+            return Err(Failure::ReportTimeout {
+                seconds: limit.as_secs(),
             });
         }
         tokio::time::sleep(delay).await;
@@ -269,7 +275,7 @@ mod tests {
             )
         });
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&denied], fast_retries);
-        let error = scan(&iam, &pace()).await.expect_err("denied");
+        let error = scan(&iam, &pace()).await.expect_err("denied").as_error();
         assert_eq!(
             (error.operation.as_ref(), error.code.as_str()),
             ("GenerateCredentialReport", "AccessDenied")
@@ -287,7 +293,7 @@ mod tests {
         let error = fetch(&iam, &pace(), Duration::from_millis(250))
             .await
             .expect_err("times out");
-        assert_eq!(error.code, "ReportTimeout");
+        assert_eq!(error, Failure::ReportTimeout { seconds: 0 });
         assert_eq!(generate.num_calls(), 1);
         assert!(get.num_calls() >= 2);
     }
