@@ -17,15 +17,14 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use aws_config::SdkConfig;
-use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::config::{self, ConfigError, Inputs, Setting, Settings};
 use crate::deadline::Deadline;
 use crate::digest;
 use crate::pipeline::{
-    self, Clients, JournalPlace, MergeRequest, Merged, OnFailure, Place, ScanError, ScanRequest,
-    Scanned, Sent, StepError,
+    self, Clients, Context, JournalPlace, MergeRequest, Merged, OnFailure, Place, ScanError,
+    ScanRequest, Scanned, Sent, StepError,
 };
 
 /// The keys an override event may have.
@@ -191,8 +190,7 @@ pub async fn invoke(
         Deadline::after(tokio::time::Instant::now(), budget)
     });
     // Read once per invocation, never at load: a warm container must not reuse a stale "now".
-    let now =
-        Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now());
+    let now = Context::clock();
     let overrides = parse_event(event)?;
     let settings = settings(env, &overrides)?;
     let apply = decide_apply(env, overrides.apply, &settings)?;
@@ -201,77 +199,65 @@ pub async fn invoke(
         settings.attempt_timeout,
         settings.call_timeout,
     ));
+    let ctx = Context::new(&settings, &clients, now, deadline).run_id(overrides.run_id);
+    // A fanned-out step that fails is retried by the state machine, whose `failed` step
+    // reports a failure that is final.
+    let step = ctx.on_failure(OnFailure::Return);
+    let journal = apply.then_some(JournalPlace::Bucket);
     match overrides.step {
-        Step::Whole => {}
-        Step::Plan => {
-            let run = RunIdentity {
-                id: overrides.run_id,
-                claimant: overrides.claimant,
-            };
-            return plan_step(&settings, &clients, now, run, &deadline).await;
-        }
+        Step::Whole => whole(&step.on_failure(OnFailure::Report), journal).await,
+        Step::Plan => plan_step(&step, overrides.claimant).await,
         Step::Batch { plan, batch } => {
-            let written = pipeline::scan_batch(
-                &settings,
-                &clients,
-                &plan,
-                batch,
-                &deadline,
-                std::future::pending(),
-            )
-            .await?;
-            return Ok(json!({
+            let written = pipeline::scan_batch(&step, &plan, batch, std::future::pending()).await?;
+            Ok(json!({
                 "step": "batch",
                 "batch": batch,
                 "partial": written.partial,
                 "accounts": written.accounts,
                 "cut_short": written.cut_short,
-            }));
+            }))
         }
-        Step::Failed { step, error } => {
-            let run_id = overrides.run_id.as_deref();
-            pipeline::report_step_failure(
-                &settings, &clients, now, run_id, &step, &error, &deadline,
-            )
-            .await;
-            return Ok(json!({ "step": "failed", "failed_step": step, "run_id": run_id }));
+        Step::Failed {
+            step: failed,
+            error,
+        } => {
+            pipeline::report_step_failure(&step, &failed, &error).await;
+            Ok(json!({ "step": "failed", "failed_step": failed, "run_id": step.run_id }))
         }
         Step::Merge { plan } => {
-            // A refused merge is retried by the state machine; its `failed` step reports a
-            // final refusal.
             let request = MergeRequest {
-                apply: apply.then_some(JournalPlace::Bucket),
+                apply: journal,
                 output: None,
                 since: None,
-                on_failure: OnFailure::Return,
             };
-            return match pipeline::merge(&settings, &clients, &plan, request, &deadline).await? {
+            match pipeline::merge(&step, &plan, request).await? {
                 Merged::Done(scanned) => Ok(response(&scanned, apply)),
                 Merged::Already { report } => Ok(json!({
                     "step": "merge",
                     "already_merged": true,
                     "report": report,
                 })),
-            };
+            }
         }
     }
+}
+
+/// A whole run in this invocation (the single function).
+async fn whole(ctx: &Context<'_>, journal: Option<JournalPlace>) -> Result<Value, InvokeError> {
     let request = ScanRequest {
-        now,
-        deadline,
         events: &|_| {},
-        apply: apply.then_some(JournalPlace::Bucket),
+        apply: journal.clone(),
         output: None,
-        run_id: overrides.run_id.clone(),
         since: None,
     };
-    let scanned = pipeline::scan(&settings, &clients, request, std::future::pending()).await?;
+    let scanned = pipeline::scan(ctx, request, std::future::pending()).await?;
     tracing::info!(
         findings = scanned.report.summary.findings,
         accounts = scanned.report.summary.accounts,
         complete = scanned.report.is_complete(),
         "run finished"
     );
-    Ok(response(&scanned, apply))
+    Ok(response(&scanned, journal.is_some()))
 }
 
 /// The plan step: the run's records go to a folder named after the run in the report bucket
@@ -280,30 +266,26 @@ pub async fn invoke(
 /// its claimant (the Step Functions execution); a second execution for the same run (a duplicate
 /// delivery of the schedule) finds the claim and stops, while a retry of the same execution's
 /// Plan task plans again in the same place.
-async fn plan_step(
-    settings: &Settings,
-    clients: &Clients,
-    now: Timestamp,
-    run: RunIdentity,
-    deadline: &Deadline,
-) -> Result<Value, InvokeError> {
-    let (name, prefix) = settings.report_bucket.clone().ok_or(ApplyError::NoBucket)?;
+async fn plan_step(ctx: &Context<'_>, claimant: Option<String>) -> Result<Value, InvokeError> {
+    let (name, prefix) = ctx
+        .settings
+        .report_bucket
+        .clone()
+        .ok_or(ApplyError::NoBucket)?;
     let bucket = crate::store::Bucket { name, prefix };
-    let id = run.id.unwrap_or_else(|| now.to_string());
+    let id = ctx.run_id.clone().unwrap_or_else(|| ctx.now.to_string());
     let folder = bucket.run_folder(&safe_key(&id));
     let place = Place::S3 {
-        s3: clients.s3.clone(),
+        s3: ctx.clients.s3.clone(),
         bucket: crate::store::Bucket {
             name: bucket.name.clone(),
             prefix: String::new(),
         },
         prefix: folder.clone(),
     };
-    let claimant = run
-        .claimant
-        .unwrap_or_else(|| now.as_nanosecond().to_string());
+    let claimant = claimant.unwrap_or_else(|| ctx.now.as_nanosecond().to_string());
     let claim = format!("{folder}claim.json");
-    if !claim_run(&clients.s3, &bucket, &claim, &id, &claimant).await? {
+    if !claim_run(&ctx.clients.s3, &bucket, &claim, &id, &claimant).await? {
         tracing::warn!(run_id = %id, "this run is planned by another execution: not planning it again");
         return Ok(json!({
             "step": "plan",
@@ -312,17 +294,8 @@ async fn plan_step(
             "plan": place.location("plan.json"),
         }));
     }
-    // A failed plan is retried by the state machine; its `failed` step reports a final failure.
-    let planned = pipeline::plan(
-        settings,
-        clients,
-        now,
-        Some(id),
-        &place,
-        deadline,
-        OnFailure::Return,
-    )
-    .await?;
+    let named = ctx.clone().run_id(Some(id));
+    let planned = pipeline::plan(&named, &place).await?;
     Ok(json!({
         "step": "plan",
         "duplicate": false,
@@ -363,14 +336,6 @@ async fn claim_run(
         .and_then(|body| serde_json::from_slice(&body).ok())
         .unwrap_or(Value::Null);
     Ok(claimed["claimant"].as_str() == Some(claimant))
-}
-
-/// Who a run is: its ID (the scheduled time, the event's ID) and, for a fanned-out run, the
-/// execution that plans it.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct RunIdentity {
-    id: Option<String>,
-    claimant: Option<String>,
 }
 
 /// A run ID as an S3 key segment (a scheduled time has colons).

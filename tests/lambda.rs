@@ -824,15 +824,18 @@ async fn apply_at(moto: &Moto, now: jiff::Timestamp) -> stalecreds::report::Repo
     .settings;
     let clients = stalecreds::Clients::new(deployed(moto, &remediating()).await);
     let request = stalecreds::ScanRequest {
-        now,
-        deadline: stalecreds::deadline::Deadline::none(),
         events: &|_| {},
         apply: Some(stalecreds::pipeline::JournalPlace::Bucket),
         output: None,
-        run_id: None,
         since: None,
     };
-    stalecreds::scan(&settings, &clients, request, std::future::pending())
+    let ctx = stalecreds::pipeline::Context::new(
+        &settings,
+        &clients,
+        now,
+        stalecreds::deadline::Deadline::none(),
+    );
+    stalecreds::scan(&ctx, request, std::future::pending())
         .await
         .expect("a run")
         .report

@@ -19,7 +19,7 @@ use stalecreds::config::Settings;
 use stalecreds::config::{self, Effective, Inputs, Setting};
 use stalecreds::deadline::Deadline;
 use stalecreds::pipeline::{
-    JournalPlace, MergeRequest, Merged, OnFailure, Place, ScanError, Scanned, Sent, StepError,
+    Context, JournalPlace, MergeRequest, Merged, Place, ScanError, Scanned, Sent, StepError,
     UndoError,
 };
 use stalecreds::remediate::apply::UndoState;
@@ -364,10 +364,17 @@ impl Session {
     }
 }
 
-/// The run's single "now", whole seconds: every idle age is measured to it.
-fn now() -> jiff::Timestamp {
-    jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
-        .unwrap_or_else(|_| jiff::Timestamp::now())
+impl Session {
+    /// The run's context: its settings and clients, its one `now` (read here), no deadline
+    /// (Ctrl-C stops it), and failures final (no retry follows a command).
+    fn context(&self) -> Context<'_> {
+        Context::new(
+            &self.settings,
+            &self.clients,
+            Context::clock(),
+            Deadline::none(),
+        )
+    }
 }
 
 /// Resolves when Ctrl-C is pressed, after saying what happens then.
@@ -392,17 +399,13 @@ fn scan(args: &ScanArgs) -> Result<u8, Failure> {
         Event::AccountDone { .. } => progress.inc(1),
     };
     let request = ScanRequest {
-        now: now(),
-        deadline: Deadline::none(),
         events: &on_event,
         apply,
         output: args.run.output.clone(),
-        run_id: None,
         since,
     };
     let scanned = session.runtime.block_on(stalecreds::scan(
-        &session.settings,
-        &session.clients,
+        &session.context(),
         request,
         interrupted(&progress),
     ));
@@ -414,11 +417,9 @@ fn scan_batch(config: &ConfigArgs, plan: &str, batch: usize) -> Result<u8, Failu
     let session = Session::start(config)?;
     let progress = ProgressBar::hidden();
     let written = session.runtime.block_on(stalecreds::pipeline::scan_batch(
-        &session.settings,
-        &session.clients,
+        &session.context(),
         plan,
         batch,
-        &Deadline::none(),
         interrupted(&progress),
     ))?;
     println!("{}", written.partial);
@@ -436,7 +437,8 @@ fn scan_batch(config: &ConfigArgs, plan: &str, batch: usize) -> Result<u8, Failu
 
 fn plan(args: &PlanArgs) -> Result<u8, Failure> {
     let session = Session::start(&args.config)?;
-    let now = now();
+    let ctx = session.context().run_id(args.run_id.clone());
+    let now = ctx.now;
     let out = args
         .out
         .clone()
@@ -451,15 +453,9 @@ fn plan(args: &PlanArgs) -> Result<u8, Failure> {
             None => format!("stalecreds-runs/{}/", now.strftime("%Y%m%dT%H%M%SZ")),
         });
     let place = Place::of(&out, &session.clients.s3);
-    let planned = session.runtime.block_on(stalecreds::pipeline::plan(
-        &session.settings,
-        &session.clients,
-        now,
-        args.run_id.clone(),
-        &place,
-        &Deadline::none(),
-        OnFailure::Report,
-    ))?;
+    let planned = session
+        .runtime
+        .block_on(stalecreds::pipeline::plan(&ctx, &place))?;
     println!("{}", planned.plan);
     eprintln!(
         "stalecreds: run {}: {} account{} in {} batch{}: stalecreds scan --plan {} --batch I, for I in 0..{}; then stalecreds merge --plan {}",
@@ -483,14 +479,11 @@ fn merge(args: &MergeArgs) -> Result<u8, Failure> {
         apply,
         output: args.run.output.clone(),
         since: since.as_ref(),
-        on_failure: OnFailure::Report,
     };
     let merged = session.runtime.block_on(stalecreds::pipeline::merge(
-        &session.settings,
-        &session.clients,
+        &session.context(),
         &args.plan,
         request,
-        &Deadline::none(),
     ))?;
     match merged {
         Merged::Done(scanned) => args.run.render(&scanned, &session),
@@ -653,8 +646,7 @@ fn undo(args: &UndoArgs) -> Result<u8, Failure> {
     let mut outcomes = session
         .runtime
         .block_on(stalecreds::undo(
-            &session.settings,
-            &session.clients,
+            &session.context(),
             &args.journal,
             args.run.as_deref(),
             &out,

@@ -14,10 +14,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::Clients;
+use super::Context;
 use crate::aws::AwsError;
 use crate::config::{Notify, Selection, Settings};
-use crate::deadline::Deadline;
 use crate::remediate::journal::Journal;
 use crate::report::Report;
 use crate::securityhub::{self, Imported};
@@ -84,22 +83,24 @@ pub enum DeliveryError {
 /// import into Security Hub (counted as one), the journal.
 pub(super) const DELIVERY_CALLS: u32 = 5;
 
-/// Delivers a run's results. `output` is the local report file (the CLI's `--output`); `run_id`
-/// identifies the run's trigger, for the digest's once-only marker.
-pub(super) async fn deliver(
-    settings: &Settings,
-    clients: &Clients,
-    report: &Report,
-    output: Option<&PathBuf>,
-    run_id: Option<&str>,
-    journal: Option<&Journal>,
-    deadline: &Deadline,
-) -> Delivery {
+/// What a merge hands to delivery beside the report.
+pub(super) struct Request<'a> {
+    /// The local report file (the CLI's `--output`).
+    pub output: Option<&'a PathBuf>,
+    /// The run's ID for the digest's once-only marker, when its trigger gave one.
+    pub once_per: Option<&'a str>,
+    /// The journal of the run's changes.
+    pub journal: Option<&'a Journal>,
+}
+
+/// Delivers a run's results: the digest first, then the report (the local file, S3) and its
+/// page, the import into Security Hub, the journal's copy.
+pub(super) async fn deliver(ctx: &Context<'_>, report: &Report, request: Request<'_>) -> Delivery {
     let mut delivery = Delivery {
-        journal: journal.map(Journal::location),
+        journal: request.journal.map(Journal::location),
         ..Delivery::default()
     };
-    if let Some(path) = output {
+    if let Some(path) = request.output {
         match report.write_file(path) {
             Ok(()) => delivery.report = Some(path.display().to_string()),
             Err(source) => delivery.errors.push(DeliveryError::LocalReport {
@@ -108,108 +109,105 @@ pub(super) async fn deliver(
             }),
         }
     }
-    let bucket = bucket(settings);
+    let bucket = bucket(ctx.settings);
     let stored_at = bucket
         .as_ref()
         .map(|bucket| bucket.url(&bucket.run_key(report.generated_at, "report.json")));
     let shown = stored_at.as_deref().or(delivery.report.as_deref());
-    match send_digest(settings, clients, report, shown, run_id, deadline).await {
+    match send_digest(ctx, report, shown, request.once_per).await {
         Ok(sent) => delivery.digest = sent,
         Err(error) => delivery.errors.push(DeliveryError::Digest(error)),
     }
     if let Some(bucket) = &bucket {
-        let timeout = deadline.delivery_timeout(DELIVERY_CALLS - 1);
-        let key = bucket.run_key(report.generated_at, "report.json");
-        let stored = match report_json(report) {
-            Ok(body) => {
-                store::put(&clients.s3, bucket, &key, body, "application/json", timeout).await
-            }
-            Err(error) => Err(AwsError::invalid_answer("PutObject", error.to_string())),
-        };
-        match stored {
-            Ok(location) => delivery.report = Some(location),
-            Err(error) => delivery.errors.push(DeliveryError::Report(error)),
-        }
-        let timeout = deadline.delivery_timeout(DELIVERY_CALLS - 2);
-        let page = crate::report::html::render(report).into_bytes();
-        let key = bucket.run_key(report.generated_at, "report.html");
-        if let Err(error) = store::put(
-            &clients.s3,
-            bucket,
-            &key,
-            page,
-            "text/html; charset=utf-8",
-            timeout,
-        )
-        .await
-        {
-            delivery.errors.push(DeliveryError::Page(error));
-        }
+        store_report(ctx, bucket, report, &mut delivery).await;
     }
-    if settings.security_hub {
-        match securityhub::target(report, &clients.base) {
-            Ok(target) => {
-                let client = securityhub::client(&clients.base, deadline.delivery_timeout(2));
-                let mut findings: Vec<_> = crate::report::asff::findings(report, &target)
-                    .iter()
-                    .map(securityhub::to_sdk)
-                    .collect();
-                // What the hub still holds ACTIVE that this run shows is no longer open: archived
-                // now, so that a failed import heals the next day.
-                let whole_organization = matches!(
-                    &settings.selection,
-                    Selection::Organization { include_ous, .. } if include_ous.is_empty()
-                );
-                let mut stale = 0;
-                let timeout = deadline.delivery_timeout(3);
-                match securityhub::active(&clients.base, timeout, &target).await {
-                    Ok(held) => {
-                        let archived = securityhub::stale(report, &held, whole_organization);
-                        stale = archived.len();
-                        findings.extend(archived);
-                    }
-                    Err(error) => delivery.errors.push(DeliveryError::SecurityHub(format!(
-                        "what the hub holds could not be read ({error}): no stale finding was archived"
-                    ))),
-                }
-                let mut imported = securityhub::import_all(&client, findings).await;
-                imported.stale = stale;
-                for refused in &imported.failed {
-                    tracing::warn!(
-                        id = %refused.id,
-                        code = %refused.code,
-                        message = %refused.message,
-                        "Security Hub refused a finding"
-                    );
-                }
-                if !imported.is_complete() {
-                    delivery
-                        .errors
-                        .push(DeliveryError::SecurityHub(imported.describe()));
-                }
-                delivery.security_hub = Some(imported);
-            }
-            Err(why) => delivery.errors.push(DeliveryError::SecurityHub(why)),
-        }
+    if ctx.settings.security_hub {
+        import(ctx, report, &mut delivery).await;
     }
-    if let (Some(bucket), Some(journal)) = (&bucket, journal) {
+    if let (Some(bucket), Some(journal)) = (&bucket, request.journal) {
         let key = bucket.run_key(report.generated_at, "journal.jsonl");
-        let timeout = deadline.delivery_timeout(1);
-        match store::put(
-            &clients.s3,
-            bucket,
-            &key,
-            journal.lines(),
-            "application/x-ndjson",
-            timeout,
-        )
-        .await
-        {
+        let timeout = ctx.deadline.delivery_timeout(1);
+        let body = journal.lines();
+        let s3 = &ctx.clients.s3;
+        match store::put(s3, bucket, &key, body, "application/x-ndjson", timeout).await {
             Ok(location) => delivery.journal = Some(location),
             Err(error) => delivery.errors.push(DeliveryError::Journal(error)),
         }
     }
     delivery
+}
+
+/// Stores the report and its page in the report bucket.
+async fn store_report(
+    ctx: &Context<'_>,
+    bucket: &Bucket,
+    report: &Report,
+    delivery: &mut Delivery,
+) {
+    let (s3, deadline) = (&ctx.clients.s3, &ctx.deadline);
+    let timeout = deadline.delivery_timeout(DELIVERY_CALLS - 1);
+    let key = bucket.run_key(report.generated_at, "report.json");
+    let stored = match report_json(report) {
+        Ok(body) => store::put(s3, bucket, &key, body, "application/json", timeout).await,
+        Err(error) => Err(AwsError::invalid_answer("PutObject", error.to_string())),
+    };
+    match stored {
+        Ok(location) => delivery.report = Some(location),
+        Err(error) => delivery.errors.push(DeliveryError::Report(error)),
+    }
+    let timeout = deadline.delivery_timeout(DELIVERY_CALLS - 2);
+    let page = crate::report::html::render(report).into_bytes();
+    let key = bucket.run_key(report.generated_at, "report.html");
+    let kind = "text/html; charset=utf-8";
+    if let Err(error) = store::put(s3, bucket, &key, page, kind, timeout).await {
+        delivery.errors.push(DeliveryError::Page(error));
+    }
+}
+
+/// Imports the run's findings into Security Hub, with the ones the hub still holds ACTIVE that
+/// this run shows are no longer open archived, so that a failed import heals the next day.
+async fn import(ctx: &Context<'_>, report: &Report, delivery: &mut Delivery) {
+    let (base, deadline) = (&ctx.clients.base, &ctx.deadline);
+    let target = match securityhub::target(report, base) {
+        Ok(target) => target,
+        Err(why) => return delivery.errors.push(DeliveryError::SecurityHub(why)),
+    };
+    let client = securityhub::client(base, deadline.delivery_timeout(2));
+    let mut findings: Vec<_> = crate::report::asff::findings(report, &target)
+        .iter()
+        .map(securityhub::to_sdk)
+        .collect();
+    let whole_organization = matches!(
+        &ctx.settings.selection,
+        Selection::Organization { include_ous, .. } if include_ous.is_empty()
+    );
+    let mut stale = 0;
+    match securityhub::active(base, deadline.delivery_timeout(3), &target).await {
+        Ok(held) => {
+            let archived = securityhub::stale(report, &held, whole_organization);
+            stale = archived.len();
+            findings.extend(archived);
+        }
+        Err(error) => delivery.errors.push(DeliveryError::SecurityHub(format!(
+            "what the hub holds could not be read ({error}): no stale finding was archived"
+        ))),
+    }
+    let mut imported = securityhub::import_all(&client, findings).await;
+    imported.stale = stale;
+    for refused in &imported.failed {
+        tracing::warn!(
+            id = %refused.id,
+            code = %refused.code,
+            message = %refused.message,
+            "Security Hub refused a finding"
+        );
+    }
+    if !imported.is_complete() {
+        delivery
+            .errors
+            .push(DeliveryError::SecurityHub(imported.describe()));
+    }
+    delivery.security_hub = Some(imported);
 }
 
 /// The report as JSON bytes.
@@ -230,16 +228,15 @@ pub(super) fn bucket(settings: &Settings) -> Option<Bucket> {
         })
 }
 
-/// Sends the run's digest when `settings` ask for it: one message, whatever the number of
-/// findings, and at most once per run.
+/// Sends the run's digest when the settings ask for it: one message, whatever the number of
+/// findings, and at most once per run (`once_per`, the trigger's ID).
 async fn send_digest(
-    settings: &Settings,
-    clients: &Clients,
+    ctx: &Context<'_>,
     report: &Report,
     full_report: Option<&str>,
-    run_id: Option<&str>,
-    deadline: &Deadline,
+    once_per: Option<&str>,
 ) -> Result<Sent, AwsError> {
+    let settings = ctx.settings;
     let Some(topic_arn) = &settings.topic_arn else {
         return Ok(Sent::No);
     };
@@ -252,15 +249,11 @@ async fn send_digest(
         digest::Grouping::Account
     };
     let digest = digest::render_grouped(report, full_report, grouping);
-    let run = run_id.map_or_else(|| report.generated_at.to_string(), str::to_owned);
-    once(
-        settings,
-        clients,
-        &run,
-        run_id.is_some(),
-        deadline,
-        |timeout| notify::publish(&clients.base, topic_arn, &digest, &run, timeout),
-    )
+    let run = once_per.map_or_else(|| report.generated_at.to_string(), str::to_owned);
+    let base = &ctx.clients.base;
+    once(ctx, &run, once_per.is_some(), |timeout| {
+        notify::publish(base, topic_arn, &digest, &run, timeout)
+    })
     .await
 }
 
@@ -308,24 +301,23 @@ enum Turn {
 /// claim and the Publish loses no digest. When the marker cannot be written or read, the digest
 /// is published anyway. A failed Publish releases the claim, so that a retry may publish.
 async fn once<F, Fut>(
-    settings: &Settings,
-    clients: &Clients,
+    ctx: &Context<'_>,
     run: &str,
     marked: bool,
-    deadline: &Deadline,
     publish: F,
 ) -> Result<Sent, AwsError>
 where
     F: FnOnce(Option<Duration>) -> Fut,
     Fut: std::future::Future<Output = Result<String, AwsError>>,
 {
-    let marker = bucket(settings).filter(|_| marked).map(|bucket| {
+    let (clients, deadline) = (ctx.clients, &ctx.deadline);
+    let marker = bucket(ctx.settings).filter(|_| marked).map(|bucket| {
         let key = bucket.state_key(&format!("runs/{}/digest.json", safe(run)));
         (bucket, key)
     });
     let claimed = match &marker {
         None => None,
-        Some((bucket, key)) => match claim(settings, clients, bucket, key, run, deadline).await {
+        Some((bucket, key)) => match claim(ctx, bucket, key, run).await {
             Turn::Published => return Ok(Sent::AlreadyPublished),
             Turn::Publish { claimed } => claimed.map(|key| (bucket, key)),
         },
@@ -334,7 +326,7 @@ where
         Ok(message_id) => {
             if let Some((bucket, key)) = claimed {
                 let record = |claim: &mut Claim| claim.published = Some(message_id.clone());
-                if let Err(error) = update(clients, bucket, &key, record, deadline).await {
+                if let Err(error) = update(ctx, bucket, &key, record).await {
                     tracing::warn!(%error, "the digest was published; its marker could not record it");
                 }
             }
@@ -351,14 +343,8 @@ where
 }
 
 /// Claims the run's digest marker at `key` (see [`once`]).
-async fn claim(
-    settings: &Settings,
-    clients: &Clients,
-    bucket: &Bucket,
-    key: &str,
-    run: &str,
-    deadline: &Deadline,
-) -> Turn {
+async fn claim(ctx: &Context<'_>, bucket: &Bucket, key: &str, run: &str) -> Turn {
+    let (settings, clients, deadline) = (ctx.settings, ctx.clients, &ctx.deadline);
     // The claim names this delivery: a create retried by the SDK after S3 took the first
     // attempt answers 412, and must still count as ours.
     let id = format!(
@@ -458,12 +444,12 @@ async fn claim(
 
 /// Changes the run's digest marker at `key` (best effort: the message already went out).
 async fn update(
-    clients: &Clients,
+    ctx: &Context<'_>,
     bucket: &Bucket,
     key: &str,
     change: impl FnOnce(&mut Claim),
-    deadline: &Deadline,
 ) -> Result<(), AwsError> {
+    let (clients, deadline) = (ctx.clients, &ctx.deadline);
     let Some((body, _)) = store::get_tagged(&clients.s3, bucket, key).await? else {
         return Ok(());
     };
@@ -499,29 +485,22 @@ fn safe(run: &str) -> String {
 
 /// Sends the digest of a run that ended without its report, when a digest is wanted: at most
 /// once per run, like any digest.
-pub async fn send_failure_digest(
-    settings: &Settings,
-    clients: &Clients,
-    now: Timestamp,
+pub(super) async fn send_failure_digest(
+    ctx: &Context<'_>,
     run_id: Option<&str>,
     failure: &digest::RunFailure<'_>,
-    deadline: &Deadline,
 ) -> Result<Sent, AwsError> {
-    let Some(topic_arn) = &settings.topic_arn else {
+    let Some(topic_arn) = &ctx.settings.topic_arn else {
         return Ok(Sent::No);
     };
-    if settings.notify == Notify::Never {
+    if ctx.settings.notify == Notify::Never {
         return Ok(Sent::No);
     }
-    let digest = digest::render_failure(now, failure);
-    let run = run_id.map_or_else(|| now.to_string(), str::to_owned);
-    once(
-        settings,
-        clients,
-        &run,
-        run_id.is_some(),
-        deadline,
-        |timeout| notify::publish(&clients.base, topic_arn, &digest, &run, timeout),
-    )
+    let digest = digest::render_failure(ctx.now, failure);
+    let run = run_id.map_or_else(|| ctx.now.to_string(), str::to_owned);
+    let base = &ctx.clients.base;
+    once(ctx, &run, run_id.is_some(), |timeout| {
+        notify::publish(base, topic_arn, &digest, &run, timeout)
+    })
     .await
 }

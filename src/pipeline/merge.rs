@@ -13,12 +13,12 @@ use std::path::PathBuf;
 
 use futures::StreamExt;
 
+use super::context::Run;
 use super::plan::{Partial, Plan, SCHEMA};
 use super::run::{not_reached, seen};
-use super::{Clients, Delivery, Scanned, delivery, remediation};
+use super::{Delivery, Scanned, delivery, remediation};
 use crate::changes::{self, Baseline, Prior};
 use crate::config::Settings;
-use crate::deadline::Deadline;
 use crate::remediate::journal::{Entry, Journal};
 use crate::report::changes::{BaselineSource, Compared};
 use crate::report::{
@@ -26,7 +26,7 @@ use crate::report::{
 };
 use crate::state::{self, AccountState};
 
-/// What a merge works from, beside the settings.
+/// What a merge works from, beside its run.
 pub(super) struct Merging<'a> {
     /// The run's plan.
     pub plan: &'a Plan,
@@ -40,68 +40,38 @@ pub(super) struct Merging<'a> {
     pub output: Option<&'a PathBuf>,
     /// Publish the digest at most once for this run ID.
     pub once_per: Option<&'a str>,
-    /// When the merge must be over.
-    pub deadline: &'a Deadline,
     /// The baselines of a previous report (`--since`), instead of the state's.
     pub since: Option<&'a BTreeMap<String, Baseline>>,
 }
 
 /// Merges: the one report, remediation, state and delivery.
-pub(super) async fn merge(
-    settings: &Settings,
-    clients: &Clients,
-    store: Option<&state::Store>,
-    merging: Merging<'_>,
-) -> Scanned {
-    let plan = merging.plan;
+pub(super) async fn merge(run: &Run<'_>, merging: Merging<'_>) -> Scanned {
+    let Merging {
+        plan,
+        partials,
+        journal,
+        earlier,
+        output,
+        once_per,
+        since,
+    } = merging;
+    let settings = run.ctx.settings;
     let Assembled {
         mut outcomes,
         states,
         state_errors,
         incomplete,
-    } = assemble(settings, plan, merging.partials);
-    let journal = merging.journal;
+    } = assemble(run, plan, partials);
     // An incomplete run makes no change (see the module's documentation).
     let applying = journal.filter(|_| incomplete.is_none());
-    if let Some(policy) = &settings.remediation {
-        remediation::remediate_all(
-            settings,
-            clients,
-            &plan.caller,
-            plan.now,
-            policy.max_actions,
-            &mut outcomes,
-            applying,
-            &merging.earlier,
-            merging.deadline,
-        )
-        .await;
+    if settings.remediation.is_some() {
+        remediation::remediate_all(run, &mut outcomes, applying, &earlier).await;
     }
-    let source = match (merging.since, store) {
-        (Some(_), _) => BaselineSource::Report,
-        (None, Some(_)) => BaselineSource::State,
-        (None, None) => BaselineSource::None,
+    let kept = Kept {
+        states,
+        state_errors,
     };
-    let compared = compare_all(
-        source,
-        &outcomes,
-        &states,
-        &state_errors,
-        merging.since,
-        plan.now,
-    );
-    let state = match store {
-        Some(store) if !states.is_empty() || !state_errors.is_empty() => {
-            let mut summary =
-                write_states(store, &outcomes, states, &compared, plan, merging.deadline).await;
-            summary.unreadable = state_errors
-                .iter()
-                .map(|(account_id, why)| format!("{account_id}: {why}"))
-                .collect();
-            Some(summary)
-        }
-        _ => None,
-    };
+    let (source, compared, state) = remember(run, &outcomes, kept, since).await;
     let facts = RunFacts {
         generated_at: plan.now,
         max_idle_days: settings.defaults.policy.max_idle_days,
@@ -112,20 +82,56 @@ pub(super) async fn merge(
     };
     let mut report = report::build(facts, outcomes);
     report::changes::annotate(&mut report, source, &compared);
-    let delivery: Delivery = delivery::deliver(
-        settings,
-        clients,
-        &report,
-        merging.output,
-        merging.once_per,
+    let request = delivery::Request {
+        output,
+        once_per,
         journal,
-        merging.deadline,
-    )
-    .await;
+    };
+    let delivery: Delivery = delivery::deliver(run.ctx, &report, request).await;
     for error in &delivery.errors {
         tracing::error!(error = %crate::aws::describe(error), "a result could not be delivered");
     }
     Scanned { report, delivery }
+}
+
+/// The states the batches read, and the accounts whose state could not be read (with why).
+struct Kept {
+    states: BTreeMap<String, Option<AccountState>>,
+    state_errors: BTreeMap<String, String>,
+}
+
+/// What changed since each account's baseline (the state's, or `--since`'s), and the state
+/// written for the next run.
+async fn remember(
+    run: &Run<'_>,
+    outcomes: &[AccountOutcome],
+    kept: Kept,
+    since: Option<&BTreeMap<String, Baseline>>,
+) -> (
+    BaselineSource,
+    BTreeMap<String, Compared>,
+    Option<StateSummary>,
+) {
+    let store = run.ctx.store.as_ref();
+    let source = match (since, store) {
+        (Some(_), _) => BaselineSource::Report,
+        (None, Some(_)) => BaselineSource::State,
+        (None, None) => BaselineSource::None,
+    };
+    let compared = compare_all(source, outcomes, &kept, since, run.now);
+    let state = match store {
+        Some(store) if !kept.states.is_empty() || !kept.state_errors.is_empty() => {
+            let mut summary = write_states(run, store, outcomes, kept.states, &compared).await;
+            summary.unreadable = kept
+                .state_errors
+                .iter()
+                .map(|(account_id, why)| format!("{account_id}: {why}"))
+                .collect();
+            Some(summary)
+        }
+        _ => None,
+    };
+    (source, compared, state)
 }
 
 /// What the partials of a run add up to.
@@ -146,7 +152,7 @@ const PROBLEMS_NAMED: usize = 3;
 /// The longest a named problem may be, in characters.
 const PROBLEM_CHARS: usize = 300;
 
-fn assemble(settings: &Settings, plan: &Plan, mut partials: Vec<Partial>) -> Assembled {
+fn assemble(run: &Run<'_>, plan: &Plan, mut partials: Vec<Partial>) -> Assembled {
     let mut outcomes = plan.skipped.clone();
     let mut states = BTreeMap::new();
     let mut state_errors = BTreeMap::new();
@@ -174,8 +180,7 @@ fn assemble(settings: &Settings, plan: &Plan, mut partials: Vec<Partial>) -> Ass
                     _ => format!("batch {index} did not report"),
                 };
                 for account in batch {
-                    let account_plan =
-                        settings.plan(&account.id, account.name.clone(), &plan.caller);
+                    let account_plan = run.account(&account.id);
                     outcomes.push(not_reached(account_plan, account.state.clone(), &why));
                 }
                 problems.push(why);
@@ -279,11 +284,11 @@ fn remediation_facts(
 fn compare_all(
     source: BaselineSource,
     outcomes: &[AccountOutcome],
-    states: &BTreeMap<String, Option<AccountState>>,
-    state_errors: &BTreeMap<String, String>,
+    kept: &Kept,
     since: Option<&BTreeMap<String, Baseline>>,
     now: jiff::Timestamp,
 ) -> BTreeMap<String, Compared> {
+    let (states, state_errors) = (&kept.states, &kept.state_errors);
     let mut compared = BTreeMap::new();
     for outcome in outcomes {
         let AccountResult::Scanned {
@@ -332,13 +337,13 @@ const STATE_WRITES_IN_FLIGHT: usize = 16;
 /// the run (the next run compares with the older state), and the report and digest keep their
 /// time.
 async fn write_states(
+    run: &Run<'_>,
     store: &state::Store,
     outcomes: &[AccountOutcome],
     states: BTreeMap<String, Option<AccountState>>,
     compared: &BTreeMap<String, Compared>,
-    plan: &Plan,
-    deadline: &Deadline,
 ) -> StateSummary {
+    let deadline = &run.ctx.deadline;
     let mut summary = StateSummary {
         location: store.location(),
         accounts: 0,
@@ -352,7 +357,7 @@ async fn write_states(
             let mut next = state::next(
                 previous.as_ref(),
                 &outcome.account_id,
-                plan.now,
+                run.now,
                 &seen(outcome),
             );
             if let Some(baseline) = compared

@@ -18,6 +18,7 @@
 //! account is reached).
 
 mod clients;
+mod context;
 mod delivery;
 mod merge;
 pub mod plan;
@@ -32,6 +33,8 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 
 pub use clients::Clients;
+pub use context::Context;
+use context::Run;
 pub use delivery::{Delivery, DeliveryError, Sent};
 pub use plan::{Place, PlaceError, Plan};
 pub use undo::{UndoError, undo};
@@ -39,10 +42,8 @@ pub use undo::{UndoError, undo};
 use crate::aws::AwsError;
 use crate::changes::Baseline;
 use crate::config::Settings;
-use crate::deadline::Deadline;
 use crate::remediate::journal::{Journal, JournalError};
 use crate::report::Report;
-use crate::state;
 
 /// A run that could not scan anything.
 #[derive(Debug, thiserror::Error)]
@@ -135,21 +136,14 @@ pub enum JournalPlace {
     Bucket,
 }
 
-/// One scan, as a front end asks for it.
+/// One whole scan, as a front end asks for it (beside its [`Context`]).
 pub struct ScanRequest<'a> {
-    /// The run's single "now": every idle age is measured to it.
-    pub now: Timestamp,
-    /// When the run must be over.
-    pub deadline: Deadline,
     /// Told as the run goes (a progress bar).
     pub events: &'a (dyn Fn(Event) + Sync),
     /// Apply the remediation plan, journaling here; `None` only plans.
     pub apply: Option<JournalPlace>,
     /// Also write the JSON report to this file.
     pub output: Option<PathBuf>,
-    /// The run's ID from its trigger (the scheduled event): the digest is published at most
-    /// once per ID.
-    pub run_id: Option<String>,
     /// Compare with this previous report's findings (`--since`) rather than the state's.
     pub since: Option<BTreeMap<String, Baseline>>,
 }
@@ -168,128 +162,74 @@ pub struct Scanned {
 /// remediation (with `apply`), state, report, delivery. A run cut short applies nothing: its
 /// plan is only shown.
 pub async fn scan(
-    settings: &Settings,
-    clients: &Clients,
+    ctx: &Context<'_>,
     request: ScanRequest<'_>,
     stop: impl Future<Output = ()>,
 ) -> Result<Scanned, ScanError> {
-    let ScanRequest {
-        now,
-        deadline,
-        events,
-        apply,
-        output,
-        run_id,
-        since,
-    } = request;
-    let store = state_store(settings, clients);
-    if store.is_none() && settings.deletes_inactive_keys() {
-        return Err(ScanError::NoStateStore);
-    }
-    let journal = apply
-        .map(|place| open_journal(place, settings, clients, now))
-        .transpose()?;
-    let id = run_id.clone().unwrap_or_else(|| now.to_string());
-    let planned = tokio::select! {
-        planned = run::plan_run(settings, clients, now, id, usize::MAX) => planned,
-        () = deadline.hard() => Err(RunError::OutOfTime),
-    };
-    let plan = match planned {
-        Ok(plan) => plan,
-        Err(error) => {
-            let error = fail(
-                settings,
-                clients,
-                now,
-                run_id.as_deref(),
-                error,
-                &deadline,
-                OnFailure::Report,
-            );
-            return Err(error.await);
-        }
-    };
-    let partial = run::scan_batch(
-        settings,
-        clients,
-        store.as_ref(),
-        &plan,
-        0,
-        events,
-        stop,
-        &deadline,
-    )
-    .await;
+    ctx.check()?;
+    let journal = open_journal(ctx, request.apply, ctx.now)?;
+    let plan = plan_run(ctx, usize::MAX).await?;
+    let run = Run::new(ctx, &plan);
+    let partial = run::scan_batch(&run, &plan, 0, request.events, stop).await;
     let merging = merge::Merging {
         plan: &plan,
         partials: vec![partial],
         journal: journal.as_ref(),
         earlier: Vec::new(),
-        output: output.as_ref(),
-        once_per: run_id.as_deref(),
-        deadline: &deadline,
-        since: since.as_ref(),
+        output: request.output.as_ref(),
+        once_per: ctx.run_id.as_deref(),
+        since: request.since.as_ref(),
     };
-    Ok(merge::merge(settings, clients, store.as_ref(), merging).await)
+    Ok(merge::merge(&run, merging).await)
 }
 
-/// Sends the failure digest of a run that ended without its report (`when`: before anything
-/// was scanned, at its merge), what to do included.
+/// Plans the run (the caller, the accounts, in batches of `batch_size`) before the hard
+/// deadline; when that fails, the failure digest goes out if the failure is final here.
+async fn plan_run(ctx: &Context<'_>, batch_size: usize) -> Result<Plan, ScanError> {
+    let id = ctx.run_id.clone().unwrap_or_else(|| ctx.now.to_string());
+    let planned = tokio::select! {
+        planned = run::plan_run(ctx, id, batch_size) => planned,
+        () = ctx.deadline.hard() => Err(RunError::OutOfTime),
+    };
+    match planned {
+        Ok(plan) => Ok(plan),
+        Err(error) => {
+            if ctx.on_failure == OnFailure::Report {
+                let failure = crate::digest::RunFailure {
+                    when: "before any account was scanned",
+                    error: &crate::aws::describe(&error),
+                    what_to_do: &error.what_to_do(),
+                };
+                report_failure(ctx, ctx.run_id.as_deref(), &failure).await;
+            }
+            Err(error.into())
+        }
+    }
+}
+
+/// Sends the failure digest of a run (named `run_id`) that ended without its report, what to
+/// do included.
 async fn report_failure(
-    settings: &Settings,
-    clients: &Clients,
-    now: Timestamp,
+    ctx: &Context<'_>,
     run_id: Option<&str>,
     failure: &crate::digest::RunFailure<'_>,
-    deadline: &Deadline,
 ) {
-    let sent =
-        delivery::send_failure_digest(settings, clients, now, run_id, failure, deadline).await;
+    let sent = delivery::send_failure_digest(ctx, run_id, failure).await;
     if let Err(publish) = sent {
         tracing::error!(%publish, "the failure digest could not be published");
     }
 }
 
-/// Sends the failure digest of a run that could not scan anything (when `on_failure` says this
-/// attempt is final), and gives back its error.
-async fn fail(
-    settings: &Settings,
-    clients: &Clients,
-    now: Timestamp,
-    run_id: Option<&str>,
-    error: RunError,
-    deadline: &Deadline,
-    on_failure: OnFailure,
-) -> ScanError {
-    if on_failure == OnFailure::Report {
-        let failure = crate::digest::RunFailure {
-            when: "before any account was scanned",
-            error: &crate::aws::describe(&error),
-            what_to_do: &error.what_to_do(),
-        };
-        report_failure(settings, clients, now, run_id, &failure, deadline).await;
-    }
-    error.into()
-}
-
 /// Sends the failure digest of a fanned-out run whose step `failed_step` failed for good (the
-/// state machine's `failed` step, or a final CLI step): `error` is its error and what to do.
-pub async fn report_step_failure(
-    settings: &Settings,
-    clients: &Clients,
-    now: Timestamp,
-    run_id: Option<&str>,
-    failed_step: &str,
-    error: &str,
-    deadline: &Deadline,
-) {
+/// state machine's `failed` step): `error` is its error, which ends with what to do.
+pub async fn report_step_failure(ctx: &Context<'_>, failed_step: &str, error: &str) {
     let when = format!("at its {failed_step} step (after every retry)");
     let failure = crate::digest::RunFailure {
         when: &when,
         error,
         what_to_do: "see the error above; the next scheduled run starts afresh, and nothing was changed in IAM by this one",
     };
-    report_failure(settings, clients, now, run_id, &failure, deadline).await;
+    report_failure(ctx, ctx.run_id.as_deref(), &failure).await;
 }
 
 /// Where a plan went.
@@ -367,40 +307,11 @@ impl ScanError {
 }
 
 /// `plan`: lists the accounts once and writes the run's plan (and its batch list, batches of
-/// `settings.batch_size`) at `place`. When the accounts cannot be listed and `on_failure` says
-/// this attempt is final, the failure digest goes out.
-pub async fn plan(
-    settings: &Settings,
-    clients: &Clients,
-    now: Timestamp,
-    run_id: Option<String>,
-    place: &Place,
-    deadline: &Deadline,
-    on_failure: OnFailure,
-) -> Result<Planned, StepError> {
-    if state_store(settings, clients).is_none() && settings.deletes_inactive_keys() {
-        return Err(ScanError::NoStateStore.into());
-    }
-    let id = run_id.clone().unwrap_or_else(|| now.to_string());
-    let planned = tokio::select! {
-        planned = run::plan_run(settings, clients, now, id, settings.batch_size) => planned,
-        () = deadline.hard() => Err(RunError::OutOfTime),
-    };
-    let plan = match planned {
-        Ok(plan) => plan,
-        Err(error) => {
-            let error = fail(
-                settings,
-                clients,
-                now,
-                run_id.as_deref(),
-                error,
-                deadline,
-                on_failure,
-            );
-            return Err(error.await.into());
-        }
-    };
+/// `settings.batch_size`) at `place`. When the accounts cannot be listed and the failure is
+/// final here, the failure digest goes out.
+pub async fn plan(ctx: &Context<'_>, place: &Place) -> Result<Planned, StepError> {
+    ctx.check()?;
+    let plan = plan_run(ctx, ctx.settings.batch_size).await?;
     let items: Vec<serde_json::Value> = (0..plan.batches.len())
         .map(|batch| serde_json::json!({ "batch": batch }))
         .collect();
@@ -428,33 +339,21 @@ pub struct BatchWritten {
 /// `scan --plan PLAN --batch I`: scans one batch of the plan at `plan_location` and writes its
 /// partial beside the plan. Running a batch again replaces its partial.
 pub async fn scan_batch(
-    settings: &Settings,
-    clients: &Clients,
+    ctx: &Context<'_>,
     plan_location: &str,
     index: usize,
-    deadline: &Deadline,
     stop: impl Future<Output = ()>,
 ) -> Result<BatchWritten, StepError> {
-    let (plan, place) = plan::read_plan(plan_location, &clients.s3).await?;
-    check_plan(&plan, settings)?;
+    let (plan, place) = plan::read_plan(plan_location, &ctx.clients.s3).await?;
+    check_plan(&plan, ctx.settings)?;
     if index >= plan.batches.len() {
         return Err(StepError::NoSuchBatch {
             index,
             batches: plan.batches.len(),
         });
     }
-    let store = state_store(settings, clients);
-    let partial = run::scan_batch(
-        settings,
-        clients,
-        store.as_ref(),
-        &plan,
-        index,
-        &|_| {},
-        stop,
-        deadline,
-    )
-    .await;
+    let run = Run::new(ctx, &plan);
+    let partial = run::scan_batch(&run, &plan, index, &|_| {}, stop).await;
     Ok(BatchWritten {
         partial: place.write(&plan::partial_name(index), &partial).await?,
         accounts: partial.outcomes.len(),
@@ -483,8 +382,6 @@ pub struct MergeRequest<'a> {
     pub output: Option<PathBuf>,
     /// Compare with this previous report's findings (`--since`) rather than the state's.
     pub since: Option<&'a BTreeMap<String, Baseline>>,
-    /// Whether a refusal is final (the failure digest goes out now) or may be retried.
-    pub on_failure: OnFailure,
 }
 
 /// `merge --plan PLAN`: reads the plan and every batch's partial beside it (by name: no listing),
@@ -495,49 +392,35 @@ pub struct MergeRequest<'a> {
 /// unreadable) sends the failure digest when its refusal is final: the run's one message says
 /// that it failed, why, and what to do.
 pub async fn merge(
-    settings: &Settings,
-    clients: &Clients,
+    ctx: &Context<'_>,
     plan_location: &str,
     request: MergeRequest<'_>,
-    deadline: &Deadline,
 ) -> Result<Merged, StepError> {
-    let on_failure = request.on_failure;
-    let (run_id, merged) = match plan::read_plan(plan_location, &clients.s3).await {
+    let (run_id, merged) = match plan::read_plan(plan_location, &ctx.clients.s3).await {
         Ok((plan, place)) => {
-            let merged = merge_plan(settings, clients, &plan, &place, request, deadline).await;
+            let merged = merge_plan(ctx, &plan, &place, request).await;
             (Some(plan.run_id), merged)
         }
         Err(error) => (None, Err(error.into())),
     };
-    if let (Err(error), OnFailure::Report) = (&merged, on_failure) {
+    if let (Err(error), OnFailure::Report) = (&merged, ctx.on_failure) {
         let failure = crate::digest::RunFailure {
             when: "at its merge",
             error: &crate::aws::describe(error),
             what_to_do: &error.what_to_do(),
         };
-        let now = Timestamp::now();
-        report_failure(
-            settings,
-            clients,
-            now,
-            run_id.as_deref(),
-            &failure,
-            deadline,
-        )
-        .await;
+        report_failure(ctx, run_id.as_deref(), &failure).await;
     }
     merged
 }
 
 async fn merge_plan(
-    settings: &Settings,
-    clients: &Clients,
+    ctx: &Context<'_>,
     plan: &Plan,
     place: &Place,
     request: MergeRequest<'_>,
-    deadline: &Deadline,
 ) -> Result<Merged, StepError> {
-    check_plan(plan, settings)?;
+    check_plan(plan, ctx.settings)?;
     if let Some(marker) = place
         .read::<serde_json::Value>("merged.json", "merge marker")
         .await?
@@ -546,24 +429,41 @@ async fn merge_plan(
             report: marker["report"].as_str().map(str::to_owned),
         });
     }
-    let store = state_store(settings, clients);
-    if store.is_none() && settings.deletes_inactive_keys() {
-        return Err(ScanError::NoStateStore.into());
-    }
-    let journal = request
-        .apply
-        .map(|place| open_journal(place, settings, clients, plan.now))
-        .transpose()?;
+    ctx.check()?;
+    let journal = open_journal(ctx, request.apply, plan.now)?;
     let earlier = match &journal {
         Some(journal) => journal
-            .entries_of_run(&clients.s3, &plan.now.to_string())
+            .entries_of_run(&ctx.clients.s3, &plan.now.to_string())
             .await
             .map_err(ScanError::Journal)?,
         None => Vec::new(),
     };
+    let merging = merge::Merging {
+        plan,
+        partials: read_partials(plan, place).await,
+        journal: journal.as_ref(),
+        earlier,
+        output: request.output.as_ref(),
+        once_per: Some(&plan.run_id),
+        since: request.since,
+    };
+    let scanned = merge::merge(&Run::new(ctx, plan), merging).await;
+    let marker = serde_json::json!({
+        "run_id": plan.run_id,
+        "report": scanned.delivery.report,
+        "complete": scanned.report.is_complete() && scanned.delivery.errors.is_empty(),
+    });
+    if let Err(error) = place.write("merged.json", &marker).await {
+        tracing::error!(error = %crate::aws::describe(&error), "the merge's marker could not be written: a retry would merge again (without publishing twice)");
+    }
+    Ok(Merged::Done(Box::new(scanned)))
+}
+
+/// Every batch's partial found beside the plan, by name; a partial that cannot be read is a
+/// batch that did not report (its accounts are named not reached).
+async fn read_partials(plan: &Plan, place: &Place) -> Vec<plan::Partial> {
     let mut partials = Vec::new();
     for index in 0..plan.batches.len() {
-        // A partial that cannot be read is a batch that did not report: its accounts are named.
         match place
             .read::<plan::Partial>(&plan::partial_name(index), "partial")
             .await
@@ -575,26 +475,7 @@ async fn merge_plan(
             }
         }
     }
-    let merging = merge::Merging {
-        plan,
-        partials,
-        journal: journal.as_ref(),
-        earlier,
-        output: request.output.as_ref(),
-        once_per: Some(&plan.run_id),
-        deadline,
-        since: request.since,
-    };
-    let scanned = merge::merge(settings, clients, store.as_ref(), merging).await;
-    let marker = serde_json::json!({
-        "run_id": plan.run_id,
-        "report": scanned.delivery.report,
-        "complete": scanned.report.is_complete() && scanned.delivery.errors.is_empty(),
-    });
-    if let Err(error) = place.write("merged.json", &marker).await {
-        tracing::error!(error = %crate::aws::describe(&error), "the merge's marker could not be written: a retry would merge again (without publishing twice)");
-    }
-    Ok(Merged::Done(Box::new(scanned)))
+    partials
 }
 
 /// Whether a step may work from `plan` with `settings`.
@@ -612,32 +493,32 @@ fn check_plan(plan: &Plan, settings: &Settings) -> Result<(), StepError> {
     Ok(())
 }
 
-/// Opens the journal before the first request: a journal that cannot be written stops the run
-/// before anything changes.
+/// Opens the journal of `apply` (for the run whose `now` is `now`) before the first request: a
+/// journal that cannot be written stops the run before anything changes.
 fn open_journal(
-    place: JournalPlace,
-    settings: &Settings,
-    clients: &Clients,
+    ctx: &Context<'_>,
+    apply: Option<JournalPlace>,
     now: Timestamp,
-) -> Result<Journal, ScanError> {
+) -> Result<Option<Journal>, ScanError> {
+    let Some(place) = apply else {
+        return Ok(None);
+    };
     match place {
-        JournalPlace::File(path) => Journal::open(&path).map_err(ScanError::Journal),
+        JournalPlace::File(path) => Journal::open(&path).map(Some).map_err(ScanError::Journal),
         JournalPlace::Bucket => {
-            let bucket = delivery::bucket(settings).ok_or(ScanError::NoBucket)?;
+            let bucket = delivery::bucket(ctx.settings).ok_or(ScanError::NoBucket)?;
             let prefix = bucket.run_key(now, "journal/");
-            Ok(Journal::in_s3(clients.s3.clone(), bucket, prefix))
+            Ok(Some(Journal::in_s3(ctx.clients.s3.clone(), bucket, prefix)))
         }
     }
 }
 
-/// Where the state kept from run to run is: the report bucket, or the local state directory.
-pub(super) fn state_store(settings: &Settings, clients: &Clients) -> Option<state::Store> {
-    match (delivery::bucket(settings), &settings.state_dir) {
-        (Some(bucket), _) => Some(state::Store::S3 {
-            s3: clients.s3.clone(),
-            bucket,
-        }),
-        (None, Some(dir)) => Some(state::Store::Dir(dir.clone())),
-        (None, None) => None,
+impl Context<'_> {
+    /// Whether this run can be made: deleting inactive keys needs a state store.
+    fn check(&self) -> Result<(), ScanError> {
+        if self.store.is_none() && self.settings.deletes_inactive_keys() {
+            return Err(ScanError::NoStateStore);
+        }
+        Ok(())
     }
 }

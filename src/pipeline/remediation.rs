@@ -7,70 +7,33 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use futures::StreamExt;
-use jiff::Timestamp;
 
-use super::Clients;
-use crate::assume::Caller;
-use crate::aws::AwsError;
-use crate::aws::Pace;
-use crate::config::Settings;
-use crate::deadline::Deadline;
+use super::context::{Run, Via};
+use crate::aws::{AwsError, Pace};
 use crate::remediate::journal::{Change, Entry, Journal, Phase};
 use crate::remediate::{self, Action, ActionOutcome, ActionState};
 use crate::report::{AccountOutcome, AccountResult};
 
 /// Orders, caps and (with a journal) applies the planned changes of `outcomes`, and records
 /// what became of each in place.
-#[allow(clippy::too_many_arguments)] // The run's context, passed explicitly: no global state.
 pub(super) async fn remediate_all(
-    settings: &Settings,
-    clients: &Clients,
-    caller: &Caller,
-    now: Timestamp,
-    max_actions: usize,
+    run: &Run<'_>,
     outcomes: &mut [AccountOutcome],
     apply: Option<&Journal>,
     earlier: &[Entry],
-    deadline: &Deadline,
 ) {
-    let planned: Vec<Action> = outcomes
-        .iter()
-        .flat_map(|outcome| match &outcome.result {
-            AccountResult::Scanned { actions, .. } => actions
-                .iter()
-                .filter(|planned| planned.state == ActionState::Planned)
-                .map(|planned| planned.action.clone())
-                .collect(),
-            _ => Vec::new(),
-        })
-        .collect();
+    let max_actions = run
+        .ctx
+        .settings
+        .remediation
+        .as_ref()
+        .map_or(0, |remediation| remediation.max_actions);
     // Changes an earlier attempt of this merge already made (or tried): their outcome stands,
     // and they count against the cap.
-    let attempted = attempted(earlier);
-    let (done, mut planned): (Vec<Action>, Vec<Action>) = planned.into_iter().partition(|action| {
-        apply.is_some()
-            && attempted.contains_key(&(
-                action.account_id.clone(),
-                action.user_name.clone(),
-                action.access_key_id.clone(),
-            ))
-    });
-    let mut states: Vec<(Action, ActionState)> = done
-        .into_iter()
-        .map(|action| {
-            let key = (
-                action.account_id.clone(),
-                action.user_name.clone(),
-                action.access_key_id.clone(),
-            );
-            let state = match attempted.get(&key) {
-                Some(Phase::Done) => ActionState::Applied,
-                Some(Phase::Failed) => ActionState::Failed(earlier_error("the change failed in an earlier attempt of this run (see the journal)")),
-                _ => ActionState::Failed(earlier_error("an earlier attempt of this run was cut off during the change: its outcome is unknown (see the journal; `undo` checks the live state)")),
-            };
-            (action, state)
-        })
-        .collect();
+    let (mut states, mut planned) = match apply {
+        Some(_) => recall(planned(outcomes), earlier),
+        None => (Vec::new(), planned(outcomes)),
+    };
     remediate::prioritize(&mut planned);
     let cap_left = max_actions.saturating_sub(states.len());
     let deferred: Vec<Action> = planned.split_off(cap_left.min(planned.len()));
@@ -79,60 +42,14 @@ pub(super) async fn remediate_all(
             .into_iter()
             .map(|action| (action, ActionState::Deferred)),
     );
-
     match apply {
         None => states.extend(
             planned
                 .into_iter()
                 .map(|action| (action, ActionState::Planned)),
         ),
-        Some(journal) => {
-            let mut by_account: BTreeMap<String, Vec<Action>> = BTreeMap::new();
-            for action in planned {
-                by_account
-                    .entry(action.account_id.clone())
-                    .or_default()
-                    .push(action);
-            }
-            let applied: Vec<Vec<ActionOutcome>> = futures::stream::iter(by_account)
-                .map(|(account_id, actions)| async move {
-                    let plan = settings.plan(&account_id, None, caller);
-                    let chain = plan.remediation.and_then(|(_, chain)| chain);
-                    let pace = Arc::new(Pace::new(settings.rate));
-                    let iam = clients
-                        .iam_for(
-                            caller,
-                            &account_id,
-                            plan.profile.as_deref(),
-                            chain.as_ref(),
-                            &pace,
-                        )
-                        .await;
-                    match iam {
-                        Ok(iam) => {
-                            remediate::apply(&iam, &pace, actions, now, journal, deadline).await
-                        }
-                        Err(error) => actions
-                            .into_iter()
-                            .map(|action| ActionOutcome {
-                                action,
-                                state: ActionState::Failed(error.as_error()),
-                            })
-                            .collect(),
-                    }
-                })
-                .buffer_unordered(settings.concurrency.get())
-                .collect()
-                .await;
-            states.extend(
-                applied
-                    .into_iter()
-                    .flatten()
-                    .map(|outcome| (outcome.action, outcome.state)),
-            );
-        }
+        Some(journal) => states.extend(apply_all(run, planned, journal).await),
     }
-
     let states: HashMap<Action, ActionState> = states.into_iter().collect();
     for outcome in outcomes.iter_mut() {
         if let AccountResult::Scanned { actions, .. } = &mut outcome.result {
@@ -143,6 +60,91 @@ pub(super) async fn remediate_all(
             }
         }
     }
+}
+
+/// The changes planned in every account of `outcomes`.
+fn planned(outcomes: &[AccountOutcome]) -> Vec<Action> {
+    outcomes
+        .iter()
+        .flat_map(|outcome| match &outcome.result {
+            AccountResult::Scanned { actions, .. } => actions
+                .iter()
+                .filter(|planned| planned.state == ActionState::Planned)
+                .map(|planned| planned.action.clone())
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// The planned changes that an earlier attempt of this run already made or tried, with what
+/// became of each (they count against the cap), and the rest, still to make.
+fn recall(planned: Vec<Action>, earlier: &[Entry]) -> (Vec<(Action, ActionState)>, Vec<Action>) {
+    let attempted = attempted(earlier);
+    let key = |action: &Action| {
+        (
+            action.account_id.clone(),
+            action.user_name.clone(),
+            action.access_key_id.clone(),
+        )
+    };
+    let (done, rest): (Vec<Action>, Vec<Action>) = planned
+        .into_iter()
+        .partition(|action| attempted.contains_key(&key(action)));
+    let states = done
+        .into_iter()
+        .map(|action| {
+            let state = match attempted.get(&key(&action)) {
+                Some(Phase::Done) => ActionState::Applied,
+                Some(Phase::Failed) => ActionState::Failed(earlier_error("the change failed in an earlier attempt of this run (see the journal)")),
+                _ => ActionState::Failed(earlier_error("an earlier attempt of this run was cut off during the change: its outcome is unknown (see the journal; `undo` checks the live state)")),
+            };
+            (action, state)
+        })
+        .collect();
+    (states, rest)
+}
+
+/// Applies `planned` (already capped), account by account, each through the role that makes
+/// its changes, verified first and journaled, never after the deadline.
+async fn apply_all(
+    run: &Run<'_>,
+    planned: Vec<Action>,
+    journal: &Journal,
+) -> Vec<(Action, ActionState)> {
+    let mut by_account: BTreeMap<String, Vec<Action>> = BTreeMap::new();
+    for action in planned {
+        by_account
+            .entry(action.account_id.clone())
+            .or_default()
+            .push(action);
+    }
+    let applied: Vec<Vec<ActionOutcome>> = futures::stream::iter(by_account)
+        .map(|(account_id, actions)| async move {
+            let account = run.account(&account_id);
+            let pace = Arc::new(Pace::new(run.ctx.settings.rate));
+            match run.iam(&account, Via::Changes, &pace).await {
+                Ok(iam) => {
+                    let deadline = &run.ctx.deadline;
+                    remediate::apply(&iam, &pace, actions, run.now, journal, deadline).await
+                }
+                Err(error) => actions
+                    .into_iter()
+                    .map(|action| ActionOutcome {
+                        action,
+                        state: ActionState::Failed(error.as_error()),
+                    })
+                    .collect(),
+            }
+        })
+        .buffer_unordered(run.ctx.settings.concurrency.get())
+        .collect()
+        .await;
+    applied
+        .into_iter()
+        .flatten()
+        .map(|outcome| (outcome.action, outcome.state))
+        .collect()
 }
 
 /// The changes an earlier merge of the run attempted, by credential (account, user, key), with

@@ -13,12 +13,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures::StreamExt;
 use jiff::Timestamp;
 
+use super::context::{Context, Run, Via};
 use super::plan::{self, Partial, Plan, PlannedAccount};
 use super::{Clients, Event, RunError};
 use crate::assume::{self, Caller};
 use crate::aws::{Pace, describe};
 use crate::config::{AccountPlan, Selection, Settings};
-use crate::deadline::Deadline;
 use crate::failure::Failure;
 use crate::remediate::{self, ActionKind, ActionOutcome, ActionState, InactiveSince};
 use crate::report::{AccountOutcome, AccountResult};
@@ -29,16 +29,15 @@ use crate::state::{self, AccountState};
 /// Plans a run: who is calling, which accounts (the organization listed once), in batches of
 /// `batch_size`, under `now` and `run_id`.
 pub(super) async fn plan_run(
-    settings: &Settings,
-    clients: &Clients,
-    now: Timestamp,
+    ctx: &Context<'_>,
     run_id: String,
     batch_size: usize,
 ) -> Result<Plan, RunError> {
-    let caller = assume::caller(&clients.sts)
+    let settings = ctx.settings;
+    let caller = assume::caller(&ctx.clients.sts)
         .await
         .map_err(RunError::Caller)?;
-    let (planned, skipped) = select(settings, clients, &caller).await?;
+    let (planned, skipped) = select(settings, ctx.clients, &caller).await?;
     let accounts: Vec<PlannedAccount> = planned
         .into_iter()
         .map(|(plan, state)| PlannedAccount {
@@ -50,7 +49,7 @@ pub(super) async fn plan_run(
     Ok(Plan {
         schema: plan::SCHEMA,
         run_id,
-        now,
+        now: ctx.now,
         fingerprint: plan::fingerprint(settings),
         caller,
         batches: accounts
@@ -64,27 +63,20 @@ pub(super) async fn plan_run(
 /// Scans batch `index` of `plan`: each account concurrently, under the plan's `now`, until
 /// `stop` resolves or the deadline's soft phase (no new account), abandoning the accounts still
 /// running at its hard phase (not reached).
-#[allow(clippy::too_many_arguments)] // The run's context, passed explicitly: no global state.
 pub(super) async fn scan_batch(
-    settings: &Settings,
-    clients: &Clients,
-    store: Option<&state::Store>,
+    run: &Run<'_>,
     plan: &Plan,
     index: usize,
     events: &(dyn Fn(Event) + Sync),
     stop: impl Future<Output = ()>,
-    deadline: &Deadline,
 ) -> Partial {
-    let (now, caller) = (plan.now, &plan.caller);
+    let (settings, deadline) = (run.ctx.settings, &run.ctx.deadline);
     let accounts: Vec<(AccountPlan, Option<String>)> = plan
         .batches
         .get(index)
         .into_iter()
         .flatten()
-        .map(|account| {
-            let planned = settings.plan(&account.id, account.name.clone(), caller);
-            (planned, account.state.clone())
-        })
+        .map(|account| (run.account(&account.id), account.state.clone()))
         .collect();
     events(Event::Planned {
         accounts: accounts.len(),
@@ -100,8 +92,7 @@ pub(super) async fn scan_batch(
                     not_reached(account_plan, state, NOT_STARTED)
                 } else {
                     lock(started).insert(account_plan.id.clone());
-                    let (outcome, kept) =
-                        account(settings, clients, caller, store, now, account_plan, state).await;
+                    let (outcome, kept) = account(run, account_plan, state).await;
                     if let Some(kept) = kept {
                         lock(states).insert(outcome.account_id.clone(), kept);
                     }
@@ -248,16 +239,12 @@ async fn select(
 /// Scans one account: assume, scan, judge, confirm, plan. Returns the outcome, and the state
 /// read for it (`Some(previous)`) when the account keeps one and it could be read.
 async fn account(
-    settings: &Settings,
-    clients: &Clients,
-    caller: &Caller,
-    store: Option<&state::Store>,
-    now: Timestamp,
+    run: &Run<'_>,
     plan: AccountPlan,
     state: Option<String>,
 ) -> (AccountOutcome, Option<StateRead>) {
-    let pace = Arc::new(Pace::new(settings.rate));
-    let result = scan_account(settings, clients, caller, store, now, &plan, &pace).await;
+    let pace = Arc::new(Pace::new(run.ctx.settings.rate));
+    let result = scan_account(run, &plan, &pace).await;
     match &result {
         Ok(_) => tracing::info!(account = %plan.id, requests = pace.requests(), "account scanned"),
         Err(error) => tracing::warn!(account = %plan.id, %error, "account not scanned"),
@@ -278,24 +265,13 @@ async fn account(
 }
 
 async fn scan_account(
-    settings: &Settings,
-    clients: &Clients,
-    caller: &Caller,
-    store: Option<&state::Store>,
-    now: Timestamp,
+    run: &Run<'_>,
     plan: &AccountPlan,
     pace: &Arc<Pace>,
 ) -> Result<(AccountResult, Option<StateRead>), Failure> {
-    let iam = clients
-        .iam_for(
-            caller,
-            &plan.id,
-            plan.profile.as_deref(),
-            plan.chain.as_ref(),
-            pace,
-        )
-        .await?;
-    let root_arn = format!("arn:{}:iam::{}:root", caller.partition, plan.id);
+    let (settings, store, now) = (run.ctx.settings, run.ctx.store.as_ref(), run.now);
+    let iam = run.iam(plan, Via::Audit, pace).await?;
+    let root_arn = format!("arn:{}:iam::{}:root", run.caller.partition, plan.id);
     let scan::Scanned {
         mut inventory,
         mut errors,

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use futures::StreamExt;
 use jiff::Timestamp;
 
-use super::{Clients, RunError};
+use super::context::{Run, Via};
+use super::{Context, RunError};
 use crate::assume;
 use crate::aws::Pace;
-use crate::config::Settings;
 use crate::remediate::Recorded;
 use crate::remediate::apply::UndoState;
 use crate::remediate::journal::{self, Change, Entry, Journal, JournalError, Phase};
@@ -36,18 +36,17 @@ pub enum UndoError {
 /// decides, so a key already reactivated is not reactivated twice, and an intent without an
 /// outcome is decided by the key's live state. Reactivations are journaled in `out`.
 pub async fn undo(
-    settings: &Settings,
-    clients: &Clients,
+    ctx: &Context<'_>,
     location: &str,
     run: Option<&str>,
     out: &Journal,
 ) -> Result<Vec<(Entry, UndoState)>, UndoError> {
     let entries = if location.starts_with("s3://") {
-        journal::read_s3(&clients.s3, location).await?
+        journal::read_s3(&ctx.clients.s3, location).await?
     } else {
         journal::read(std::path::Path::new(location))?
     };
-    let caller = assume::caller(&clients.sts)
+    let caller = assume::caller(&ctx.clients.sts)
         .await
         .map_err(RunError::Caller)?;
     let mut by_account: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
@@ -57,61 +56,67 @@ pub async fn undo(
             .or_default()
             .push(entry);
     }
+    let accounts = by_account.keys().map(|id| (id.clone(), None));
+    let planned = Run::of(ctx, &caller, ctx.now, accounts);
     let undo_run = Timestamp::now().to_string();
-    let store = super::state_store(settings, clients);
     let results: Vec<Vec<(Entry, UndoState)>> = futures::stream::iter(by_account)
         .map(|(account_id, entries)| {
-            let (caller, undo_run, store) = (&caller, &undo_run, &store);
-            async move {
-                // What later runs recorded of the account's inactive keys: evidence that someone
-                // else deactivated a key since (none when there is no state, or it is unreadable).
-                let state = match store {
-                    Some(store) => store.read(&account_id).await.unwrap_or_else(|error| {
-                        tracing::warn!(account = %account_id, error = %crate::aws::describe(&error), "the account's state could not be read: undo judges from the live state alone");
-                        None
-                    }),
-                    None => None,
-                };
-                let recorded = state
-                    .iter()
-                    .flat_map(|state| &state.inactive_keys)
-                    .map(|(id, key)| {
-                        let by_stalecreds = key.by == state::Observed::Deactivated;
-                        (id.clone(), Recorded { since: key.since, by_stalecreds })
-                    })
-                    .collect();
-                let plan = settings.plan(&account_id, None, caller);
-                // The remediation role of the configuration; the audit role (or the caller's
-                // own credentials) when the configuration no longer has one.
-                let chain = match plan.remediation {
-                    Some((_, chain)) => chain,
-                    None => plan.chain,
-                };
-                let pace = Arc::new(Pace::new(settings.rate));
-                let iam = clients
-                    .iam_for(
-                        caller,
-                        &account_id,
-                        plan.profile.as_deref(),
-                        chain.as_ref(),
-                        &pace,
-                    )
-                    .await;
-                match iam {
-                    Ok(iam) => {
-                        crate::remediate::undo(&iam, &pace, entries, out, undo_run, &recorded).await
-                    }
-                    Err(error) => entries
-                        .into_iter()
-                        .map(|entry| (entry, UndoState::Failed(error.as_error())))
-                        .collect(),
-                }
-            }
+            let (planned, undo_run) = (&planned, &undo_run);
+            async move { undo_account(planned, &account_id, entries, out, undo_run).await }
         })
-        .buffer_unordered(settings.concurrency.get())
+        .buffer_unordered(ctx.settings.concurrency.get())
         .collect()
         .await;
     Ok(results.into_iter().flatten().collect())
+}
+
+/// Undoes one account's entries, through the role that makes its changes (the remediation role
+/// of the configuration; the audit role, or the caller's own credentials, when it has none),
+/// with what later runs recorded of its keys as evidence.
+async fn undo_account(
+    run: &Run<'_>,
+    account_id: &str,
+    entries: Vec<Entry>,
+    out: &Journal,
+    undo_run: &str,
+) -> Vec<(Entry, UndoState)> {
+    let recorded = recorded(run, account_id).await;
+    let account = run.account(account_id);
+    let pace = Arc::new(Pace::new(run.ctx.settings.rate));
+    match run.iam(&account, Via::Changes, &pace).await {
+        Ok(iam) => crate::remediate::undo(&iam, &pace, entries, out, undo_run, &recorded).await,
+        Err(error) => entries
+            .into_iter()
+            .map(|entry| (entry, UndoState::Failed(error.as_error())))
+            .collect(),
+    }
+}
+
+/// What runs recorded of the account's inactive keys (its state kept from run to run): evidence
+/// that someone else deactivated a key since. Nothing when there is no state, or it cannot be
+/// read.
+async fn recorded(run: &Run<'_>, account_id: &str) -> BTreeMap<String, Recorded> {
+    let state = match &run.ctx.store {
+        Some(store) => store.read(account_id).await.unwrap_or_else(|error| {
+            tracing::warn!(account = %account_id, error = %crate::aws::describe(&error), "the account's state could not be read: undo judges from the live state alone");
+            None
+        }),
+        None => None,
+    };
+    state
+        .iter()
+        .flat_map(|state| &state.inactive_keys)
+        .map(|(id, key)| {
+            let by_stalecreds = key.by == state::Observed::Deactivated;
+            (
+                id.clone(),
+                Recorded {
+                    since: key.since,
+                    by_stalecreds,
+                },
+            )
+        })
+        .collect()
 }
 
 /// The last entry of each credential that still calls for undoing, in journal order: changes
