@@ -54,10 +54,11 @@ fn the_shipped_accounts_yaml_is_valid_and_means_what_it_says() {
             exclude_accounts: ["999999999999".to_owned()].into(),
         }
     );
-    assert_eq!(settings.overrides["111111111111"].max_idle_days, Some(90));
+    let account = |id: &str| settings.overrides[id].applied(&settings.defaults);
+    assert_eq!(account("111111111111").policy.max_idle_days, 90);
     assert_eq!(
-        settings.overrides["222222222222"].role,
-        Some(RoleSpec::Name("security/stalecreds-audit".to_owned()))
+        account("222222222222").role,
+        RoleSpec::Name("security/stalecreds-audit".to_owned())
     );
     assert_eq!(
         settings.defaults.policy.exemptions,
@@ -121,12 +122,12 @@ fn a_flag_beats_an_environment_variable_which_beats_the_file() {
     })
     .expect("valid");
     let settings = &effective.settings;
-    assert_eq!(settings.rate.get(), 7, "flag over environment over file");
+    assert_eq!(settings.rate, 7, "flag over environment over file");
     assert_eq!(
         settings.defaults.policy.max_idle_days, 70,
         "environment over file"
     );
-    assert_eq!(settings.concurrency.get(), 4, "file over default");
+    assert_eq!(settings.concurrency, 4, "file over default");
     assert_eq!(settings.mode, Mode::Report, "default");
     let source = |key: &str| {
         effective

@@ -1010,7 +1010,10 @@ fn a_credential_report_made_by_the_run_is_not_confirmed_again() {
         );
     }
     let mean = per_member.values().sum::<u64>() as f64 / per_member.len() as f64;
-    assert!(mean <= 10.0, "{mean} requests a member on average: {per_member:?}");
+    assert!(
+        mean <= 10.0,
+        "{mean} requests a member on average: {per_member:?}"
+    );
     for entry in report["accounts"].as_array().expect("accounts") {
         assert_eq!(entry["confirmation"], "fresh_report", "{entry}");
         assert_eq!(entry["findings_confirmed_at"], Value::Null, "{entry}");

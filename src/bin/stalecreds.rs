@@ -11,7 +11,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use stalecreds::aws::describe;
 use stalecreds::changes::Baseline;
@@ -170,72 +170,86 @@ impl RunArgs {
     }
 }
 
-/// The settings every command shares. Each beats its STALECREDS_* environment variable, which
-/// beats the configuration file, which beats the built-in default.
-#[derive(Debug, Args)]
+/// The settings every command shares: the file, `--account`, and one flag per row of the
+/// settings table (config/layer.rs), generated from the rows. Each beats its STALECREDS_*
+/// environment variable, which beats the configuration file, which beats the built-in default.
+#[derive(Debug, Clone, Default)]
 struct ConfigArgs {
     /// The configuration file (see docs/configuration.md).
-    #[arg(long = "config", value_name = "FILE", env = "STALECREDS_CONFIG")]
     config_file: Option<PathBuf>,
-    /// Scan only this account (repeatable); no Organizations call is made. The caller's own
-    /// account is scanned with the caller's credentials, any other through the audit role.
-    #[arg(long = "account", value_name = "ID")]
+    /// The accounts given with `--account`.
     accounts: Vec<String>,
-    /// The audit role's name in member accounts [default: stalecreds-audit].
-    #[arg(long, value_name = "NAME")]
-    role_name: Option<String>,
-    /// The ExternalId the audit role's trust policy requires (prefer STALECREDS_EXTERNAL_ID:
-    /// a flag shows in the process list).
-    #[arg(long, value_name = "ID")]
-    external_id: Option<String>,
-    /// The role session name, shown in CloudTrail [default: stalecreds].
-    #[arg(long, value_name = "NAME")]
-    session_name: Option<String>,
-    /// A credential unused for this many days or more is a finding [default: 45].
-    #[arg(long, value_name = "N")]
-    max_idle_days: Option<String>,
-    /// How IAM is read: `report` (the credential report, few requests) or `api` (per-user
-    /// calls, live) [default: report].
-    #[arg(long, value_name = "MODE")]
-    mode: Option<String>,
-    /// Report mode: confirm findings live when the account's credential report is older than
-    /// this many minutes (0: always) [default: 15].
-    #[arg(long, value_name = "MINUTES")]
-    confirm_after_minutes: Option<String>,
-    /// Accounts scanned at once [default: 16].
-    #[arg(long, value_name = "N")]
-    concurrency: Option<String>,
-    /// AWS requests per second per account [default: 10].
-    #[arg(long, value_name = "R")]
-    rate: Option<String>,
-    /// The SNS topic that receives the digest.
-    #[arg(long, value_name = "ARN")]
-    topic_arn: Option<String>,
-    /// When the digest is sent: on-findings, always or never [default: on-findings].
-    #[arg(long, value_name = "WHEN")]
-    notify: Option<String>,
-    /// Keep the JSON report (and the remediation journal) in this S3 bucket.
-    #[arg(long, value_name = "BUCKET")]
-    report_bucket: Option<String>,
-    /// The key prefix in the report bucket.
-    #[arg(long, value_name = "PREFIX")]
-    report_prefix: Option<String>,
-    /// A local directory for the state kept from run to run, when there is no report bucket.
-    #[arg(long, value_name = "DIR")]
-    state_dir: Option<String>,
-    /// The longest one attempt of an AWS call may take, in seconds [default: 30].
-    #[arg(long, value_name = "SECONDS")]
-    attempt_timeout: Option<String>,
-    /// The longest an AWS call may take, retries included, in seconds [default: 300].
-    #[arg(long, value_name = "SECONDS")]
-    call_timeout: Option<String>,
-    /// Accounts per batch of a planned run (`stalecreds plan`) [default: 100].
-    #[arg(long, value_name = "N")]
-    batch_size: Option<String>,
-    /// Import the findings into AWS Security Hub in the caller's account and region (open ones
-    /// active, resolved ones archived; docs/outputs.md).
-    #[arg(long)]
-    security_hub: bool,
+    /// The settings given as flags, as given.
+    flags: Vec<(Setting, String)>,
+}
+
+impl Args for ConfigArgs {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        let command = command
+            .arg(
+                Arg::new("config")
+                    .long("config")
+                    .value_name("FILE")
+                    .env("STALECREDS_CONFIG")
+                    .value_parser(clap::value_parser!(PathBuf))
+                    .help("The configuration file (see docs/configuration.md)"),
+            )
+            .arg(
+                Arg::new("account")
+                    .long("account")
+                    .value_name("ID")
+                    .action(ArgAction::Append)
+                    .help(
+                        "Scan only this account (repeatable); no Organizations call is made. \
+                         The caller's own account is scanned with the caller's credentials, \
+                         any other through the audit role",
+                    ),
+            );
+        Setting::ALL.iter().fold(command, |command, setting| {
+            let arg = Arg::new(setting.flag_name())
+                .long(setting.flag_name())
+                .help(setting.help());
+            command.arg(if setting.is_switch() {
+                arg.action(ArgAction::SetTrue)
+            } else {
+                arg.value_name(setting.row().value)
+            })
+        })
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+impl FromArgMatches for ConfigArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = ConfigArgs::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.config_file = matches.get_one::<PathBuf>("config").cloned();
+        self.accounts = matches
+            .get_many::<String>("account")
+            .map(|ids| ids.cloned().collect())
+            .unwrap_or_default();
+        self.flags = Setting::ALL
+            .iter()
+            .filter_map(|&setting| {
+                let given = if setting.is_switch() {
+                    matches
+                        .get_flag(setting.flag_name())
+                        .then(|| "true".to_owned())
+                } else {
+                    matches.get_one::<String>(setting.flag_name()).cloned()
+                };
+                given.map(|text| (setting, text))
+            })
+            .collect();
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -598,29 +612,7 @@ fn effective(args: &ConfigArgs) -> Result<Effective, Failure> {
         )),
         None => None,
     };
-    let security_hub = args.security_hub.then(|| "true".to_owned());
-    let flags = [
-        (Setting::RoleName, &args.role_name),
-        (Setting::ExternalId, &args.external_id),
-        (Setting::SessionName, &args.session_name),
-        (Setting::MaxIdleDays, &args.max_idle_days),
-        (Setting::Mode, &args.mode),
-        (Setting::Concurrency, &args.concurrency),
-        (Setting::Rate, &args.rate),
-        (Setting::TopicArn, &args.topic_arn),
-        (Setting::Notify, &args.notify),
-        (Setting::ReportBucket, &args.report_bucket),
-        (Setting::ReportPrefix, &args.report_prefix),
-        (Setting::StateDir, &args.state_dir),
-        (Setting::AttemptTimeout, &args.attempt_timeout),
-        (Setting::CallTimeout, &args.call_timeout),
-        (Setting::BatchSize, &args.batch_size),
-        (Setting::ConfirmAfter, &args.confirm_after_minutes),
-        (Setting::SecurityHub, &security_hub),
-    ]
-    .into_iter()
-    .filter_map(|(setting, value)| value.clone().map(|value| (setting, value)))
-    .collect();
+    let flags = args.flags.clone();
     let env = |name: &str| std::env::var(name).ok();
     let inputs = Inputs {
         file: text

@@ -3,7 +3,7 @@
 
 use super::file::FileConfig;
 use super::problem::Source;
-use super::{RemediationRole, RoleSpec, Selection, Settings};
+use super::{RemediationRole, Selection, Setting, Settings};
 use crate::remediate::Stage;
 use crate::rules::Exemption;
 
@@ -21,16 +21,15 @@ pub(super) fn described(
     ));
     for (id, entry) in &file.overrides {
         let mut parts = Vec::new();
-        match &entry.value.role {
-            Some(RoleSpec::Name(name)) => parts.push(format!("role {name}")),
-            Some(RoleSpec::Arns(arns)) => parts.push(format!("role {}", arns.join(" → "))),
-            None => {}
+        if let Some(arns) = &entry.value.role_arns {
+            parts.push(format!("role {}", arns.join(" → ")));
         }
-        if entry.value.external_id.is_some() {
-            parts.push("external_id ** set **".to_owned());
-        }
-        if let Some(days) = entry.value.max_idle_days {
-            parts.push(format!("max_idle_days {days}"));
+        for (setting, given) in entry.value.layer.values() {
+            let name = match setting {
+                Setting::RoleName => "role",
+                _ => setting.key(),
+            };
+            parts.push(format!("{name} {}", setting.shown(&given.value)));
         }
         parts.extend(
             entry

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::layer::{Layer, Setting, SettingValue, check_number, check_text};
+use super::layer::{Layer, Section, Setting, SettingValue, check_number, check_text};
 use super::problem::{Problem, Source, Sourced};
 use super::yaml::{self, Node, Position, Value};
 use super::{AccountSpec, RoleSpec, Secret, check_arn, is_account_id};
@@ -66,12 +66,10 @@ pub struct Organization {
 /// One account's `overrides:` entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileOverride {
-    /// A different role.
-    pub role: Option<RoleSpec>,
-    /// A different ExternalId.
-    pub external_id: Option<Secret>,
-    /// A different threshold.
-    pub max_idle_days: Option<u32>,
+    /// Role ARNs assumed in turn (`role:`).
+    pub role_arns: Option<Vec<String>>,
+    /// The settings of the table an account may override, as given.
+    pub layer: Layer,
     /// Exemptions added for this account.
     pub exemptions: Vec<Exemption>,
     /// Remediation stages for this account, replacing the default ones.
@@ -121,14 +119,8 @@ const ACCOUNT: &[&str] = &[
     "regions",
     "vars",
 ];
-const OVERRIDE: &[&str] = &[
-    "role_name",
-    "role",
-    "external_id",
-    "max_idle_days",
-    "exemptions",
-    "remediation",
-];
+/// An `overrides:` entry's keys besides the settings an account may override.
+const OVERRIDE: &[&str] = &["role", "exemptions", "remediation"];
 const EXEMPTIONS: &[&str] = &["user_names", "tags"];
 const OWNERS: &[&str] = &["tag_keys", "group_digest"];
 
@@ -164,7 +156,7 @@ pub fn read(path: &str, text: &str) -> (FileConfig, Vec<Problem>) {
     }
     if let Some(top) = reader.map(&root, "the file", TOP) {
         // The settings' sections: each key comes from the one table of settings.
-        for section in ["defaults", "notification", "reports"] {
+        for section in Section::ALL.map(Section::key) {
             let keys: Vec<&str> = Setting::of(section).map(Setting::key).collect();
             let Some(node) = top.get(section) else {
                 continue;
@@ -500,10 +492,8 @@ impl Reader<'_> {
                 );
                 return;
             }
-            (Value::Bool(on), None) if setting == Setting::SecurityHub => {
-                Ok(SettingValue::Flag(*on))
-            }
-            (_, None) if setting == Setting::SecurityHub => {
+            (Value::Bool(on), None) if setting.is_switch() => Ok(SettingValue::Flag(*on)),
+            (_, None) if setting.is_switch() => {
                 self.expected(node, context, "true or false");
                 return;
             }
@@ -738,70 +728,44 @@ impl Reader<'_> {
             self.expected(node, "overrides", "a mapping of account IDs");
             return overrides;
         };
+        let keys: Vec<&str> = Setting::ALL
+            .iter()
+            .filter(|setting| setting.per_account())
+            .map(|setting| setting.key())
+            .chain(OVERRIDE.iter().copied())
+            .collect();
         for (key, value) in entries {
             let Some(id) = self.account_id(key, "overrides") else {
                 continue;
             };
             let context = format!("overrides.{id}");
-            let Some(fields) = self.map(value, &context, OVERRIDE) else {
+            let Some(fields) = self.map(value, &context, &keys) else {
                 continue;
             };
             let mut entry = FileOverride::default();
-            match (fields.get("role_name"), fields.get("role")) {
-                (Some(_), Some(role)) => {
-                    self.problem(
-                        role.at,
-                        format!("`{context}`: give either `role_name` or `role`, not both"),
-                    );
-                }
-                (Some(name), None) => {
-                    let mut layer = Layer::default();
-                    self.setting(
-                        &mut layer,
-                        Setting::RoleName,
-                        name,
-                        &format!("{context}.role_name"),
-                    );
-                    if let Some(Sourced {
-                        value: SettingValue::Text(name),
-                        ..
-                    }) = layer.get(Setting::RoleName)
-                    {
-                        entry.role = Some(RoleSpec::Name(name.clone()));
-                    }
-                }
-                (None, Some(node)) => {
-                    let context = format!("{context}.role");
-                    entry.role = self
-                        .role(node, &context)
-                        .filter(|role| self.ends_in(node, &context, role, &id));
-                }
-                (None, None) => {}
+            if let (Some(_), Some(role)) = (fields.get("role_name"), fields.get("role")) {
+                self.problem(
+                    role.at,
+                    format!("`{context}`: give either `role_name` or `role`, not both"),
+                );
+            } else if let Some(node) = fields.get("role") {
+                let context = format!("{context}.role");
+                entry.role_arns = self
+                    .role(node, &context)
+                    .filter(|role| self.ends_in(node, &context, role, &id))
+                    .and_then(|role| match role {
+                        RoleSpec::Arns(arns) => Some(arns),
+                        RoleSpec::Name(_) => None,
+                    });
             }
-            let mut layer = Layer::default();
-            for setting in [Setting::ExternalId, Setting::MaxIdleDays] {
-                if let Some(node) = fields.get(setting.key()) {
-                    self.setting(
-                        &mut layer,
-                        setting,
-                        node,
-                        &format!("{context}.{}", setting.key()),
-                    );
+            for setting in Setting::ALL.iter().copied() {
+                if setting.per_account()
+                    && !(setting == Setting::RoleName && fields.get("role").is_some())
+                    && let Some(node) = fields.get(setting.key())
+                {
+                    let context = format!("{context}.{}", setting.key());
+                    self.setting(&mut entry.layer, setting, node, &context);
                 }
-            }
-            if let Some(Sourced {
-                value: SettingValue::Text(id),
-                ..
-            }) = layer.get(Setting::ExternalId)
-            {
-                entry.external_id = Some(Secret::new(id.clone()));
-            }
-            if let Some(Sourced {
-                value: SettingValue::Number(days),
-                ..
-            }) = layer.get(Setting::MaxIdleDays)
-            {
-                entry.max_idle_days = Some(*days);
             }
             if let Some(node) = fields.get("exemptions") {
                 entry.exemptions = self.exemptions(node, &format!("{context}.exemptions"));

@@ -1,244 +1,427 @@
-//! The settings that every layer (file, environment, command line) may set, and how a text
-//! value becomes a checked one. One table, [`Setting`], names each setting's file key,
-//! environment variable and flag, so the three layers cannot drift apart.
+//! The settings that every layer (file, environment, command line) may set: one table,
+//! [`settings!`], where each setting is one row (its section and key, environment variable,
+//! flag, kind with its range or choices, default, one-line doc, whether an account may override
+//! it, and how it applies to [`Settings`]). The CLI's flags, the environment reader, the file's
+//! settings sections, `stalecreds config` and the defaults all come from the rows; a test holds
+//! docs/configuration.md's table against them. A row missing a field does not compile.
 
-use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use super::problem::{Problem, Source, Sourced};
 use super::{
-    Notify, RoleSpec, Secret, Settings, check_arn, is_external_id, is_role_name, is_session_name,
+    AccountDefaults, Notify, RoleSpec, Secret, Settings, check_arn, is_external_id, is_role_name,
+    is_session_name,
 };
 use crate::scan::Mode;
 
-/// A setting that the file's `defaults`/`notification`, the environment and the command line
-/// can all give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Setting {
-    /// The audit role's name.
-    RoleName,
-    /// The audit role's ExternalId.
-    ExternalId,
-    /// The role session name.
-    SessionName,
-    /// The threshold in days.
-    MaxIdleDays,
-    /// Report or api.
+/// The section of the configuration file a setting is under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// `defaults:`.
+    Defaults,
+    /// `notification:`.
+    Notification,
+    /// `reports:`.
+    Reports,
+}
+
+impl Section {
+    /// Every section, in the file's order.
+    pub const ALL: [Section; 3] = [Section::Defaults, Section::Notification, Section::Reports];
+
+    /// Its key in the file.
+    pub fn key(self) -> &'static str {
+        match self {
+            Section::Defaults => "defaults",
+            Section::Notification => "notification",
+            Section::Reports => "reports",
+        }
+    }
+}
+
+/// What a setting's value is, and how its text is checked.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// A whole number in an inclusive range.
+    Number {
+        /// The least.
+        min: u32,
+        /// The most.
+        max: u32,
+    },
+    /// `report` or `api`.
     Mode,
-    /// Accounts at once.
-    Concurrency,
-    /// Requests per second per account.
-    Rate,
-    /// The digest's topic.
-    TopicArn,
-    /// When to send the digest.
+    /// `on_findings`, `always` or `never`.
     Notify,
-    /// The S3 bucket that keeps reports (and journals).
-    ReportBucket,
-    /// The key prefix in that bucket.
-    ReportPrefix,
-    /// A local directory for the state kept from run to run, when there is no bucket.
-    StateDir,
-    /// The longest one attempt of an AWS call may take, in seconds.
-    AttemptTimeout,
-    /// The longest an AWS call may take, retries included, in seconds.
-    CallTimeout,
-    /// Accounts per batch of a fanned-out run.
-    BatchSize,
-    /// Whether findings are imported into AWS Security Hub.
-    SecurityHub,
+    /// `true` or `false` (a switch on the command line).
+    Flag,
+    /// Text that `check` accepts; otherwise it says what was expected, and what was found as
+    /// its second argument shows it (a secret's is never its value).
+    Text {
+        /// The check.
+        check: fn(&str, &str) -> Result<(), String>,
+        /// Never shown: not in errors, not in `stalecreds config`.
+        secret: bool,
+    },
+}
+
+/// A setting's default.
+#[derive(Debug, Clone, Copy)]
+pub enum Initial {
+    /// This value, as its text would be given.
+    Value(&'static str),
+    /// None: unset, as `stalecreds config` says it.
+    Unset(&'static str),
+}
+
+/// One row of the table: everything about one setting.
+pub struct Row {
+    /// Its section of the configuration file.
+    pub section: Section,
+    /// Its key in that section.
+    pub key: &'static str,
+    /// Its environment variable.
+    pub env: &'static str,
+    /// Its command-line flag.
+    pub flag: &'static str,
+    /// The flag's value, as its help names it (empty for a switch).
+    pub value: &'static str,
+    /// Its kind.
+    pub kind: Kind,
+    /// Its default.
+    pub default: Initial,
+    /// What it does, in one line (the flag's help).
+    pub doc: &'static str,
+    /// How a checked value applies, and so whether an account of `overrides:` may set it too.
+    pub apply: Apply,
+}
+
+/// How a setting's checked value applies.
+#[derive(Clone, Copy)]
+pub enum Apply {
+    /// To the run's settings; an error when it cannot stand.
+    Run(fn(&mut Settings, &SettingValue) -> Result<(), String>),
+    /// To how an account is reached and judged: the defaults, or one account's under
+    /// `overrides:`.
+    Account(fn(&mut AccountDefaults, &SettingValue)),
+}
+
+/// Defines [`Setting`] (one variant a row) and the rows, in one table.
+macro_rules! settings {
+    ($( $(#[doc = $doc:literal])* $variant:ident => $row:expr ),+ $(,)?) => {
+        /// A setting: one row of the table (see the module's documentation).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Setting {
+            $( $(#[doc = $doc])* $variant ),+
+        }
+
+        impl Setting {
+            /// Every setting, in the table's order.
+            pub const ALL: &'static [Setting] = &[$(Setting::$variant),+];
+
+            /// Its row.
+            pub fn row(self) -> &'static Row {
+                // The variants are declared in the rows' order: a variant's index is its row's.
+                &ROWS[self as usize]
+            }
+        }
+
+        static ROWS: &[Row] = &[$($row),+];
+    };
+}
+
+settings! {
+    /// The audit role's name.
+    RoleName => Row {
+        section: Section::Defaults, key: "role_name",
+        env: "STALECREDS_ROLE_NAME", flag: "--role-name", value: "NAME",
+        kind: Kind::Text { check: check_role_name, secret: false },
+        default: Initial::Value("stalecreds-audit"),
+        doc: "The audit role's name in member accounts (may carry a path)",
+        apply: Apply::Account(|account, value| account.role = RoleSpec::Name(value.text())),
+    },
+    /// The audit role's ExternalId.
+    ExternalId => Row {
+        section: Section::Defaults, key: "external_id",
+        env: "STALECREDS_EXTERNAL_ID", flag: "--external-id", value: "ID",
+        kind: Kind::Text { check: check_external_id, secret: true },
+        default: Initial::Unset("(none)"),
+        doc: "The ExternalId the audit role's trust policy requires (prefer STALECREDS_EXTERNAL_ID: a flag shows in the process list)",
+        apply: Apply::Account(|account, value| {
+            if let SettingValue::Secret(id) = value {
+                account.external_id = Some(id.clone());
+            }
+        }),
+    },
+    /// The role session name.
+    SessionName => Row {
+        section: Section::Defaults, key: "session_name",
+        env: "STALECREDS_SESSION_NAME", flag: "--session-name", value: "NAME",
+        kind: Kind::Text { check: check_session_name, secret: false },
+        default: Initial::Value("stalecreds"),
+        doc: "The role session name, shown in CloudTrail",
+        apply: Apply::Run(|settings, value| {
+            settings.defaults.session_name = value.text();
+            Ok(())
+        }),
+    },
+    /// The threshold in days.
+    MaxIdleDays => Row {
+        section: Section::Defaults, key: "max_idle_days",
+        env: "STALECREDS_MAX_IDLE_DAYS", flag: "--max-idle-days", value: "N",
+        kind: Kind::Number { min: 1, max: 36_500 },
+        default: Initial::Value("45"),
+        doc: "A credential unused for this many days or more is a finding (CIS 1.12: 45)",
+        apply: Apply::Account(|account, value| account.policy.max_idle_days = value.number()),
+    },
+    /// Report or api.
+    Mode => Row {
+        section: Section::Defaults, key: "mode",
+        env: "STALECREDS_MODE", flag: "--mode", value: "MODE",
+        kind: Kind::Mode,
+        default: Initial::Value("report"),
+        doc: "How IAM is read: `report` (the credential report, few requests) or `api` (per-user calls, live)",
+        apply: Apply::Run(|settings, value| {
+            if let SettingValue::Mode(mode) = value {
+                settings.mode = *mode;
+            }
+            Ok(())
+        }),
+    },
     /// Report-mode findings are confirmed live when the credential report is older than this
     /// many minutes.
-    ConfirmAfter,
+    ConfirmAfter => Row {
+        section: Section::Defaults, key: "confirm_after_minutes",
+        env: "STALECREDS_CONFIRM_AFTER_MINUTES", flag: "--confirm-after-minutes", value: "MINUTES",
+        kind: Kind::Number { min: 0, max: 240 },
+        default: Initial::Value("15"),
+        doc: "Report mode: confirm findings live when the account's credential report is older than this many minutes (0: always)",
+        apply: Apply::Run(|settings, value| {
+            settings.confirm_after = Duration::from_secs(u64::from(value.number()) * 60);
+            Ok(())
+        }),
+    },
+    /// Accounts at once.
+    Concurrency => Row {
+        section: Section::Defaults, key: "concurrency",
+        env: "STALECREDS_CONCURRENCY", flag: "--concurrency", value: "N",
+        kind: Kind::Number { min: 1, max: 1024 },
+        default: Initial::Value("16"),
+        doc: "Accounts scanned at once",
+        apply: Apply::Run(|settings, value| {
+            settings.concurrency = value.number() as usize;
+            Ok(())
+        }),
+    },
+    /// Requests per second per account.
+    Rate => Row {
+        section: Section::Defaults, key: "rate",
+        env: "STALECREDS_RATE", flag: "--rate", value: "R",
+        kind: Kind::Number { min: 1, max: 10_000 },
+        default: Initial::Value("10"),
+        doc: "AWS requests per second per account",
+        apply: Apply::Run(|settings, value| {
+            settings.rate = value.number();
+            Ok(())
+        }),
+    },
+    /// The digest's topic.
+    TopicArn => Row {
+        section: Section::Notification, key: "topic_arn",
+        env: "STALECREDS_TOPIC_ARN", flag: "--topic-arn", value: "ARN",
+        kind: Kind::Text { check: check_topic_arn, secret: false },
+        default: Initial::Unset("(none: no digest)"),
+        doc: "The SNS topic that receives the digest",
+        apply: Apply::Run(|settings, value| {
+            settings.topic_arn = Some(value.text());
+            Ok(())
+        }),
+    },
+    /// When to send the digest.
+    Notify => Row {
+        section: Section::Notification, key: "send",
+        env: "STALECREDS_NOTIFY", flag: "--notify", value: "WHEN",
+        kind: Kind::Notify,
+        default: Initial::Value("on_findings"),
+        doc: "When the digest is sent: on-findings, always or never",
+        apply: Apply::Run(|settings, value| {
+            if let SettingValue::Notify(notify) = value {
+                settings.notify = *notify;
+            }
+            Ok(())
+        }),
+    },
+    /// The S3 bucket that keeps reports (and journals).
+    ReportBucket => Row {
+        section: Section::Reports, key: "bucket",
+        env: "STALECREDS_REPORT_BUCKET", flag: "--report-bucket", value: "BUCKET",
+        kind: Kind::Text { check: check_bucket_name, secret: false },
+        default: Initial::Unset("(none: reports stay local)"),
+        doc: "Keep the JSON report (and the remediation journal, and the state between runs) in this S3 bucket",
+        apply: Apply::Run(|settings, value| {
+            settings.report_bucket = Some((value.text(), String::new()));
+            Ok(())
+        }),
+    },
+    /// The key prefix in that bucket.
+    ReportPrefix => Row {
+        section: Section::Reports, key: "prefix",
+        env: "STALECREDS_REPORT_PREFIX", flag: "--report-prefix", value: "PREFIX",
+        kind: Kind::Text { check: check_prefix, secret: false },
+        default: Initial::Unset("(none)"),
+        doc: "The key prefix in the report bucket",
+        apply: Apply::Run(|settings, value| match &mut settings.report_bucket {
+            Some((_, kept)) => {
+                *kept = value.text();
+                Ok(())
+            }
+            None => Err("a report prefix is given without a bucket (`reports.bucket`, STALECREDS_REPORT_BUCKET or --report-bucket)".to_owned()),
+        }),
+    },
+    /// A local directory for the state kept from run to run, when there is no bucket.
+    StateDir => Row {
+        section: Section::Reports, key: "state_dir",
+        env: "STALECREDS_STATE_DIR", flag: "--state-dir", value: "DIR",
+        kind: Kind::Text { check: check_directory, secret: false },
+        default: Initial::Unset("(none: the report bucket, if any)"),
+        doc: "A local directory for the state kept from run to run, when there is no report bucket",
+        apply: Apply::Run(|settings, value| {
+            settings.state_dir = Some(value.text().into());
+            Ok(())
+        }),
+    },
+    /// Whether findings are imported into AWS Security Hub.
+    SecurityHub => Row {
+        section: Section::Reports, key: "security_hub",
+        env: "STALECREDS_SECURITY_HUB", flag: "--security-hub", value: "",
+        kind: Kind::Flag,
+        default: Initial::Value("false"),
+        doc: "Import the findings into AWS Security Hub in the caller's account and region (open ones active, resolved ones archived; docs/outputs.md)",
+        apply: Apply::Run(|settings, value| {
+            settings.security_hub = value == &SettingValue::Flag(true);
+            Ok(())
+        }),
+    },
+    /// The longest one attempt of an AWS call may take, in seconds.
+    AttemptTimeout => Row {
+        section: Section::Defaults, key: "attempt_timeout_seconds",
+        env: "STALECREDS_ATTEMPT_TIMEOUT", flag: "--attempt-timeout", value: "SECONDS",
+        kind: Kind::Number { min: 1, max: 600 },
+        default: Initial::Value("30"),
+        doc: "The longest one attempt of an AWS call may take, in seconds",
+        apply: Apply::Run(|settings, value| {
+            settings.attempt_timeout = Duration::from_secs(u64::from(value.number()));
+            Ok(())
+        }),
+    },
+    /// The longest an AWS call may take, retries included, in seconds.
+    CallTimeout => Row {
+        section: Section::Defaults, key: "call_timeout_seconds",
+        env: "STALECREDS_CALL_TIMEOUT", flag: "--call-timeout", value: "SECONDS",
+        kind: Kind::Number { min: 1, max: 3_600 },
+        default: Initial::Value("300"),
+        doc: "The longest an AWS call may take, retries included, in seconds",
+        apply: Apply::Run(|settings, value| {
+            settings.call_timeout = Duration::from_secs(u64::from(value.number()));
+            Ok(())
+        }),
+    },
+    /// Accounts per batch of a fanned-out run.
+    BatchSize => Row {
+        section: Section::Defaults, key: "batch_size",
+        env: "STALECREDS_BATCH_SIZE", flag: "--batch-size", value: "N",
+        kind: Kind::Number { min: 1, max: 100_000 },
+        default: Initial::Value("100"),
+        doc: "Accounts per batch of a planned run (`stalecreds plan`)",
+        apply: Apply::Run(|settings, value| {
+            settings.batch_size = value.number() as usize;
+            Ok(())
+        }),
+    },
 }
 
 impl Setting {
-    /// Every setting, in display order.
-    pub const ALL: [Setting; 17] = [
-        Setting::RoleName,
-        Setting::ExternalId,
-        Setting::SessionName,
-        Setting::MaxIdleDays,
-        Setting::Mode,
-        Setting::ConfirmAfter,
-        Setting::Concurrency,
-        Setting::Rate,
-        Setting::TopicArn,
-        Setting::Notify,
-        Setting::ReportBucket,
-        Setting::ReportPrefix,
-        Setting::StateDir,
-        Setting::SecurityHub,
-        Setting::AttemptTimeout,
-        Setting::CallTimeout,
-        Setting::BatchSize,
-    ];
-
-    /// The key in the configuration file (under `defaults:`, `notification:` or `reports:`).
+    /// The key in the configuration file (under its section).
     pub fn key(self) -> &'static str {
-        match self {
-            Setting::RoleName => "role_name",
-            Setting::ExternalId => "external_id",
-            Setting::SessionName => "session_name",
-            Setting::MaxIdleDays => "max_idle_days",
-            Setting::Mode => "mode",
-            Setting::Concurrency => "concurrency",
-            Setting::Rate => "rate",
-            Setting::TopicArn => "topic_arn",
-            Setting::Notify => "send",
-            Setting::ReportBucket => "bucket",
-            Setting::ReportPrefix => "prefix",
-            Setting::StateDir => "state_dir",
-            Setting::AttemptTimeout => "attempt_timeout_seconds",
-            Setting::CallTimeout => "call_timeout_seconds",
-            Setting::BatchSize => "batch_size",
-            Setting::SecurityHub => "security_hub",
-            Setting::ConfirmAfter => "confirm_after_minutes",
-        }
+        self.row().key
     }
 
     /// The environment variable.
     pub fn env(self) -> &'static str {
-        match self {
-            Setting::RoleName => "STALECREDS_ROLE_NAME",
-            Setting::ExternalId => "STALECREDS_EXTERNAL_ID",
-            Setting::SessionName => "STALECREDS_SESSION_NAME",
-            Setting::MaxIdleDays => "STALECREDS_MAX_IDLE_DAYS",
-            Setting::Mode => "STALECREDS_MODE",
-            Setting::Concurrency => "STALECREDS_CONCURRENCY",
-            Setting::Rate => "STALECREDS_RATE",
-            Setting::TopicArn => "STALECREDS_TOPIC_ARN",
-            Setting::Notify => "STALECREDS_NOTIFY",
-            Setting::ReportBucket => "STALECREDS_REPORT_BUCKET",
-            Setting::ReportPrefix => "STALECREDS_REPORT_PREFIX",
-            Setting::StateDir => "STALECREDS_STATE_DIR",
-            Setting::AttemptTimeout => "STALECREDS_ATTEMPT_TIMEOUT",
-            Setting::CallTimeout => "STALECREDS_CALL_TIMEOUT",
-            Setting::BatchSize => "STALECREDS_BATCH_SIZE",
-            Setting::SecurityHub => "STALECREDS_SECURITY_HUB",
-            Setting::ConfirmAfter => "STALECREDS_CONFIRM_AFTER_MINUTES",
-        }
+        self.row().env
     }
 
     /// The command-line flag.
     pub fn flag(self) -> &'static str {
-        match self {
-            Setting::RoleName => "--role-name",
-            Setting::ExternalId => "--external-id",
-            Setting::SessionName => "--session-name",
-            Setting::MaxIdleDays => "--max-idle-days",
-            Setting::Mode => "--mode",
-            Setting::Concurrency => "--concurrency",
-            Setting::Rate => "--rate",
-            Setting::TopicArn => "--topic-arn",
-            Setting::Notify => "--notify",
-            Setting::ReportBucket => "--report-bucket",
-            Setting::ReportPrefix => "--report-prefix",
-            Setting::StateDir => "--state-dir",
-            Setting::AttemptTimeout => "--attempt-timeout",
-            Setting::CallTimeout => "--call-timeout",
-            Setting::BatchSize => "--batch-size",
-            Setting::SecurityHub => "--security-hub",
-            Setting::ConfirmAfter => "--confirm-after-minutes",
+        self.row().flag
+    }
+
+    /// The command-line flag without its dashes (its name for clap).
+    pub fn flag_name(self) -> &'static str {
+        self.flag().trim_start_matches("--")
+    }
+
+    /// Whether it is a switch: on the command line a flag without a value.
+    pub fn is_switch(self) -> bool {
+        matches!(self.row().kind, Kind::Flag)
+    }
+
+    /// The flag's help: the row's doc and, unless it is a switch, its default.
+    pub fn help(self) -> String {
+        let row = self.row();
+        match row.default {
+            Initial::Value(text) if !self.is_switch() => format!("{} [default: {text}]", row.doc),
+            _ => row.doc.to_owned(),
         }
     }
 
     /// Whether the value is secret-ish and never printed.
     pub fn is_secret(self) -> bool {
-        self == Setting::ExternalId
+        matches!(self.row().kind, Kind::Text { secret: true, .. })
     }
 
     /// The section of the configuration file it is under.
     pub fn section(self) -> &'static str {
-        match self {
-            Setting::TopicArn | Setting::Notify => "notification",
-            Setting::ReportBucket
-            | Setting::ReportPrefix
-            | Setting::StateDir
-            | Setting::SecurityHub => "reports",
-            _ => "defaults",
-        }
+        self.row().section.key()
     }
 
     /// The settings of `section`, in table order.
     pub fn of(section: &str) -> impl Iterator<Item = Setting> + '_ {
         Setting::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(move |setting| setting.section() == section)
     }
 
     /// Sets `value` (of the kind `check_text` gives this setting) in `settings`; a problem when
     /// it cannot stand (a prefix without a bucket: the bucket comes first in the table).
     pub(crate) fn apply(self, value: &SettingValue, settings: &mut Settings) -> Result<(), String> {
-        match (self, value) {
-            (Setting::RoleName, SettingValue::Text(name)) => {
-                settings.defaults.role = RoleSpec::Name(name.clone());
+        match self.row().apply {
+            Apply::Run(apply) => apply(settings, value),
+            Apply::Account(apply) => {
+                apply(&mut settings.defaults, value);
+                Ok(())
             }
-            (Setting::ExternalId, SettingValue::Text(id)) => {
-                settings.defaults.external_id = Some(Secret::new(id.clone()));
-            }
-            (Setting::SessionName, SettingValue::Text(name)) => {
-                settings.defaults.session_name = name.clone();
-            }
-            (Setting::MaxIdleDays, SettingValue::Number(days)) => {
-                settings.defaults.policy.max_idle_days = *days;
-            }
-            (Setting::Mode, SettingValue::Mode(mode)) => settings.mode = *mode,
-            (Setting::Concurrency, SettingValue::Number(n)) => {
-                settings.concurrency = NonZeroUsize::new(*n as usize).unwrap_or(NonZeroUsize::MIN);
-            }
-            (Setting::Rate, SettingValue::Number(n)) => {
-                settings.rate = NonZeroU32::new(*n).unwrap_or(NonZeroU32::MIN);
-            }
-            (Setting::TopicArn, SettingValue::Text(arn)) => settings.topic_arn = Some(arn.clone()),
-            (Setting::Notify, SettingValue::Notify(notify)) => settings.notify = *notify,
-            (Setting::ReportBucket, SettingValue::Text(bucket)) => {
-                settings.report_bucket = Some((bucket.clone(), String::new()));
-            }
-            (Setting::ReportPrefix, SettingValue::Text(prefix)) => match &mut settings.report_bucket {
-                Some((_, kept)) => *kept = prefix.clone(),
-                None => return Err("a report prefix is given without a bucket (`reports.bucket`, STALECREDS_REPORT_BUCKET or --report-bucket)".to_owned()),
-            },
-            (Setting::StateDir, SettingValue::Text(dir)) => settings.state_dir = Some(dir.into()),
-            (Setting::AttemptTimeout, SettingValue::Number(seconds)) => {
-                settings.attempt_timeout = Duration::from_secs(u64::from(*seconds));
-            }
-            (Setting::CallTimeout, SettingValue::Number(seconds)) => {
-                settings.call_timeout = Duration::from_secs(u64::from(*seconds));
-            }
-            (Setting::BatchSize, SettingValue::Number(size)) => settings.batch_size = *size as usize,
-            (Setting::SecurityHub, SettingValue::Flag(on)) => settings.security_hub = *on,
-            (Setting::ConfirmAfter, SettingValue::Number(minutes)) => {
-                settings.confirm_after = Duration::from_secs(u64::from(*minutes) * 60);
-            }
-            // The layers only ever hold the value kind `check_text` gives each setting.
-            _ => unreachable!("{self:?} holds {value:?}"),
         }
-        Ok(())
+    }
+
+    /// Whether an account of `overrides:` may set it too.
+    pub fn per_account(self) -> bool {
+        matches!(self.row().apply, Apply::Account(_))
+    }
+
+    /// Sets `value` in how one account is reached and judged; nothing for a setting an account
+    /// cannot override (the file refuses it there).
+    pub(crate) fn apply_to_account(self, value: &SettingValue, account: &mut AccountDefaults) {
+        if let Apply::Account(apply) = self.row().apply {
+            apply(account, value);
+        }
     }
 
     /// The default, as `stalecreds config` shows it.
-    pub(crate) fn default_text(self, settings: &Settings) -> String {
-        match self {
-            Setting::RoleName => match &settings.defaults.role {
-                RoleSpec::Name(name) => name.clone(),
-                RoleSpec::Arns(arns) => arns.join(" → "),
-            },
-            Setting::ExternalId | Setting::ReportPrefix => "(none)".to_owned(),
-            Setting::SessionName => settings.defaults.session_name.clone(),
-            Setting::MaxIdleDays => settings.defaults.policy.max_idle_days.to_string(),
-            Setting::Mode => settings.mode.as_str().to_owned(),
-            Setting::Concurrency => settings.concurrency.to_string(),
-            Setting::Rate => settings.rate.to_string(),
-            Setting::TopicArn => "(none: no digest)".to_owned(),
-            Setting::Notify => settings.notify.as_str().to_owned(),
-            Setting::ReportBucket => "(none: reports stay local)".to_owned(),
-            Setting::StateDir => "(none: the report bucket, if any)".to_owned(),
-            Setting::AttemptTimeout => settings.attempt_timeout.as_secs().to_string(),
-            Setting::CallTimeout => settings.call_timeout.as_secs().to_string(),
-            Setting::BatchSize => settings.batch_size.to_string(),
-            Setting::SecurityHub => "false (no import)".to_owned(),
-            Setting::ConfirmAfter => (settings.confirm_after.as_secs() / 60).to_string(),
+    pub(crate) fn default_text(self) -> &'static str {
+        match self.row().default {
+            Initial::Value(text) | Initial::Unset(text) => text,
         }
     }
 
@@ -248,6 +431,7 @@ impl Setting {
             return "** set **".to_owned();
         }
         match value {
+            SettingValue::Secret(_) => "** set **".to_owned(),
             SettingValue::Text(text) => text.clone(),
             SettingValue::Number(number) => number.to_string(),
             SettingValue::Mode(mode) => mode.as_str().to_owned(),
@@ -258,15 +442,22 @@ impl Setting {
 
     /// The inclusive range of a numeric setting.
     pub(crate) fn range(self) -> Option<(u32, u32)> {
-        match self {
-            Setting::MaxIdleDays => Some((1, 36_500)),
-            Setting::Concurrency => Some((1, 1024)),
-            Setting::Rate => Some((1, 10_000)),
-            Setting::AttemptTimeout => Some((1, 600)),
-            Setting::CallTimeout => Some((1, 3_600)),
-            Setting::BatchSize => Some((1, 100_000)),
-            Setting::ConfirmAfter => Some((0, 240)),
+        match self.row().kind {
+            Kind::Number { min, max } => Some((min, max)),
             _ => None,
+        }
+    }
+}
+
+/// Applies every setting's default to `settings`.
+pub(crate) fn apply_defaults(settings: &mut Settings) {
+    for setting in Setting::ALL {
+        if let Initial::Value(text) = setting.row().default
+            && let Ok(value) = check_text(*setting, text)
+        {
+            // A default stands (a test applies every one); were one refused, the setting's
+            // zero value would stay.
+            let _ = setting.apply(&value, settings);
         }
     }
 }
@@ -276,6 +467,8 @@ impl Setting {
 pub enum SettingValue {
     /// A string setting.
     Text(String),
+    /// A secret string setting: its `Debug` never shows it.
+    Secret(Secret),
     /// A numeric setting.
     Number(u32),
     /// The mode.
@@ -284,6 +477,24 @@ pub enum SettingValue {
     Notify(Notify),
     /// On or off.
     Flag(bool),
+}
+
+impl SettingValue {
+    /// The text of a text setting (empty for another kind: the table pairs kinds and rows).
+    fn text(&self) -> String {
+        match self {
+            SettingValue::Text(text) => text.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// The number of a numeric setting (0 for another kind).
+    fn number(&self) -> u32 {
+        match self {
+            SettingValue::Number(number) => *number,
+            _ => 0,
+        }
+    }
 }
 
 /// Checks a number for `setting`.
@@ -303,27 +514,18 @@ pub(crate) fn check_text(setting: Setting, text: &str) -> Result<SettingValue, S
     } else {
         format!("`{text}`")
     };
-    match setting {
-        Setting::MaxIdleDays
-        | Setting::Concurrency
-        | Setting::Rate
-        | Setting::AttemptTimeout
-        | Setting::CallTimeout
-        | Setting::BatchSize
-        | Setting::ConfirmAfter => text
+    match setting.row().kind {
+        Kind::Number { min, max } => text
             .parse::<i128>()
-            .map_err(|_| {
-                let (low, high) = setting.range().unwrap_or_default();
-                format!("expected a whole number from {low} to {high}, found {shown}")
-            })
+            .map_err(|_| format!("expected a whole number from {min} to {max}, found {shown}"))
             .and_then(|number| check_number(setting, number))
             .map(SettingValue::Number),
-        Setting::Mode => match text {
+        Kind::Mode => match text {
             "report" => Ok(SettingValue::Mode(Mode::Report)),
             "api" => Ok(SettingValue::Mode(Mode::Api)),
             _ => Err(format!("expected `report` or `api`, found {shown}")),
         },
-        Setting::Notify => match text.replace('-', "_").as_str() {
+        Kind::Notify => match text.replace('-', "_").as_str() {
             "on_findings" => Ok(SettingValue::Notify(Notify::OnFindings)),
             "always" => Ok(SettingValue::Notify(Notify::Always)),
             "never" => Ok(SettingValue::Notify(Notify::Never)),
@@ -331,49 +533,72 @@ pub(crate) fn check_text(setting: Setting, text: &str) -> Result<SettingValue, S
                 "expected `on_findings`, `always` or `never`, found {shown}"
             )),
         },
-        Setting::RoleName if !is_role_name(text) => Err(format!(
-            "expected a role name (1-64 letters, digits or +=,.@_-, optionally behind a path/), found {shown}"
-        )),
-        Setting::ExternalId if !is_external_id(text) => {
-            Err("expected an external ID of 2-1224 letters, digits or +=,.@:/-_".to_owned())
-        }
-        Setting::SessionName if !is_session_name(text) => Err(format!(
-            "expected a session name of 2-64 letters, digits or +=,.@_-, found {shown}"
-        )),
-        Setting::TopicArn => check_arn(text, "sns").map(|()| SettingValue::Text(text.to_owned())),
-        Setting::SecurityHub => match text {
+        Kind::Flag => match text {
             "true" => Ok(SettingValue::Flag(true)),
             "false" => Ok(SettingValue::Flag(false)),
             _ => Err(format!("expected `true` or `false`, found {shown}")),
         },
-        Setting::ReportBucket if !is_bucket_name(text) => Err(format!(
-            "expected an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens), found {shown}"
-        )),
-        Setting::ReportPrefix if text.starts_with('/') || text.chars().any(char::is_control) => {
-            Err(format!(
-                "expected a key prefix without a leading `/` or control characters, found {shown}"
-            ))
-        }
-        Setting::StateDir if text.is_empty() || text.chars().any(char::is_control) => Err(format!(
-            "expected a directory path without control characters, found {shown}"
-        )),
-        Setting::ReportBucket | Setting::ReportPrefix | Setting::StateDir => {
-            Ok(SettingValue::Text(text.to_owned()))
-        }
-        Setting::RoleName | Setting::ExternalId | Setting::SessionName => {
-            Ok(SettingValue::Text(text.to_owned()))
-        }
+        Kind::Text { check, secret } => check(text, &shown).map(|()| {
+            if secret {
+                SettingValue::Secret(Secret::new(text))
+            } else {
+                SettingValue::Text(text.to_owned())
+            }
+        }),
     }
 }
 
-/// Whether `name` is an S3 bucket name.
-fn is_bucket_name(name: &str) -> bool {
-    (3..=63).contains(&name.len())
+/// `Ok` when `valid`, else what was `expected` and what was found.
+fn expect(valid: bool, expected: &str, shown: &str) -> Result<(), String> {
+    if valid {
+        return Ok(());
+    }
+    Err(format!("expected {expected}, found {shown}"))
+}
+
+fn check_role_name(text: &str, shown: &str) -> Result<(), String> {
+    let expected = "a role name (1-64 letters, digits or +=,.@_-, optionally behind a path/)";
+    expect(is_role_name(text), expected, shown)
+}
+
+/// The external ID's check says nothing of the value.
+fn check_external_id(text: &str, _: &str) -> Result<(), String> {
+    if is_external_id(text) {
+        return Ok(());
+    }
+    Err("expected an external ID of 2-1224 letters, digits or +=,.@:/-_".to_owned())
+}
+
+fn check_session_name(text: &str, shown: &str) -> Result<(), String> {
+    let expected = "a session name of 2-64 letters, digits or +=,.@_-";
+    expect(is_session_name(text), expected, shown)
+}
+
+fn check_topic_arn(text: &str, _: &str) -> Result<(), String> {
+    check_arn(text, "sns")
+}
+
+fn check_bucket_name(name: &str, shown: &str) -> Result<(), String> {
+    let valid = (3..=63).contains(&name.len())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let expected = "an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens)";
+    expect(valid, expected, shown)
+}
+
+fn check_prefix(text: &str, shown: &str) -> Result<(), String> {
+    let valid = !text.starts_with('/') && !text.chars().any(char::is_control);
+    let expected = "a key prefix without a leading `/` or control characters";
+    expect(valid, expected, shown)
+}
+
+fn check_directory(text: &str, shown: &str) -> Result<(), String> {
+    let valid = !text.is_empty() && !text.chars().any(char::is_control);
+    let expected = "a directory path without control characters";
+    expect(valid, expected, shown)
 }
 
 /// The settings one layer gives; everything is optional.
@@ -405,6 +630,11 @@ impl Layer {
         }
     }
 
+    /// Every value of this layer, in the order set.
+    pub fn values(&self) -> impl Iterator<Item = (Setting, &Sourced<SettingValue>)> {
+        self.values.iter().map(|(setting, value)| (*setting, value))
+    }
+
     /// The value of `setting` in this layer.
     pub fn get(&self, setting: Setting) -> Option<&Sourced<SettingValue>> {
         self.values
@@ -418,7 +648,7 @@ impl Layer {
     pub fn from_env(lookup: &dyn Fn(&str) -> Option<String>) -> (Layer, Vec<Problem>) {
         let mut layer = Layer::default();
         let mut problems = Vec::new();
-        for setting in Setting::ALL {
+        for setting in Setting::ALL.iter().copied() {
             if let Some(text) = lookup(setting.env()).filter(|text| !text.trim().is_empty())
                 && let Err(problem) = layer.set_text(setting, &text, Source::Env(setting.env()))
             {
@@ -442,6 +672,64 @@ mod tests {
             names.sort_unstable();
             names.dedup();
             assert_eq!(names.len(), Setting::ALL.len());
+        }
+    }
+
+    #[test]
+    fn every_row_is_its_variants_and_every_default_stands() {
+        assert_eq!(ROWS.len(), Setting::ALL.len());
+        let mut settings = Settings::with_defaults(super::super::Selection::Accounts(Vec::new()));
+        for setting in Setting::ALL.iter().copied() {
+            assert!(setting.flag().starts_with("--"), "{setting:?}");
+            assert!(setting.env().starts_with("STALECREDS_"), "{setting:?}");
+            if let Initial::Value(text) = setting.row().default {
+                let value = check_text(setting, text)
+                    .unwrap_or_else(|why| panic!("{setting:?}'s default {text}: {why}"));
+                setting
+                    .apply(&value, &mut settings)
+                    .unwrap_or_else(|why| panic!("{setting:?}'s default {text}: {why}"));
+            }
+        }
+        assert_eq!(
+            settings.attempt_timeout,
+            crate::aws::DEFAULT_ATTEMPT_TIMEOUT
+        );
+        assert_eq!(settings.call_timeout, crate::aws::DEFAULT_CALL_TIMEOUT);
+    }
+
+    /// docs/configuration.md's precedence table says what the rows say: every setting once, in
+    /// the table's order, with its key, variable, flag, default (and range), and whether an
+    /// account may override it.
+    #[test]
+    fn the_documented_table_is_the_table() {
+        let doc = include_str!("../../docs/configuration.md");
+        let documented: Vec<Vec<&str>> = doc
+            .lines()
+            .filter(|line| line.starts_with("| `") && line.contains("`STALECREDS_"))
+            .map(|line| line.trim_matches('|').split(" | ").map(str::trim).collect())
+            .collect();
+        assert_eq!(documented.len(), Setting::ALL.len(), "{documented:?}");
+        for (setting, cells) in Setting::ALL.iter().copied().zip(&documented) {
+            let key = format!("`{}.{}`", setting.section(), setting.key());
+            assert_eq!(cells[0], key, "{setting:?}");
+            assert_eq!(cells[1], format!("`{}`", setting.env()), "{setting:?}");
+            assert_eq!(cells[2], format!("`{}`", setting.flag()), "{setting:?}");
+            let default = cells[3];
+            match setting.row().default {
+                Initial::Value(text) => assert!(
+                    default.starts_with(text) || default.starts_with(&format!("`{text}`")),
+                    "{setting:?}: the documented default {default} is not {text}"
+                ),
+                Initial::Unset(_) => assert!(default.starts_with("none"), "{setting:?}"),
+            }
+            if let Some((low, high)) = setting.range() {
+                assert!(
+                    default.contains(&format!("({low}–{high})")),
+                    "{setting:?}: {default} does not give the range {low}–{high}"
+                );
+            }
+            let per_account = cells[4].trim_end_matches(" |").trim();
+            assert_eq!(per_account == "yes", setting.per_account(), "{setting:?}");
         }
     }
 

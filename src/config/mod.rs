@@ -14,7 +14,7 @@ mod resolve;
 mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 pub use display::Effective;
@@ -30,27 +30,9 @@ use crate::remediate::RemediationPolicy;
 use crate::rules::{Exemption, Policy};
 use crate::scan::Mode;
 
-/// The audit role's name in member accounts when none is configured.
-pub const DEFAULT_ROLE_NAME: &str = "stalecreds-audit";
-/// The role session name when none is configured: it shows stalecreds in CloudTrail.
-pub const DEFAULT_SESSION_NAME: &str = "stalecreds";
-/// CIS AWS Foundations 1.12: 45 days or more.
-pub const DEFAULT_MAX_IDLE_DAYS: u32 = 45;
-/// Accounts scanned at once.
-pub const DEFAULT_CONCURRENCY: usize = 16;
-/// AWS requests per second per account.
-pub const DEFAULT_RATE: u32 = 10;
-/// Accounts per batch of a fanned-out run: a Lambda invocation scans this many in a few minutes
-/// at the default pace (docs/scale.md).
-pub const DEFAULT_BATCH_SIZE: usize = 100;
-/// Report-mode findings are confirmed live when the credential report is older than this: a
-/// report generated for the run is seconds old, and IAM records a key's use at most every 15
-/// minutes, so a younger report is as current as a live read (docs/rules.md).
-pub const DEFAULT_CONFIRM_AFTER: Duration = Duration::from_secs(15 * 60);
-pub use crate::aws::{DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CALL_TIMEOUT};
-
-/// Everything a run needs to know, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything a run needs to know, validated. A setting of the table (config/layer.rs) is one
+/// row there and one field here: [`Settings::with_defaults`] applies the rows' defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Settings {
     /// Which accounts to scan.
     pub selection: Selection,
@@ -60,10 +42,10 @@ pub struct Settings {
     pub overrides: BTreeMap<String, AccountOverride>,
     /// How IAM is read.
     pub mode: Mode,
-    /// Accounts scanned at once.
-    pub concurrency: NonZeroUsize,
-    /// AWS requests per second per account.
-    pub rate: NonZeroU32,
+    /// Accounts scanned at once (at least 1: the table's range).
+    pub concurrency: usize,
+    /// AWS requests per second per account (at least 1: the table's range).
+    pub rate: u32,
     /// Where the digest goes.
     pub topic_arn: Option<String>,
     /// When the digest is sent.
@@ -164,7 +146,7 @@ pub struct AccountSpec {
 }
 
 /// How to reach accounts, and the policy, by default.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AccountDefaults {
     /// The audit role.
     pub role: RoleSpec,
@@ -185,19 +167,66 @@ pub enum RoleSpec {
     Arns(Vec<String>),
 }
 
+impl Default for RoleSpec {
+    fn default() -> Self {
+        RoleSpec::Name(String::new())
+    }
+}
+
+impl Default for Selection {
+    /// The whole organization.
+    fn default() -> Self {
+        Selection::Organization {
+            include_ous: Vec::new(),
+            exclude_accounts: BTreeSet::new(),
+        }
+    }
+}
+
 /// Settings that differ for one account.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AccountOverride {
-    /// A different role.
-    pub role: Option<RoleSpec>,
-    /// A different ExternalId.
-    pub external_id: Option<Secret>,
-    /// A different threshold.
-    pub max_idle_days: Option<u32>,
+    /// Role ARNs assumed in turn (`role:`), instead of the audit role.
+    pub role_arns: Option<Vec<String>>,
+    /// The settings of the table an account may override (`role_name`, `external_id`,
+    /// `max_idle_days`: the rows that apply to an account), as given.
+    pub values: Vec<(Setting, SettingValue)>,
     /// Exemptions added to the default ones for this account.
     pub exemptions: Vec<Exemption>,
     /// Remediation stages replacing the default ones for this account.
     pub remediation: Option<RemediationPolicy>,
+}
+
+impl AccountOverride {
+    /// How this account is reached and judged: `defaults` with this override's values.
+    pub fn applied(&self, defaults: &AccountDefaults) -> AccountDefaults {
+        let mut account = defaults.clone();
+        for (setting, value) in &self.values {
+            setting.apply_to_account(value, &mut account);
+        }
+        account
+            .policy
+            .exemptions
+            .extend(self.exemptions.iter().cloned());
+        account
+    }
+
+    /// The role this override names (`role_name` or `role`), if any.
+    fn role(&self, account: &AccountDefaults) -> Option<RoleSpec> {
+        match &self.role_arns {
+            Some(arns) => Some(RoleSpec::Arns(arns.clone())),
+            None => self
+                .values
+                .iter()
+                .any(|(setting, _)| *setting == Setting::RoleName)
+                .then(|| account.role.clone()),
+        }
+    }
+
+    /// Whether it sets `setting`.
+    fn sets(&self, setting: Setting) -> bool {
+        self.values.iter().any(|(given, _)| *given == setting)
+    }
 }
 
 /// How one account is scanned.
@@ -231,36 +260,24 @@ impl Settings {
         })
     }
 
-    /// Settings with every default and this selection.
+    /// Settings with every default (the table's) and this selection.
     pub fn with_defaults(selection: Selection) -> Settings {
-        Settings {
+        let mut settings = Settings {
             selection,
-            defaults: AccountDefaults {
-                role: RoleSpec::Name(DEFAULT_ROLE_NAME.to_owned()),
-                external_id: None,
-                session_name: DEFAULT_SESSION_NAME.to_owned(),
-                policy: Policy {
-                    max_idle_days: DEFAULT_MAX_IDLE_DAYS,
-                    exemptions: Vec::new(),
-                    owner_tags: Vec::new(),
-                },
-            },
-            overrides: BTreeMap::new(),
-            mode: Mode::default(),
-            concurrency: NonZeroUsize::new(DEFAULT_CONCURRENCY).unwrap_or(NonZeroUsize::MIN),
-            rate: NonZeroU32::new(DEFAULT_RATE).unwrap_or(NonZeroU32::MIN),
-            topic_arn: None,
-            notify: Notify::default(),
-            remediation: None,
-            report_bucket: None,
-            state_dir: None,
-            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
-            call_timeout: DEFAULT_CALL_TIMEOUT,
-            batch_size: DEFAULT_BATCH_SIZE,
-            confirm_after: DEFAULT_CONFIRM_AFTER,
-            group_digest_by_owner: false,
-            security_hub: false,
-        }
+            ..Settings::default()
+        };
+        layer::apply_defaults(&mut settings);
+        settings
+    }
+
+    /// Accounts scanned at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency.max(1)
+    }
+
+    /// AWS requests per second per account.
+    pub fn rate(&self) -> NonZeroU32 {
+        NonZeroU32::new(self.rate).unwrap_or(NonZeroU32::MIN)
     }
 
     /// How to scan `account_id`. The role is, first that applies: the account's override, its
@@ -274,33 +291,33 @@ impl Settings {
             Selection::Organization { .. } => None,
         };
         let overrides = self.overrides.get(account_id);
-        let mut policy = self.defaults.policy.clone();
-        if let Some(overrides) = overrides {
-            policy.max_idle_days = overrides.max_idle_days.unwrap_or(policy.max_idle_days);
-            policy
-                .exemptions
-                .extend(overrides.exemptions.iter().cloned());
-        }
+        let account =
+            overrides.map_or_else(|| self.defaults.clone(), |o| o.applied(&self.defaults));
         let explicit = overrides
-            .and_then(|o| o.role.as_ref())
-            .or_else(|| spec.and_then(|s| s.role.as_ref()));
+            .and_then(|o| o.role(&account))
+            .or_else(|| spec.and_then(|s| s.role.clone()));
         let profile = spec.and_then(|s| s.profile.clone());
         let role = match explicit {
             Some(role) => Some(role),
             None if profile.is_some() || account_id == caller.account_id => None,
-            None => Some(&self.defaults.role),
+            None => Some(account.role.clone()),
+        };
+        // The ExternalId: the override's, then the account entry's, then the default.
+        let external_id = match overrides {
+            Some(o) if o.sets(Setting::ExternalId) => account.external_id.clone(),
+            _ => spec
+                .and_then(|s| s.external_id.clone())
+                .or_else(|| account.external_id.clone()),
         };
         let chain = role.map(|role| RoleChain {
             role_arns: match role {
-                RoleSpec::Name(name) => vec![role_arn(&caller.partition, account_id, name)],
-                RoleSpec::Arns(arns) => arns.clone(),
+                RoleSpec::Name(name) => vec![role_arn(&caller.partition, account_id, &name)],
+                RoleSpec::Arns(arns) => arns,
             },
-            external_id: overrides
-                .and_then(|o| o.external_id.clone())
-                .or_else(|| spec.and_then(|s| s.external_id.clone()))
-                .or_else(|| self.defaults.external_id.clone()),
-            session_name: self.defaults.session_name.clone(),
+            external_id,
+            session_name: account.session_name.clone(),
         });
+        let policy = account.policy;
         let remediation = self.remediation.as_ref().and_then(|remediation| {
             let stages = overrides
                 .and_then(|o| o.remediation)
@@ -486,12 +503,17 @@ mod tests {
         settings.overrides.insert(
             "000000000003".to_owned(),
             AccountOverride {
-                role: Some(RoleSpec::Arns(vec![
+                role_arns: Some(vec![
                     "arn:aws:iam::000000000009:role/hop".to_owned(),
                     "arn:aws:iam::000000000003:role/audit".to_owned(),
-                ])),
-                external_id: Some(Secret::new("x-123")),
-                max_idle_days: Some(90),
+                ]),
+                values: vec![
+                    (
+                        Setting::ExternalId,
+                        SettingValue::Secret(Secret::new("x-123")),
+                    ),
+                    (Setting::MaxIdleDays, SettingValue::Number(90)),
+                ],
                 exemptions: vec![Exemption::UserName("ci-*".to_owned())],
                 remediation: None,
             },

@@ -65,11 +65,11 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
     settings.defaults.policy.owner_tags = file.owners.tag_keys.clone();
     settings.group_digest_by_owner = file.owners.group_digest;
     let mut sources = Vec::new();
-    for setting in Setting::ALL {
+    for setting in Setting::ALL.iter().copied() {
         let Some(Sourced { value, source }) = merged(setting) else {
             sources.push((
                 setting.key(),
-                setting.default_text(&settings),
+                setting.default_text().to_owned(),
                 Source::Default,
             ));
             continue;
@@ -254,7 +254,9 @@ fn overrides(
     };
     let mut overrides = BTreeMap::new();
     for (id, entry) in &file.overrides {
-        if entry.value.role.is_some() && listed.contains(id.as_str()) {
+        let role =
+            entry.value.role_arns.is_some() || entry.value.layer.get(Setting::RoleName).is_some();
+        if role && listed.contains(id.as_str()) {
             problems.push(Problem {
                 source: entry.source.clone(),
                 message: format!(
@@ -265,9 +267,13 @@ fn overrides(
         overrides.insert(
             id.clone(),
             AccountOverride {
-                role: entry.value.role.clone(),
-                external_id: entry.value.external_id.clone(),
-                max_idle_days: entry.value.max_idle_days,
+                role_arns: entry.value.role_arns.clone(),
+                values: entry
+                    .value
+                    .layer
+                    .values()
+                    .map(|(setting, given)| (setting, given.value.clone()))
+                    .collect(),
                 exemptions: entry.value.exemptions.clone(),
                 remediation: entry.value.remediation.as_ref().map(|r| r.value),
             },
@@ -347,7 +353,14 @@ fn remediation(
         }
     }
     for (id, entry) in &file.overrides {
-        let threshold = entry.value.max_idle_days.unwrap_or(default_days);
+        let days_given = entry.value.layer.get(Setting::MaxIdleDays);
+        let threshold = match days_given {
+            Some(Sourced {
+                value: SettingValue::Number(days),
+                ..
+            }) => *days,
+            _ => default_days,
+        };
         let stages = entry
             .value
             .remediation
@@ -356,7 +369,7 @@ fn remediation(
         for stage in Stage::ALL {
             if let Some(days) = stage.days(&stages)
                 && days < threshold
-                && (entry.value.remediation.is_some() || entry.value.max_idle_days.is_some())
+                && (entry.value.remediation.is_some() || days_given.is_some())
             {
                 problems.push(Problem {
                     source: entry.value.remediation.as_ref().map_or(entry.source.clone(), |r| r.source.clone()),

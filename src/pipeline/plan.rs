@@ -289,7 +289,7 @@ mod tests {
         let settings = Settings::with_defaults(crate::config::Selection::Accounts(Vec::new()));
         let same = fingerprint(&settings);
         let mut paced = settings.clone();
-        paced.rate = std::num::NonZeroU32::MIN;
+        paced.rate = 1;
         paced.topic_arn = Some("arn:aws:sns:us-east-1:123456789012:other".to_owned());
         assert_eq!(fingerprint(&paced), same, "pace and delivery may differ");
         let mut stricter = settings.clone();

@@ -122,7 +122,7 @@ async fn apply_all(
     let applied: Vec<Vec<ActionOutcome>> = futures::stream::iter(by_account)
         .map(|(account_id, actions)| async move {
             let account = run.account(&account_id);
-            let pace = Arc::new(Pace::new(run.ctx.settings.rate));
+            let pace = Arc::new(Pace::new(run.ctx.settings.rate()));
             match run.iam(&account, Via::Changes, &pace).await {
                 Ok(iam) => {
                     let deadline = &run.ctx.deadline;
@@ -137,7 +137,7 @@ async fn apply_all(
                     .collect(),
             }
         })
-        .buffer_unordered(run.ctx.settings.concurrency.get())
+        .buffer_unordered(run.ctx.settings.concurrency())
         .collect()
         .await;
     applied

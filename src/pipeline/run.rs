@@ -104,7 +104,7 @@ pub(super) async fn scan_batch(
                 outcome
             }
         })
-        .buffer_unordered(settings.concurrency.get());
+        .buffer_unordered(settings.concurrency());
     let soft = async {
         tokio::select! {
             () = stop => "interrupted (Ctrl-C)",
@@ -203,7 +203,7 @@ async fn select(
             include_ous,
             exclude_accounts,
         } => {
-            let pace = Pace::new(settings.rate);
+            let pace = Pace::new(settings.rate());
             let accounts = if include_ous.is_empty() {
                 crate::org::accounts(&clients.organizations, &pace).await
             } else {
@@ -243,7 +243,7 @@ async fn account(
     plan: AccountPlan,
     state: Option<String>,
 ) -> (AccountOutcome, Option<StateRead>) {
-    let pace = Arc::new(Pace::new(run.ctx.settings.rate));
+    let pace = Arc::new(Pace::new(run.ctx.settings.rate()));
     let result = scan_account(run, &plan, &pace).await;
     match &result {
         Ok(_) => tracing::info!(account = %plan.id, requests = pace.requests(), "account scanned"),

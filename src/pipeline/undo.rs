@@ -64,7 +64,7 @@ pub async fn undo(
             let (planned, undo_run) = (&planned, &undo_run);
             async move { undo_account(planned, &account_id, entries, out, undo_run).await }
         })
-        .buffer_unordered(ctx.settings.concurrency.get())
+        .buffer_unordered(ctx.settings.concurrency())
         .collect()
         .await;
     Ok(results.into_iter().flatten().collect())
@@ -82,7 +82,7 @@ async fn undo_account(
 ) -> Vec<(Entry, UndoState)> {
     let recorded = recorded(run, account_id).await;
     let account = run.account(account_id);
-    let pace = Arc::new(Pace::new(run.ctx.settings.rate));
+    let pace = Arc::new(Pace::new(run.ctx.settings.rate()));
     match run.iam(&account, Via::Changes, &pace).await {
         Ok(iam) => crate::remediate::undo(&iam, &pace, entries, out, undo_run, &recorded).await,
         Err(error) => entries

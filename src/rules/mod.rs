@@ -99,7 +99,7 @@ impl Rule {
 }
 
 /// The policy the rules apply to one account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Policy {
     /// A credential idle for this many days or more is unused (CIS: 45).
     pub max_idle_days: u32,
