@@ -161,6 +161,24 @@ pub fn finding_id(account_id: &str, verdict: &Verdict) -> String {
     format!("{account_id}/{user}/{}{key}", verdict.credential.as_str())
 }
 
+impl Open {
+    /// The open finding `verdict`, first seen at `first_seen`, with this run's change to it.
+    fn of(verdict: &Verdict, first_seen: Timestamp, remediated: Option<ActionKind>) -> Open {
+        Open {
+            user_name: verdict.user_name.clone(),
+            user_arn: Some(verdict.user_arn.clone()),
+            user_created: verdict.user_created,
+            credential: verdict.credential,
+            access_key_id: verdict.access_key_id.clone(),
+            key_slot: verdict.key_slot,
+            credential_created: verdict.created,
+            first_seen,
+            last_used: verdict.last_used,
+            remediated,
+        }
+    }
+}
+
 /// Compares one scanned account with its baseline. `complete`: every user was read. `actions`
 /// are this run's changes (an applied one is remembered for the next run's reason).
 pub fn compare(
@@ -194,18 +212,7 @@ pub fn compare(
         labels.insert(id.clone(), (change, first_seen));
         open.insert(
             id,
-            Open {
-                user_name: verdict.user_name.clone(),
-                user_arn: Some(verdict.user_arn.clone()),
-                user_created: verdict.user_created,
-                credential: verdict.credential,
-                access_key_id: verdict.access_key_id.clone(),
-                key_slot: verdict.key_slot,
-                credential_created: verdict.created,
-                first_seen,
-                last_used: verdict.last_used,
-                remediated: applied_to(actions, verdict),
-            },
+            Open::of(verdict, first_seen, applied_to(actions, verdict)),
         );
     }
     let mut resolved = Vec::new();

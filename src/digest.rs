@@ -512,10 +512,25 @@ fn summary_section(out: &mut String, report: &Report) -> std::fmt::Result {
         "Unused means idle for {} days or more (CIS AWS Foundations 1.12), measured to {}.",
         report.max_idle_days, report.generated_at
     )?;
+    let notes = notes(summary);
+    if !notes.is_empty() {
+        writeln!(out, "Also: {}.", notes.join("; "))?;
+    }
+    if let Some(remediation) = &report.remediation {
+        writeln!(out, "{}.", remediation_line(remediation))?;
+    }
+    if let Some(state) = &report.state {
+        state_lines(out, state)?;
+    }
+    Ok(())
+}
+
+/// What the summary's first lines do not count: accounts not scanned, exempt credentials...
+fn notes(summary: &crate::report::Summary) -> Vec<String> {
     let failed = summary.accounts_failed;
     let (exempt, inactive) = (summary.exempt, summary.inactive_keys);
     let unknown = summary.exemption_unknown;
-    let notes: Vec<String> = [
+    [
         (
             failed,
             format!("{failed} account{} not scanned", plural(failed)),
@@ -547,17 +562,7 @@ fn summary_section(out: &mut String, report: &Report) -> std::fmt::Result {
     .into_iter()
     .filter(|(count, _)| *count > 0)
     .map(|(_, note)| note)
-    .collect();
-    if !notes.is_empty() {
-        writeln!(out, "Also: {}.", notes.join("; "))?;
-    }
-    if let Some(remediation) = &report.remediation {
-        writeln!(out, "{}.", remediation_line(remediation))?;
-    }
-    if let Some(state) = &report.state {
-        state_lines(out, state)?;
-    }
-    Ok(())
+    .collect()
 }
 
 /// The longest reason quoted for a state that could not be read or written, in characters.
@@ -734,6 +739,41 @@ fn grouped(
     Ok(())
 }
 
+/// One cause of accounts not scanned: its error, what to do, an example, and up to `sample`
+/// of its accounts by name.
+fn cause_lines(out: &mut String, group: &Group<'_>, sample: usize) -> std::fmt::Result {
+    let count = group.accounts.len();
+    let what = match group.cause.status {
+        AccountStatus::Scanned => "scanned incompletely (some users could not be read)",
+        AccountStatus::Failed | AccountStatus::Skipped => "not scanned",
+    };
+    writeln!(
+        out,
+        "  - {} {}: {count} account{} {what}\n      {}\n      e.g. {}",
+        group.cause.operation,
+        group.cause.code,
+        plural(count),
+        group.hint(),
+        example(group.example),
+    )?;
+    if sample > 0 {
+        let named: Vec<String> = group
+            .accounts
+            .iter()
+            .take(sample)
+            .map(|account| account_label(&account.account_id, account.name.as_deref()))
+            .collect();
+        let more = count - named.len();
+        let more = if more > 0 {
+            format!(", and {more} more")
+        } else {
+            String::new()
+        };
+        writeln!(out, "      {}{more}", named.join(", "))?;
+    }
+    Ok(())
+}
+
 /// The accounts not scanned, or not completely: one entry per cause, with its count, what
 /// usually fixes it, an example message and a few of its accounts.
 fn not_scanned_section(
@@ -753,35 +793,7 @@ fn not_scanned_section(
         plural(causes)
     )?;
     for group in shown.groups {
-        let count = group.accounts.len();
-        let what = match group.cause.status {
-            AccountStatus::Scanned => "scanned incompletely (some users could not be read)",
-            AccountStatus::Failed | AccountStatus::Skipped => "not scanned",
-        };
-        writeln!(
-            out,
-            "  - {} {}: {count} account{} {what}\n      {}\n      e.g. {}",
-            group.cause.operation,
-            group.cause.code,
-            plural(count),
-            group.hint(),
-            example(group.example),
-        )?;
-        if shown.sample > 0 {
-            let named: Vec<String> = group
-                .accounts
-                .iter()
-                .take(shown.sample)
-                .map(|account| account_label(&account.account_id, account.name.as_deref()))
-                .collect();
-            let more = count - named.len();
-            let more = if more > 0 {
-                format!(", and {more} more")
-            } else {
-                String::new()
-            };
-            writeln!(out, "      {}{more}", named.join(", "))?;
-        }
+        cause_lines(out, group, shown.sample)?;
     }
     if !shown.groups_omitted.is_empty() {
         let left_out: usize = shown

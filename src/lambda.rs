@@ -415,14 +415,63 @@ fn parse_event(event: &Value) -> Result<Overrides, EventError> {
         });
     }
     let mut overrides = Overrides::default();
-    let (mut step, mut plan, mut batch) = (None, None, None);
-    let (mut failed_step, mut caught) = (None, None);
+    let mut fields = StepFields::default();
     for (key, value) in object {
+        overrides.field(&mut fields, key, value)?;
+    }
+    overrides.step = fields.step()?;
+    Ok(overrides)
+}
+
+/// The fields of an event that say which step it asks for.
+#[derive(Default)]
+struct StepFields {
+    step: Option<String>,
+    plan: Option<String>,
+    batch: Option<usize>,
+    failed_step: Option<String>,
+    caught: Option<String>,
+}
+
+impl StepFields {
+    /// The step, when the fields name one consistently.
+    fn step(self) -> Result<Step, EventError> {
+        Ok(
+            match (
+                self.step.as_deref(),
+                self.plan,
+                self.batch,
+                self.failed_step,
+                self.caught,
+            ) {
+                (None | Some("whole"), None, None, None, None) => Step::Whole,
+                (Some("plan"), None, None, None, None) => Step::Plan,
+                (Some("batch"), Some(plan), Some(batch), None, None) => Step::Batch { plan, batch },
+                (Some("merge"), Some(plan), None, None, None) => Step::Merge { plan },
+                (Some("failed"), _, None, Some(step), Some(error)) => Step::Failed { step, error },
+                (step, _, _, _, _) => {
+                    return Err(EventError::BadStep {
+                        step: step.unwrap_or("whole").to_owned(),
+                    });
+                }
+            },
+        )
+    }
+}
+
+impl Overrides {
+    /// Reads one field of the event.
+    fn field(
+        &mut self,
+        fields: &mut StepFields,
+        key: &str,
+        value: &Value,
+    ) -> Result<(), EventError> {
         let wrong = |key: &'static str| EventError::WrongType {
             key,
             found: value.to_string(),
         };
-        match (key.as_str(), value) {
+        match (key, value) {
             ("accounts", Value::Array(items)) => {
                 for item in items {
                     let Value::String(id) = item else {
@@ -431,53 +480,34 @@ fn parse_event(event: &Value) -> Result<Overrides, EventError> {
                             found: format!("{item} in the list (expected account ID strings)"),
                         });
                     };
-                    overrides.accounts.push(id.clone());
+                    self.accounts.push(id.clone());
                 }
             }
-            ("max_idle_days", Value::Number(number)) => overrides
-                .flags
-                .push((Setting::MaxIdleDays, number.to_string())),
-            ("mode", Value::String(mode)) => overrides.flags.push((Setting::Mode, mode.clone())),
-            ("apply", Value::Bool(apply)) => overrides.apply = Some(*apply),
-            ("step", Value::String(name)) => step = Some(name.as_str()),
-            ("plan", Value::String(location)) => plan = Some(location.clone()),
-            ("batch", Value::Number(index)) => {
-                batch = Some(index.as_u64().ok_or_else(|| wrong("batch"))? as usize);
+            ("max_idle_days", Value::Number(number)) => {
+                self.flags.push((Setting::MaxIdleDays, number.to_string()));
             }
-            ("run_id", Value::String(id)) => overrides.run_id = Some(id.clone()),
-            ("claimant", Value::String(id)) => overrides.claimant = Some(id.clone()),
-            ("failed_step", Value::String(name)) => failed_step = Some(name.clone()),
-            ("error", error) => caught = Some(caught_error(error)),
-            ("failed_step", _) => return Err(wrong("failed_step")),
-            ("claimant", _) => return Err(wrong("claimant")),
-            ("step", _) => return Err(wrong("step")),
-            ("plan", _) => return Err(wrong("plan")),
-            ("batch", _) => return Err(wrong("batch")),
-            ("run_id", _) => return Err(wrong("run_id")),
-            ("accounts", _) => return Err(wrong("accounts")),
-            ("max_idle_days", _) => return Err(wrong("max_idle_days")),
-            ("mode", _) => return Err(wrong("mode")),
-            ("apply", _) => return Err(wrong("apply")),
-            (unknown, _) => {
-                return Err(EventError::UnknownKey {
-                    key: unknown.to_owned(),
+            ("mode", Value::String(mode)) => self.flags.push((Setting::Mode, mode.clone())),
+            ("apply", Value::Bool(apply)) => self.apply = Some(*apply),
+            ("step", Value::String(name)) => fields.step = Some(name.clone()),
+            ("plan", Value::String(location)) => fields.plan = Some(location.clone()),
+            ("batch", Value::Number(index)) => {
+                fields.batch = Some(index.as_u64().ok_or_else(|| wrong("batch"))? as usize);
+            }
+            ("run_id", Value::String(id)) => self.run_id = Some(id.clone()),
+            ("claimant", Value::String(id)) => self.claimant = Some(id.clone()),
+            ("failed_step", Value::String(name)) => fields.failed_step = Some(name.clone()),
+            ("error", error) => fields.caught = Some(caught_error(error)),
+            (key, _) => {
+                return Err(match EVENT_KEYS.iter().find(|known| **known == key) {
+                    Some(key) => wrong(key),
+                    None => EventError::UnknownKey {
+                        key: key.to_owned(),
+                    },
                 });
             }
         }
+        Ok(())
     }
-    overrides.step = match (step, plan, batch, failed_step, caught) {
-        (None | Some("whole"), None, None, None, None) => Step::Whole,
-        (Some("plan"), None, None, None, None) => Step::Plan,
-        (Some("batch"), Some(plan), Some(batch), None, None) => Step::Batch { plan, batch },
-        (Some("merge"), Some(plan), None, None, None) => Step::Merge { plan },
-        (Some("failed"), _, None, Some(step), Some(error)) => Step::Failed { step, error },
-        (step, _, _, _, _) => {
-            return Err(EventError::BadStep {
-                step: step.unwrap_or("whole").to_owned(),
-            });
-        }
-    };
-    Ok(overrides)
 }
 
 /// The error a Step Functions Catch hands on (`{"Error": ..., "Cause": ...}`, the cause a

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::support::{Moto, Run, read_json, skipped, temp_dir};
+use crate::support::{Moto, Run, demo, emulator, read_json, temp_dir};
 use serde_json::{Value, json};
 
 /// Each finding as `account/user credential key-index idle-days`, with the key as the index of
@@ -69,10 +69,7 @@ const DEMO_FINDINGS: [&str; 7] = [
 
 #[test]
 fn report_mode_finds_exactly_the_seeded_unused_credentials() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let dir = temp_dir();
     let output = dir.path().join("report.json");
     let run = Run::of(
@@ -129,10 +126,7 @@ fn report_mode_finds_exactly_the_seeded_unused_credentials() {
 
 #[test]
 fn api_mode_gives_the_same_findings_as_report_mode() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let report_mode = Run::of(
         moto.stalecreds()
             .args(["scan", "--format", "json", "--mode", "report"]),
@@ -165,10 +159,7 @@ fn api_mode_gives_the_same_findings_as_report_mode() {
 
 #[test]
 fn the_account_flag_scans_only_those_accounts_without_organizations() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let prod = moto.account("prod");
     let run = Run::of(
         moto.stalecreds()
@@ -210,10 +201,7 @@ fn the_account_flag_scans_only_those_accounts_without_organizations() {
 
 #[test]
 fn exit_status_is_zero_when_clean_and_report_mode_stays_within_four_requests() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let dev = moto.account("dev");
     let run =
         Run::of(
@@ -239,10 +227,9 @@ fn exit_status_is_zero_when_clean_and_report_mode_stays_within_four_requests() {
 
 #[test]
 fn usage_errors_exit_2_before_any_aws_request() {
-    if skipped() {
+    let Some(moto) = emulator(&["--scenario", "empty"]) else {
         return;
-    }
-    let moto = Moto::start(&["--scenario", "empty"]);
+    };
     let cases: [&[&str]; 6] = [
         &["scan", "--account", "12345"],
         &[
@@ -281,10 +268,9 @@ fn usage_errors_exit_2_before_any_aws_request() {
 
 #[test]
 fn the_external_id_reaches_assume_role() {
-    if skipped() {
+    let Some(moto) = emulator(&["--scenario", "demo", "--external-id", "ext-20261128"]) else {
         return;
-    }
-    let moto = Moto::start(&["--scenario", "demo", "--external-id", "ext-20261128"]);
+    };
     let prod = moto.account("prod");
     let without = Run::of(
         moto.stalecreds()
@@ -309,10 +295,7 @@ fn the_external_id_reaches_assume_role() {
 
 #[test]
 fn throttling_does_not_change_the_findings() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     moto.configure(0, 0.2);
     let run = Run::of(
         moto.stalecreds()
@@ -347,10 +330,7 @@ fn throttling_does_not_change_the_findings() {
 
 #[test]
 fn table_and_csv_are_written_for_people_and_spreadsheets() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let prod = moto.account("prod");
     let table = Run::of(moto.stalecreds().args(["scan", "--account", prod]));
     assert!(
@@ -391,10 +371,7 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf 
 
 #[test]
 fn the_shipped_accounts_yaml_drives_a_scan_with_its_exemptions() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/accounts.yaml");
     let run = Run::of(
         moto.stalecreds()
@@ -442,12 +419,18 @@ fn the_shipped_accounts_yaml_drives_a_scan_with_its_exemptions() {
     assert_eq!(report["summary"]["exempt"], 2);
 }
 
+/// An AWS config file with a `scanner` profile (the emulator's credentials), written in `dir`.
+fn scanner_profile(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    write(
+        dir,
+        "aws-config",
+        "[profile scanner]\naws_access_key_id = testing\naws_secret_access_key = testing\nregion = us-east-1\n",
+    )
+}
+
 #[test]
 fn a_c7n_org_accounts_file_drives_a_scan_with_roles_chains_and_profiles() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let (prod, dev, management) = (
         moto.account("prod"),
         moto.account("dev"),
@@ -467,11 +450,7 @@ fn a_c7n_org_accounts_file_drives_a_scan_with_roles_chains_and_profiles() {
              - account_id: '{management}'\n  name: management\n  profile: scanner\n"
         ),
     );
-    let aws_config = write(
-        &dir,
-        "aws-config",
-        "[profile scanner]\naws_access_key_id = testing\naws_secret_access_key = testing\nregion = us-east-1\n",
-    );
+    let aws_config = scanner_profile(&dir);
     let run = Run::of(
         moto.stalecreds()
             .args(["scan", "--format", "json", "--config"])
@@ -499,11 +478,7 @@ fn a_c7n_org_accounts_file_drives_a_scan_with_roles_chains_and_profiles() {
             .iter()
             .all(|(_, service, _, _)| service != "organizations")
     );
-    let assumed: u64 = requests
-        .iter()
-        .filter(|(_, _, action, _)| action == "AssumeRole")
-        .map(|(_, _, _, count)| count)
-        .sum();
+    let assumed: u64 = moto.calls("AssumeRole");
     assert_eq!(
         assumed, 3,
         "prod once, dev twice (a chain), management never (its profile): {requests:?}"
@@ -512,10 +487,7 @@ fn a_c7n_org_accounts_file_drives_a_scan_with_roles_chains_and_profiles() {
 
 #[test]
 fn ou_include_and_account_exclude_select_exactly_the_expected_accounts() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let dir = temp_dir();
     let scanned = |config: &str| -> (Vec<String>, Vec<String>, u64) {
         moto.reset_requests();
@@ -578,10 +550,9 @@ fn ou_include_and_account_exclude_select_exactly_the_expected_accounts() {
 
 #[test]
 fn a_bad_configuration_file_exits_2_with_located_problems_and_no_request() {
-    if skipped() {
+    let Some(moto) = emulator(&["--scenario", "empty"]) else {
         return;
-    }
-    let moto = Moto::start(&["--scenario", "empty"]);
+    };
     let dir = temp_dir();
     let path = write(
         &dir,
@@ -602,10 +573,7 @@ fn a_bad_configuration_file_exits_2_with_located_problems_and_no_request() {
 
 #[test]
 fn one_run_publishes_exactly_one_digest_with_every_finding() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let dir = temp_dir();
     let output = dir.path().join("report.json");
     let run = Run::of(
@@ -665,10 +633,7 @@ fn one_run_publishes_exactly_one_digest_with_every_finding() {
 
 #[test]
 fn a_clean_run_publishes_nothing_by_default_and_always_when_asked() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let dev = moto.account("dev");
     let clean = [
         "scan",
@@ -694,10 +659,7 @@ fn a_clean_run_publishes_nothing_by_default_and_always_when_asked() {
 
 #[test]
 fn a_digest_that_cannot_be_published_keeps_the_report_and_exits_3() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let dir = temp_dir();
     let output = dir.path().join("report.json");
     let prod = moto.account("prod");
@@ -738,10 +700,7 @@ fn a_digest_that_cannot_be_published_keeps_the_report_and_exits_3() {
 
 #[test]
 fn the_cli_stores_the_report_in_s3_and_the_digest_points_there() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let prod = moto.account("prod");
     let run = Run::of(moto.stalecreds().args([
         "scan",
@@ -804,10 +763,7 @@ fn the_cli_stores_the_report_in_s3_and_the_digest_points_there() {
 /// `confirm_after_minutes` is confirmed live.
 #[test]
 fn findings_are_confirmed_live_so_a_stale_credential_report_cannot_make_them_false() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     // The first scan has each account generate the report that later scans are served.
     let first = Run::of(moto.stalecreds().args(["scan", "--format", "json"]));
     assert_eq!(findings(&moto, &first.json(), "findings"), DEMO_FINDINGS);
@@ -850,10 +806,7 @@ fn findings_are_confirmed_live_so_a_stale_credential_report_cannot_make_them_fal
 /// account's credentials reported under the configured ID.
 #[test]
 fn a_profile_that_acts_in_another_account_fails_that_account_and_reports_nothing_of_it() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let (prod, dev, management) = (
         moto.account("prod"),
         moto.account("dev"),
@@ -870,11 +823,7 @@ fn a_profile_that_acts_in_another_account_fails_that_account_and_reports_nothing
         ),
     );
     // The profile's keys are the management account's: it does not act in prod.
-    let aws_config = write(
-        &dir,
-        "aws-config",
-        "[profile scanner]\naws_access_key_id = testing\naws_secret_access_key = testing\nregion = us-east-1\n",
-    );
+    let aws_config = scanner_profile(&dir);
     let run = Run::of(
         moto.stalecreds()
             .args(["scan", "--format", "json", "--config"])
@@ -923,10 +872,7 @@ fn statuses(report: &Value) -> BTreeMap<String, (String, String)> {
 /// run, and publishes exactly one digest.
 #[test]
 fn under_injected_faults_a_scan_gives_the_clean_runs_findings_and_one_digest() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let scan = |moto: &Moto| {
         Run::of(moto.stalecreds().args([
             "scan",
@@ -976,10 +922,9 @@ fn under_injected_faults_a_scan_gives_the_clean_runs_findings_and_one_digest() {
 /// 10 or fewer on average, and the report says which was done.
 #[test]
 fn a_credential_report_made_by_the_run_is_not_confirmed_again() {
-    if skipped() {
+    let Some(moto) = emulator(&["--scenario", "bench", "--accounts", "6", "--users", "10"]) else {
         return;
-    }
-    let moto = Moto::start(&["--scenario", "bench", "--accounts", "6", "--users", "10"]);
+    };
     let run = Run::of(moto.stalecreds().args(["scan", "--format", "json"]));
     assert_eq!(run.code, 1, "{}", run.stderr);
     let report = run.json();

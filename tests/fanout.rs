@@ -9,7 +9,7 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::support::{Moto, Run, emulator_script, skipped, temp_dir};
+use crate::support::{Moto, Run, demo, emulator, emulator_script, skipped, temp_dir};
 
 const POLICY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -112,10 +112,9 @@ fn merge(moto: &Moto, plan: &str, extra: &[&str]) -> Run {
 /// nothing, and a merge run twice publishes nothing more.
 #[test]
 fn a_fanned_out_run_merges_into_the_single_runs_report_and_one_digest() {
-    if skipped() {
+    let Some(moto) = emulator(&["--scenario", "bench", "--accounts", "14", "--users", "6"]) else {
         return;
-    }
-    let moto = Moto::start(&["--scenario", "bench", "--accounts", "14", "--users", "6"]);
+    };
     let topic = ["--topic-arn", moto.topic_arn.as_str(), "--notify", "always"];
     let single = Run::of(
         moto.stalecreds()
@@ -173,10 +172,7 @@ fn a_fanned_out_run_merges_into_the_single_runs_report_and_one_digest() {
 /// incomplete, and, as for a run cut short, `--apply` changes nothing.
 #[test]
 fn a_missing_batch_makes_the_run_incomplete_with_its_accounts_named_and_no_change() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let before = moto.iam_state();
     let config = [
         "--config",
@@ -233,40 +229,9 @@ fn a_missing_batch_makes_the_run_incomplete_with_its_accounts_named_and_no_chang
 /// as a single run with the same cap; a merge run again changes nothing more.
 #[test]
 fn a_fanned_out_apply_makes_the_single_runs_changes_once_under_the_global_cap() {
-    if skipped() {
-        return;
-    }
-    let capped = |dir: &Path| {
-        let config = dir.join("capped.yaml");
-        std::fs::write(
-            &config,
-            std::fs::read_to_string(POLICY)
-                .expect("policy")
-                .replace("max_actions: 25", "max_actions: 3"),
-        )
-        .expect("writable");
-        config
-    };
-    let single_moto = Moto::demo();
+    let Some(single_moto) = demo() else { return };
     let single_dir = temp_dir();
-    let single_config = capped(single_dir.path());
-    let single = Run::of(
-        single_moto
-            .stalecreds()
-            .args([
-                "scan",
-                "--format",
-                "json",
-                "--apply",
-                "--report-bucket",
-                &single_moto.report_bucket,
-            ])
-            .arg("--journal")
-            .arg(single_dir.path().join("journal.jsonl"))
-            .arg("--config")
-            .arg(&single_config),
-    );
-    let single_report = single.json();
+    let single_report = single_apply(&single_moto, single_dir.path());
 
     let moto = Moto::demo();
     let dir = temp_dir();
@@ -291,17 +256,9 @@ fn a_fanned_out_apply_makes_the_single_runs_changes_once_under_the_global_cap() 
     );
     // The same three changes as the single run (the moto seeds are the same: same users, and
     // keys compared by position).
-    let changed = |report: &Value, moto: &Moto| -> Vec<String> {
-        items(moto, report, "findings")
-            .into_iter()
-            .chain(items(moto, report, "information"))
-            .filter(|line| line.ends_with(" applied"))
-            .map(|line| line.split(' ').next().unwrap_or_default().to_owned())
-            .collect()
-    };
     assert_eq!(
-        changed(&report, &moto),
-        changed(&single_report, &single_moto)
+        applied(&moto, &report),
+        applied(&single_moto, &single_report)
     );
     let lines = std::fs::read_to_string(&journal).expect("journal");
     assert_eq!(lines.lines().count(), 6, "three intents, three outcomes");
@@ -313,6 +270,38 @@ fn a_fanned_out_apply_makes_the_single_runs_changes_once_under_the_global_cap() 
         state_after,
         "a second merge changes nothing"
     );
+}
+
+/// The demo policy with a cap of three changes, written in `dir`.
+fn capped(dir: &Path) -> std::path::PathBuf {
+    let config = dir.join("capped.yaml");
+    let policy = std::fs::read_to_string(POLICY).expect("policy");
+    std::fs::write(&config, policy.replace("max_actions: 25", "max_actions: 3")).expect("writable");
+    config
+}
+
+/// A single run's report with `--apply` under the capped policy.
+fn single_apply(moto: &Moto, dir: &Path) -> Value {
+    let run = Run::of(
+        moto.stalecreds()
+            .args(["scan", "--format", "json", "--apply"])
+            .args(["--report-bucket", &moto.report_bucket])
+            .arg("--journal")
+            .arg(dir.join("journal.jsonl"))
+            .arg("--config")
+            .arg(capped(dir)),
+    );
+    run.json()
+}
+
+/// The credentials a report says were changed.
+fn applied(moto: &Moto, report: &Value) -> Vec<String> {
+    items(moto, report, "findings")
+        .into_iter()
+        .chain(items(moto, report, "information"))
+        .filter(|line| line.ends_with(" applied"))
+        .map(|line| line.split(' ').next().unwrap_or_default().to_owned())
+        .collect()
 }
 
 /// Issue 10: the state machine of deploy/scanner.yaml, run by moto's ASL interpreter
@@ -349,25 +338,44 @@ fn the_state_machine_plans_scans_every_batch_and_always_merges() {
         .map(|line| serde_json::from_str::<Value>(line).expect("a JSON line"))
         .map(|run| (run["scenario"].as_str().expect("named").to_owned(), run))
         .collect();
-    let steps = |run: &Value| -> Vec<String> {
-        run["events"]
-            .as_array()
-            .expect("events")
-            .iter()
-            .map(|event| match event["batch"].as_u64() {
-                Some(batch) => format!("batch {batch}"),
-                None => event["step"].as_str().expect("a step").to_owned(),
-            })
-            .collect()
-    };
-    let sorted = |run: &Value| {
-        let mut steps = steps(run);
-        steps.sort();
-        steps
-    };
+    the_normal_run_plans_scans_and_merges(&runs["normal"]);
+    duplicates_faults_and_missing_items_still_merge(&runs);
+    // Issue 16: a plan that a retry repairs reports no failure; the run goes on to its merge,
+    // whose digest is the run's one message.
+    let retried = &runs["plan_retried"];
+    assert_eq!(retried["status"], "SUCCEEDED", "{retried}");
+    assert_eq!(
+        sorted(retried),
+        ["batch 0", "batch 1", "batch 2", "merge", "plan", "plan"]
+    );
+    failures_for_good_are_reported_once(&runs);
+}
+
+/// Each step a run's stand-in function was asked for, in order (`batch N`, or the step).
+fn steps(run: &Value) -> Vec<String> {
+    run["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| match event["batch"].as_u64() {
+            Some(batch) => format!("batch {batch}"),
+            None => event["step"].as_str().expect("a step").to_owned(),
+        })
+        .collect()
+}
+
+/// The steps, sorted.
+fn sorted(run: &Value) -> Vec<String> {
+    let mut steps = steps(run);
+    steps.sort();
+    steps
+}
+
+/// A run plans (claiming the scheduled time), scans each batch at the configured concurrency
+/// with small events that read the plan, and merges.
+fn the_normal_run_plans_scans_and_merges(normal: &Value) {
     let plan = "s3://stalecreds-reports/stalecreds/runs/2026-11-28T10_00_00Z/plan.json";
 
-    let normal = &runs["normal"];
     assert_eq!(normal["status"], "SUCCEEDED", "{normal}");
     let events = normal["events"].as_array().expect("events");
     assert_eq!(events[0]["step"], "plan");
@@ -402,7 +410,11 @@ fn the_state_machine_plans_scans_every_batch_and_always_merges() {
             .is_some_and(|key| key.starts_with("stalecreds/map-results/")),
         "{normal}"
     );
+}
 
+/// A duplicate stops at its plan; a throttled batch is retried, a failed one is not; a map
+/// without items still merges.
+fn duplicates_faults_and_missing_items_still_merge(runs: &BTreeMap<String, Value>) {
     let duplicate = &runs["duplicate"];
     assert_eq!(duplicate["status"], "SUCCEEDED");
     assert_eq!(steps(duplicate), ["plan"], "a duplicate stops at its plan");
@@ -429,17 +441,11 @@ fn the_state_machine_plans_scans_every_batch_and_always_merges() {
         ["plan", "merge"],
         "no items: no batch, still a merge"
     );
+}
 
-    // Issue 16: a plan that a retry repairs reports no failure; the run goes on to its merge,
-    // whose digest is the run's one message.
-    let retried = &runs["plan_retried"];
-    assert_eq!(retried["status"], "SUCCEEDED", "{retried}");
-    assert_eq!(
-        sorted(retried),
-        ["batch 0", "batch 1", "batch 2", "merge", "plan", "plan"]
-    );
-    // A plan or a merge that fails for good: the `failed` step reports it, with the step and
-    // the function's error (which ends with what to do), and the execution fails.
+/// A plan or a merge that fails for good: the `failed` step reports it, with the step and the
+/// function's error (which ends with what to do), and the execution fails.
+fn failures_for_good_are_reported_once(runs: &BTreeMap<String, Value>) {
     for (scenario, step, said) in [
         (
             "plan_fails",
@@ -476,10 +482,7 @@ fn the_state_machine_plans_scans_every_batch_and_always_merges() {
 /// the run's one digest: that it failed, why, and what to do.
 #[test]
 fn a_merge_that_refuses_still_sends_a_digest_that_says_why() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let dir = temp_dir();
     let topic = ["--topic-arn", moto.topic_arn.as_str()];
     let (plan, count) = plan(&moto, dir.path(), 2, &topic);

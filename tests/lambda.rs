@@ -8,10 +8,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::support::{Deployed, Moto, skipped, temp_dir};
+use crate::support::{Deployed, Moto, demo, temp_dir};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde_json::{Value, json};
-use stalecreds::lambda::{Function, invoke};
+use stalecreds::lambda::{Function, InvokeError, invoke};
 use stalecreds::remediate::ActionStatus;
 
 /// The function's SDK configuration, pointed at the emulator (built without touching the
@@ -51,6 +51,53 @@ fn environment(moto: &Moto, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     env
 }
 
+/// The function as deployed on an emulator: its SDK configuration under the execution role of
+/// the stack's `parameters`, and its environment.
+struct Lambda {
+    moto: Moto,
+    function: Function,
+    env: Vec<(String, String)>,
+}
+
+impl Lambda {
+    /// The function of a plain stack on the demo organization, with `environment(extra)`;
+    /// `None` only when the emulator tests were opted out of.
+    async fn demo(extra: &[(&str, &str)]) -> Option<Lambda> {
+        Some(Lambda::on(demo()?, &json!({}), extra).await)
+    }
+
+    /// The function of the stack `parameters` on `moto`, with `environment(extra)`.
+    async fn on(moto: Moto, parameters: &Value, extra: &[(&str, &str)]) -> Lambda {
+        let function = Function::new(deployed(&moto, parameters).await);
+        let env = environment(&moto, extra);
+        Lambda {
+            moto,
+            function,
+            env,
+        }
+    }
+
+    /// The function of a stack that may remediate, on the demo organization, configured to
+    /// apply the demo policy.
+    async fn applying() -> Option<Lambda> {
+        let extra = [
+            ("STALECREDS_CONFIG", POLICY),
+            ("STALECREDS_ALLOW_APPLY", "true"),
+        ];
+        Some(Lambda::on(demo()?, &remediating(), &extra).await)
+    }
+
+    /// One invocation with `event` and no deadline.
+    async fn invoke(&self, event: &Value) -> Result<Value, InvokeError> {
+        invoke(&self.function, event, &lookup(&self.env), None).await
+    }
+
+    /// One invocation with `event` that must end by `deadline`.
+    async fn invoke_by(&self, event: &Value, deadline: SystemTime) -> Result<Value, InvokeError> {
+        invoke(&self.function, event, &lookup(&self.env), Some(deadline)).await
+    }
+}
+
 fn lookup(env: &[(String, String)]) -> impl Fn(&str) -> Option<String> + Sync + '_ {
     move |name: &str| {
         env.iter()
@@ -61,22 +108,17 @@ fn lookup(env: &[(String, String)]) -> impl Fn(&str) -> Option<String> + Sync + 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_invocations_in_one_process_are_independent_and_read_the_clock_each_time() {
-    if skipped() {
+    let Some(lambda) = Lambda::demo(&[]).await else {
         return;
-    }
-    let moto = Moto::demo();
-    let function = Function::new(deployed(&moto, &json!({})).await);
-    let env = environment(&moto, &[]);
-    let first = invoke(
-        &function,
-        &json!({"source": "aws.events", "detail-type": "Scheduled Event"}),
-        &lookup(&env),
-        None,
-    )
-    .await
-    .expect("first invocation");
+    };
+    let moto = &lambda.moto;
+    let first = lambda
+        .invoke(&json!({"source": "aws.events", "detail-type": "Scheduled Event"}))
+        .await
+        .expect("first invocation");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let second = invoke(&function, &Value::Null, &lookup(&env), None)
+    let second = lambda
+        .invoke(&Value::Null)
         .await
         .expect("second invocation");
 
@@ -112,32 +154,26 @@ async fn two_invocations_in_one_process_are_independent_and_read_the_clock_each_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_override_event_narrows_the_run_and_apply_needs_the_functions_permission() {
-    if skipped() {
+    let Some(lambda) = Lambda::demo(&[]).await else {
         return;
-    }
-    let moto = Moto::demo();
-    let function = Function::new(deployed(&moto, &json!({})).await);
-    let env = environment(&moto, &[]);
+    };
+    let moto = &lambda.moto;
     let prod = moto.account("prod");
-    let response = invoke(
-        &function,
-        &json!({"accounts": [prod], "max_idle_days": 95}),
-        &lookup(&env),
-        None,
-    )
-    .await
-    .expect("an override event");
+    let response = lambda
+        .invoke(&json!({"accounts": [prod], "max_idle_days": 95}))
+        .await
+        .expect("an override event");
     assert_eq!(response["summary"]["accounts"], 1);
     // alice's key (100 days) and breakglass-admin's password (300); bob's password is 90.
     assert_eq!(response["summary"]["findings"], 2);
-    let refused = invoke(&function, &json!({"apply": true}), &lookup(&env), None).await;
+    let refused = lambda.invoke(&json!({"apply": true})).await;
     let error = refused.expect_err("apply is not allowed by this function");
     assert_eq!(error.error_type(), "NonRetryable.Configuration");
     assert!(
         error.to_string().contains("STALECREDS_ALLOW_APPLY"),
         "{error}"
     );
-    let typo = invoke(&function, &json!({"acounts": [prod]}), &lookup(&env), None).await;
+    let typo = lambda.invoke(&json!({"acounts": [prod]})).await;
     assert!(
         typo.expect_err("unknown key")
             .to_string()
@@ -147,24 +183,17 @@ async fn an_override_event_narrows_the_run_and_apply_needs_the_functions_permiss
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tiny_time_budget_ends_in_time_lists_the_unreached_accounts_and_sends_the_digest() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     // Slow AWS, one account at a time: the budget cannot cover every account.
     moto.configure_json(&json!({"latency_ms": 250}));
-    let function = Function::new(deployed(&moto, &json!({})).await);
-    let env = environment(&moto, &[("STALECREDS_CONCURRENCY", "1")]);
+    let lambda = Lambda::on(moto, &json!({}), &[("STALECREDS_CONCURRENCY", "1")]).await;
+    let moto = &lambda.moto;
     let budget = Duration::from_secs(3);
     let started = Instant::now();
-    let response = invoke(
-        &function,
-        &Value::Null,
-        &lookup(&env),
-        Some(SystemTime::now() + budget),
-    )
-    .await
-    .expect("a response, even out of time");
+    let response = lambda
+        .invoke_by(&Value::Null, SystemTime::now() + budget)
+        .await
+        .expect("a response, even out of time");
     let took = started.elapsed();
     // A real deadline: no new account after the soft phase, the ones in flight abandoned at the
     // hard phase, delivery within the reserve.
@@ -221,6 +250,12 @@ impl RuntimeApi {
         }
     }
 
+    /// Gives the function `event` and waits for its response.
+    fn ask(&self, event: Value) -> Value {
+        self.events.send(event).expect("queued");
+        self.response().1
+    }
+
     /// The next response a function posts.
     fn response(&self) -> (String, Value) {
         let (path, body) = self
@@ -242,56 +277,7 @@ fn serve(
     stream.set_read_timeout(Some(Duration::from_secs(90))).ok();
     let mut writer = stream.try_clone().expect("clone");
     let mut reader = BufReader::new(stream);
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut length = 0usize;
-        let mut chunked = false;
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            let lower = header.to_ascii_lowercase();
-            if let Some(value) = lower.strip_prefix("content-length:") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-            if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-                chunked = true;
-            }
-        }
-        let mut body = Vec::new();
-        if chunked {
-            loop {
-                let mut size = String::new();
-                reader.read_line(&mut size).unwrap_or(0);
-                let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-                let mut chunk = vec![0; size + 2];
-                if reader.read_exact(&mut chunk).is_err() {
-                    return;
-                }
-                if size == 0 {
-                    break;
-                }
-                body.extend_from_slice(&chunk[..size]);
-            }
-        } else {
-            body.resize(length, 0);
-            if reader.read_exact(&mut body).is_err() {
-                return;
-            }
-        }
-        let path = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned();
+    while let Some((path, body)) = read_request(&mut reader) {
         if path.ends_with("/invocation/next") {
             // The next event, when the test gives one; until then the function waits here.
             let next = {
@@ -321,6 +307,55 @@ fn serve(
             );
         }
         let _ = writer.flush();
+    }
+}
+
+/// One HTTP/1.1 request: its path and body; `None` when the connection ends.
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<u8>)> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let mut length = 0usize;
+    let mut chunked = false;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+            return None;
+        }
+        let header = header.trim_end().to_ascii_lowercase();
+        if header.is_empty() {
+            break;
+        }
+        if let Some(value) = header.strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+        chunked |= header.starts_with("transfer-encoding:") && header.contains("chunked");
+    }
+    let body = if chunked {
+        read_chunked(reader)?
+    } else {
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).ok()?;
+        body
+    };
+    let path = request_line.split_whitespace().nth(1).unwrap_or_default();
+    Some((path.to_owned(), body))
+}
+
+/// A chunked body.
+fn read_chunked(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        reader.read_line(&mut size).unwrap_or(0);
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        let mut chunk = vec![0; size + 2];
+        reader.read_exact(&mut chunk).ok()?;
+        if size == 0 {
+            return Some(body);
+        }
+        body.extend_from_slice(&chunk[..size]);
     }
 }
 
@@ -357,27 +392,32 @@ fn bootstrap(
     command.spawn().expect("bootstrap starts")
 }
 
-/// Issue 10: the same `bootstrap` serves the three steps of a fanned-out run (the event says
-/// which), two function instances taking the batches at once; the merged run is the whole run,
-/// with one digest, and every response stays small.
-#[test]
-fn the_function_serves_plan_batches_and_merge_through_the_runtime_api() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
-    let deadline = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_millis()
-        + 300_000;
-    let api = RuntimeApi::start(deadline);
+/// A deadline five minutes from now, in milliseconds since 1970 (the Runtime API's unit).
+fn five_minutes_from_now() -> u128 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH);
+    now.expect("after 1970").as_millis() + 300_000
+}
+
+/// The package's task root: it bundles accounts.yaml next to `bootstrap`.
+fn task_root() -> tempfile::TempDir {
     let task_root = temp_dir();
     std::fs::write(
         task_root.path().join("accounts.yaml"),
         "exemptions:\n  user_names: [breakglass-*]\nnotification:\n  send: always\nreports:\n  security_hub: true\n",
     )
     .expect("writable");
+    task_root
+}
+
+/// Issue 10: the same `bootstrap` serves the three steps of a fanned-out run (the event says
+/// which), two function instances taking the batches at once; the merged run is the whole run,
+/// with one digest, and every response stays small.
+#[test]
+fn the_function_serves_plan_batches_and_merge_through_the_runtime_api() {
+    let Some(moto) = demo() else { return };
+    let deadline = five_minutes_from_now();
+    let api = RuntimeApi::start(deadline);
+    let task_root = task_root();
     let role = moto.deployed_role(&json!({"FanOut": "true", "SecurityHub": "true"}));
     let mut functions = [
         bootstrap(&api, &moto, &role, task_root.path()),
@@ -388,24 +428,18 @@ fn the_function_serves_plan_batches_and_merge_through_the_runtime_api() {
         assert!(size < 4096, "a {size}-byte response: {response}");
     };
     let plan_event = |claimant: &str| json!({"step": "plan", "run_id": "2026-11-28T10:00:00Z", "claimant": claimant});
-    api.events.send(plan_event("execution-1")).expect("queued");
-    let (_, planned) = api.response();
+    let planned = api.ask(plan_event("execution-1"));
     small(&planned);
-    let plan = planned["plan"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{planned}"))
-        .to_owned();
+    let plan = planned["plan"].as_str().expect("a plan").to_owned();
     let batches = planned["batches"].as_u64().expect("batches");
     assert_eq!(batches, 2, "four accounts to scan, two a batch: {planned}");
     assert_eq!(planned["duplicate"], false);
     // The same scheduled run delivered twice: the second execution stops at its plan ...
-    api.events.send(plan_event("execution-2")).expect("queued");
-    let (_, duplicate) = api.response();
+    let duplicate = api.ask(plan_event("execution-2"));
     assert_eq!(duplicate["duplicate"], true, "{duplicate}");
     assert_eq!(duplicate["plan"].as_str(), Some(plan.as_str()));
     // ... while the execution that claimed the run, retrying its Plan step, plans again in place.
-    api.events.send(plan_event("execution-1")).expect("queued");
-    let (_, again) = api.response();
+    let again = api.ask(plan_event("execution-1"));
     assert_eq!(again["duplicate"], false, "{again}");
     assert_eq!(again["plan"].as_str(), Some(plan.as_str()));
     for batch in 0..batches {
@@ -419,10 +453,7 @@ fn the_function_serves_plan_batches_and_merge_through_the_runtime_api() {
         small(&written);
         assert_eq!(written["accounts"], 2, "{written}");
     }
-    api.events
-        .send(json!({"step": "merge", "plan": plan}))
-        .expect("queued");
-    let (_, merged) = api.response();
+    let merged = api.ask(json!({"step": "merge", "plan": plan}));
     small(&merged);
     for function in &mut functions {
         let _ = function.kill();
@@ -444,15 +475,8 @@ fn the_function_serves_plan_batches_and_merge_through_the_runtime_api() {
 
 #[test]
 fn the_lambda_runtime_loop_serves_a_scheduled_event_end_to_end() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
-    let deadline = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_millis()
-        + 300_000;
+    let Some(moto) = demo() else { return };
+    let deadline = five_minutes_from_now();
     let event = json!({
         "version": "0", "id": "6f7b5e2c", "detail-type": "Scheduled Event", "source": "aws.events",
         "account": "123456789012", "time": "2026-11-28T10:00:00Z", "region": "us-east-1",
@@ -460,13 +484,7 @@ fn the_lambda_runtime_loop_serves_a_scheduled_event_end_to_end() {
     });
     let api = RuntimeApi::start(deadline);
     api.events.send(event).expect("queued");
-    // The package bundles accounts.yaml next to `bootstrap`.
-    let task_root = temp_dir();
-    std::fs::write(
-        task_root.path().join("accounts.yaml"),
-        "exemptions:\n  user_names: [breakglass-*]\nnotification:\n  send: always\nreports:\n  security_hub: true\n",
-    )
-    .expect("writable");
+    let task_root = task_root();
     let role = moto.deployed_role(&json!({"SecurityHub": "true"}));
     let mut child = bootstrap(&api, &moto, &role, task_root.path());
     let received = api.responses.recv_timeout(Duration::from_secs(120));
@@ -489,6 +507,22 @@ fn the_lambda_runtime_loop_serves_a_scheduled_event_end_to_end() {
         response["complete"], false,
         "the sandbox account has no audit role"
     );
+    stored_imported_and_published(&moto, &response);
+    // Structured logs, and no secret in them.
+    let first = logs
+        .lines()
+        .find(|line| line.starts_with('{'))
+        .unwrap_or_else(|| panic!("JSON logs: {logs}"));
+    serde_json::from_str::<Value>(first).expect("a JSON log line");
+    assert!(
+        !logs.contains(&role.secret_access_key) && !logs.contains(&role.session_token),
+        "no credential in the logs"
+    );
+}
+
+/// The run's report is stored in S3 with its page beside it, its findings are in Security Hub,
+/// and its one digest links the report.
+fn stored_imported_and_published(moto: &Moto, response: &Value) {
     let report = response["report"].as_str().expect("stored in S3");
     assert!(
         report.starts_with(&format!("s3://{}/stalecreds/", moto.report_bucket)),
@@ -525,16 +559,6 @@ fn the_lambda_runtime_loop_serves_a_scheduled_event_end_to_end() {
             .expect("text")
             .contains(&format!("Full report: {report}"))
     );
-    // Structured logs, and no secret in them.
-    let first = logs
-        .lines()
-        .find(|line| line.starts_with('{'))
-        .unwrap_or_else(|| panic!("JSON logs: {logs}"));
-    serde_json::from_str::<Value>(first).expect("a JSON log line");
-    assert!(
-        !logs.contains(&role.secret_access_key) && !logs.contains(&role.session_token),
-        "no credential in the logs"
-    );
 }
 
 /// The demo's remediation policy, bundled as the function's configuration.
@@ -542,16 +566,6 @@ const POLICY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/remediation/demo.yaml"
 );
-
-/// The function's environment with the demo's remediation policy and `apply` allowed.
-fn applying(moto: &Moto, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut extra = extra.to_vec();
-    extra.extend([
-        ("STALECREDS_CONFIG", POLICY),
-        ("STALECREDS_ALLOW_APPLY", "true"),
-    ]);
-    environment(moto, &extra)
-}
 
 /// The objects under the run's journal prefix, in order.
 fn journal_objects(moto: &Moto) -> Vec<Value> {
@@ -567,17 +581,16 @@ fn journal_objects(moto: &Moto) -> Vec<Value> {
 /// step, and `undo` reads them from their `s3://` prefix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_lambda_each_change_is_journaled_in_s3_before_and_after_and_undo_reads_it_there() {
-    if skipped() {
+    let Some(lambda) = Lambda::applying().await else {
         return;
-    }
-    let moto = Moto::demo();
-    let function = Function::new(deployed(&moto, &remediating()).await);
-    let env = applying(&moto, &[]);
-    let response = invoke(&function, &json!({"apply": true}), &lookup(&env), None)
+    };
+    let moto = &lambda.moto;
+    let response = lambda
+        .invoke(&json!({"apply": true}))
         .await
         .expect("an apply run");
     assert_eq!(response["remediation"]["applied"], 6, "{response}");
-    let entries = journal_objects(&moto);
+    let entries = journal_objects(moto);
     assert_eq!(
         entries.len(),
         12,
@@ -634,15 +647,14 @@ async fn in_lambda_each_change_is_journaled_in_s3_before_and_after_and_undo_read
 /// and the run says so in the report, the digest and the response; nothing is lost quietly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_journal_that_cannot_be_stored_stops_every_change_and_says_so() {
-    if skipped() {
+    let Some(lambda) = Lambda::applying().await else {
         return;
-    }
-    let moto = Moto::demo();
+    };
+    let moto = &lambda.moto;
     let before = moto.iam_state();
     moto.configure_json(&json!({ "deny": [[moto.account("management"), "PutObject"]] }));
-    let function = Function::new(deployed(&moto, &remediating()).await);
-    let env = applying(&moto, &[]);
-    let response = invoke(&function, &json!({"apply": true}), &lookup(&env), None)
+    let response = lambda
+        .invoke(&json!({"apply": true}))
         .await
         .expect("a response");
     assert_eq!(
@@ -673,31 +685,23 @@ async fn a_journal_that_cannot_be_stored_stops_every_change_and_says_so() {
 /// digest. The event's ID now names the run; the second delivery publishes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_scheduled_event_delivered_twice_publishes_one_digest() {
-    if skipped() {
+    let Some(lambda) = Lambda::demo(&[]).await else {
         return;
-    }
-    let moto = Moto::demo();
-    let function = Function::new(deployed(&moto, &json!({})).await);
-    let env = environment(&moto, &[]);
+    };
+    let moto = &lambda.moto;
     let event = json!({
         "version": "0", "id": "b7d5c2e0-6f1a-4c0e-9d0b-2f3e4a5b6c7d",
         "detail-type": "Scheduled Event", "source": "aws.events",
         "time": "2026-11-28T10:00:00Z", "detail": {}
     });
-    let first = invoke(&function, &event, &lookup(&env), None)
-        .await
-        .expect("first");
-    let second = invoke(&function, &event, &lookup(&env), None)
-        .await
-        .expect("second");
+    let first = lambda.invoke(&event).await.expect("first");
+    let second = lambda.invoke(&event).await.expect("second");
     assert_eq!(first["digest"]["sent"], true, "{first}");
     assert_eq!(second["digest"]["already_published"], true, "{second}");
     assert_eq!(moto.published().len(), 1);
     let other =
         json!({"id": "another-event", "source": "aws.events", "detail-type": "Scheduled Event"});
-    invoke(&function, &other, &lookup(&env), None)
-        .await
-        .expect("another day");
+    lambda.invoke(&other).await.expect("another day");
     assert_eq!(moto.published().len(), 2, "another event is another run");
 }
 
@@ -705,23 +709,16 @@ async fn the_same_scheduled_event_delivered_twice_publishes_one_digest() {
 /// slower than the whole budget now ends the invocation in time, with a failure digest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_slower_than_the_budget_ends_in_time_with_a_failure_digest() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     moto.configure_json(&json!({ "slow": [["organizations", "ListAccounts", 5000]] }));
-    let function = Function::new(deployed(&moto, &json!({})).await);
-    let env = environment(&moto, &[]);
+    let lambda = Lambda::on(moto, &json!({}), &[]).await;
+    let moto = &lambda.moto;
     let budget = Duration::from_secs(3);
     let started = Instant::now();
-    let error = invoke(
-        &function,
-        &Value::Null,
-        &lookup(&env),
-        Some(SystemTime::now() + budget),
-    )
-    .await
-    .expect_err("nothing could be scanned");
+    let error = lambda
+        .invoke_by(&Value::Null, SystemTime::now() + budget)
+        .await
+        .expect_err("nothing could be scanned");
     assert!(started.elapsed() < budget, "took {:?}", started.elapsed());
     assert!(error.to_string().contains("deadline"), "{error}");
     assert_eq!(moto.published().len(), 1, "the failure digest");
@@ -731,26 +728,20 @@ async fn a_listing_slower_than_the_budget_ends_in_time_with_a_failure_digest() {
 /// phase: slow changes leave the rest skipped, said so, and the invocation ends in time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_iam_change_starts_after_the_hard_deadline() {
-    if skipped() {
+    let Some(lambda) = Lambda::applying().await else {
         return;
-    }
-    let moto = Moto::demo();
+    };
+    let moto = &lambda.moto;
     moto.configure_json(&json!({
         "slow": [["iam", "UpdateAccessKey", 3000], ["iam", "DeleteLoginProfile", 3000]],
     }));
-    let function = Function::new(deployed(&moto, &remediating()).await);
-    let env = applying(&moto, &[]);
     // Hard phase at 6.4 s: prod's three changes start at about 1, 4 and 7 s.
     let budget = Duration::from_secs(8);
     let started = Instant::now();
-    let response = invoke(
-        &function,
-        &json!({"apply": true}),
-        &lookup(&env),
-        Some(SystemTime::now() + budget),
-    )
-    .await
-    .expect("a response");
+    let response = lambda
+        .invoke_by(&json!({"apply": true}), SystemTime::now() + budget)
+        .await
+        .expect("a response");
     assert!(started.elapsed() < budget, "took {:?}", started.elapsed());
     let remediation = &response["remediation"];
     assert!(remediation["applied"].as_u64() > Some(0), "{remediation}");
@@ -760,7 +751,7 @@ async fn no_iam_change_starts_after_the_hard_deadline() {
     assert!(cut > 0, "{remediation}");
     // Every change made is journaled, intent and outcome; a change cut off in flight keeps its
     // intent; nothing beyond.
-    let entries = journal_objects(&moto);
+    let entries = journal_objects(moto);
     let count = |phase: &str| {
         entries
             .iter()
@@ -782,23 +773,16 @@ async fn no_iam_change_starts_after_the_hard_deadline() {
 /// a report upload that hangs cannot take the digest down with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_report_upload_leaves_time_for_the_digest() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     moto.configure_json(&json!({ "slow": [["s3", "PutObject", 10_000]] }));
-    let function = Function::new(deployed(&moto, &json!({})).await);
-    let env = environment(&moto, &[]);
+    let lambda = Lambda::on(moto, &json!({}), &[]).await;
+    let moto = &lambda.moto;
     let budget = Duration::from_secs(6);
     let started = Instant::now();
-    let response = invoke(
-        &function,
-        &Value::Null,
-        &lookup(&env),
-        Some(SystemTime::now() + budget),
-    )
-    .await
-    .expect("a response");
+    let response = lambda
+        .invoke_by(&Value::Null, SystemTime::now() + budget)
+        .await
+        .expect("a response");
     assert!(started.elapsed() < budget, "took {:?}", started.elapsed());
     assert_eq!(moto.published().len(), 1, "{response}");
     assert!(
@@ -856,10 +840,7 @@ fn dave(report: &stalecreds::report::Report) -> stalecreds::report::RemediationE
 /// counts from when each key became inactive, recorded in the state from run to run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inactive_keys_are_deleted_only_after_their_grace_period_across_runs() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let day = |days: i64| jiff::SignedDuration::from_hours(24 * days);
     let today = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).expect("now");
     let prod = moto.account("prod").to_owned();
@@ -934,22 +915,8 @@ fn digest_text(moto: &Moto, index: usize) -> String {
 }
 
 /// Issue 16: to a caller that may not list the bucket, S3 answers a missing object 403, not 404.
-/// Under the single function's deployed role the first run's state read was "unreadable",
-/// nothing was written back, and no later run ever compared. Now the first run creates each
-/// account's state and the second compares with it; a read that is really refused is reported,
-/// with the permission that fixes it, in the report and the digest.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn under_the_deployed_role_the_first_run_creates_each_state_and_the_next_compares() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
-    let function = Function::new(deployed(&moto, &json!({})).await);
-    let env = environment(&moto, &[]);
-    let first = invoke(&function, &Value::Null, &lookup(&env), None)
-        .await
-        .expect("the first run");
-    assert_eq!(first["state_errors"], 0, "{first}");
+/// After the first run: one state per scanned account, every finding new, nothing unreadable.
+fn each_account_has_its_state(moto: &Moto, first: &Value) {
     let states: Vec<String> = moto
         .s3_objects()
         .into_keys()
@@ -960,7 +927,7 @@ async fn under_the_deployed_role_the_first_run_creates_each_state_and_the_next_c
         .map(|name| format!("stalecreds/state/{}.json", moto.account(name)));
     assert_eq!(states.len(), 3, "{states:?}");
     assert!(scanned.iter().all(|key| states.contains(key)), "{states:?}");
-    let report = stored_report(&moto, &first);
+    let report = stored_report(moto, first);
     assert_eq!(report["changes"]["new"], 7, "{}", report["changes"]);
     assert_eq!(
         report["state"]["unreadable"],
@@ -968,13 +935,26 @@ async fn under_the_deployed_role_the_first_run_creates_each_state_and_the_next_c
         "{}",
         report["state"]
     );
+}
+
+/// Under the single function's deployed role the first run's state read was "unreadable",
+/// nothing was written back, and no later run ever compared. Now the first run creates each
+/// account's state and the second compares with it; a read that is really refused is reported,
+/// with the permission that fixes it, in the report and the digest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_deployed_role_the_first_run_creates_each_state_and_the_next_compares() {
+    let Some(lambda) = Lambda::demo(&[]).await else {
+        return;
+    };
+    let moto = &lambda.moto;
+    let first = lambda.invoke(&Value::Null).await.expect("the first run");
+    assert_eq!(first["state_errors"], 0, "{first}");
+    each_account_has_its_state(moto, &first);
 
     // The next day, the same function: every finding is compared with the first run's.
     moto.expire_reports();
-    let second = invoke(&function, &Value::Null, &lookup(&env), None)
-        .await
-        .expect("the second run");
-    let report = stored_report(&moto, &second);
+    let second = lambda.invoke(&Value::Null).await.expect("the second run");
+    let report = stored_report(moto, &second);
     assert_eq!(report["changes"]["ongoing"], 7, "{}", report["changes"]);
     assert_eq!(
         report["changes"]["accounts_compared"], 3,
@@ -987,19 +967,17 @@ async fn under_the_deployed_role_the_first_run_creates_each_state_and_the_next_c
         report["changes"]
     );
     assert!(
-        digest_text(&moto, 1).contains("Since the last complete scan"),
+        digest_text(moto, 1).contains("Since the last complete scan"),
         "{}",
-        digest_text(&moto, 1)
+        digest_text(moto, 1)
     );
 
     // A bucket policy (or a KMS key) that refuses the read: said, with what fixes it.
     moto.configure_json(&json!({ "deny": [[moto.account("management"), "GetObject"]] }));
     moto.expire_reports();
-    let third = invoke(&function, &Value::Null, &lookup(&env), None)
-        .await
-        .expect("the third run");
+    let third = lambda.invoke(&Value::Null).await.expect("the third run");
     assert_eq!(third["complete"], false, "{third}");
-    let report = stored_report(&moto, &third);
+    let report = stored_report(moto, &third);
     let unreadable = report["state"]["unreadable"].as_array().expect("a list");
     assert_eq!(unreadable.len(), 3, "{}", report["state"]);
     assert!(
@@ -1008,10 +986,39 @@ async fn under_the_deployed_role_the_first_run_creates_each_state_and_the_next_c
             .is_some_and(|why| why.contains("allow s3:GetObject")),
         "{unreadable:?}"
     );
-    let text = digest_text(&moto, 2);
+    let text = digest_text(moto, 2);
     assert!(
         text.contains("THE STATE KEPT FROM RUN TO RUN COULD NOT BE READ for 3 accounts")
             && text.contains("allow s3:GetObject"),
+        "{text}"
+    );
+}
+
+/// Another day's run fails for good: the state machine's `failed` step sends its one failure
+/// digest, with the function's error and what to do; a second delivery sends nothing more.
+async fn a_run_that_fails_for_good_sends_one_failure_digest(lambda: &Lambda) {
+    let moto = &lambda.moto;
+    let failed = json!({
+        "step": "failed", "run_id": "2026-12-07T10:00:00Z", "failed_step": "plan",
+        "error": {
+            "Error": "Retryable.Run",
+            "Cause": "{\"errorType\":\"Retryable.Run\",\"errorMessage\":\"cannot list the organization's accounts: ListAccounts: AccessDenied. What to do: run from the organization's management account\"}"
+        }
+    });
+    for _ in 0..2 {
+        lambda.invoke(&failed).await.expect("the failed step");
+    }
+    let published = moto.published();
+    assert_eq!(published.len(), 2, "one failure digest for the failed run");
+    assert!(
+        published[1]
+            .0
+            .starts_with("stalecreds: run failed at its plan step")
+    );
+    let text = digest_text(moto, 1);
+    assert!(
+        text.contains("ListAccounts: AccessDenied")
+            && text.contains("What to do: run from the organization's management account"),
         "{text}"
     );
 }
@@ -1023,16 +1030,19 @@ async fn under_the_deployed_role_the_first_run_creates_each_state_and_the_next_c
 /// every retry is spent, sends the failure digest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fanned_out_plan_that_a_retry_repairs_still_sends_the_real_digest() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
-    let function = Function::new(deployed(&moto, &json!({"FanOut": "true"})).await);
-    let env = environment(&moto, &[("STALECREDS_BATCH_SIZE", "10")]);
+    let Some(moto) = demo() else { return };
+    let lambda = Lambda::on(
+        moto,
+        &json!({"FanOut": "true"}),
+        &[("STALECREDS_BATCH_SIZE", "10")],
+    )
+    .await;
+    let moto = &lambda.moto;
     let run_id = "2026-12-06T10:00:00Z";
     let plan_event = json!({"step": "plan", "run_id": run_id, "claimant": "execution-1"});
     moto.configure_json(&json!({ "deny": [[moto.account("management"), "ListAccounts"]] }));
-    let error = invoke(&function, &plan_event, &lookup(&env), None)
+    let error = lambda
+        .invoke(&plan_event)
         .await
         .expect_err("ListAccounts is refused");
     assert_eq!(error.error_type(), "Retryable.Run", "{error}");
@@ -1048,26 +1058,16 @@ async fn a_fanned_out_plan_that_a_retry_repairs_still_sends_the_real_digest() {
 
     // The state machine retries the plan; it succeeds; the batch and the merge follow.
     moto.configure_json(&json!({}));
-    let planned = invoke(&function, &plan_event, &lookup(&env), None)
-        .await
-        .expect("the retried plan");
+    let planned = lambda.invoke(&plan_event).await.expect("the retried plan");
     let plan = planned["plan"].as_str().expect("a plan").to_owned();
-    invoke(
-        &function,
-        &json!({"step": "batch", "plan": plan, "batch": 0}),
-        &lookup(&env),
-        None,
-    )
-    .await
-    .expect("the batch");
-    let merged = invoke(
-        &function,
-        &json!({"step": "merge", "plan": plan}),
-        &lookup(&env),
-        None,
-    )
-    .await
-    .expect("the merge");
+    lambda
+        .invoke(&json!({"step": "batch", "plan": plan, "batch": 0}))
+        .await
+        .expect("the batch");
+    let merged = lambda
+        .invoke(&json!({"step": "merge", "plan": plan}))
+        .await
+        .expect("the merge");
     assert_eq!(merged["digest"]["sent"], true, "{merged}");
     let published = moto.published();
     assert_eq!(published.len(), 1);
@@ -1079,33 +1079,7 @@ async fn a_fanned_out_plan_that_a_retry_repairs_still_sends_the_real_digest() {
         published[0].0
     );
 
-    // Another day's run fails for good: the state machine's `failed` step sends its one failure
-    // digest, with the function's error and what to do; a second delivery sends nothing more.
-    let failed = json!({
-        "step": "failed", "run_id": "2026-12-07T10:00:00Z", "failed_step": "plan",
-        "error": {
-            "Error": "Retryable.Run",
-            "Cause": "{\"errorType\":\"Retryable.Run\",\"errorMessage\":\"cannot list the organization's accounts: ListAccounts: AccessDenied. What to do: run from the organization's management account\"}"
-        }
-    });
-    for _ in 0..2 {
-        invoke(&function, &failed, &lookup(&env), None)
-            .await
-            .expect("the failed step");
-    }
-    let published = moto.published();
-    assert_eq!(published.len(), 2, "one failure digest for the failed run");
-    assert!(
-        published[1]
-            .0
-            .starts_with("stalecreds: run failed at its plan step")
-    );
-    let text = digest_text(&moto, 1);
-    assert!(
-        text.contains("ListAccounts: AccessDenied")
-            && text.contains("What to do: run from the organization's management account"),
-        "{text}"
-    );
+    a_run_that_fails_for_good_sends_one_failure_digest(&lambda).await;
 }
 
 /// Issue 16: a delivery that took the run's digest marker and crashed before publishing left
@@ -1115,12 +1089,10 @@ async fn a_fanned_out_plan_that_a_retry_repairs_still_sends_the_real_digest() {
 /// marker that cannot be read lets the digest go out anyway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_digest_marker_left_without_a_message_is_taken_over() {
-    if skipped() {
+    let Some(lambda) = Lambda::demo(&[]).await else {
         return;
-    }
-    let moto = Moto::demo();
-    let function = Function::new(deployed(&moto, &json!({})).await);
-    let env = environment(&moto, &[]);
+    };
+    let moto = &lambda.moto;
     let scheduled = |id: &str| json!({"id": id, "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
     let crashed = |run: &str, until: jiff::Timestamp| {
         let claim = json!({ "run": run, "claim": "4242-1", "until": until, "published": null });
@@ -1132,13 +1104,15 @@ async fn a_digest_marker_left_without_a_message_is_taken_over() {
     // A claim that ran out a minute ago without a message: taken over.
     let now = jiff::Timestamp::now();
     crashed("crashed-run", now - jiff::SignedDuration::from_mins(1));
-    let first = invoke(&function, &scheduled("crashed-run"), &lookup(&env), None)
+    let first = lambda
+        .invoke(&scheduled("crashed-run"))
         .await
         .expect("a run");
     assert_eq!(first["digest"]["sent"], true, "{first}");
     assert_eq!(moto.published().len(), 1);
     // The marker now records the message: a second delivery publishes nothing.
-    let again = invoke(&function, &scheduled("crashed-run"), &lookup(&env), None)
+    let again = lambda
+        .invoke(&scheduled("crashed-run"))
         .await
         .expect("a run");
     assert_eq!(again["digest"]["already_published"], true, "{again}");
@@ -1147,9 +1121,7 @@ async fn a_digest_marker_left_without_a_message_is_taken_over() {
     // A claim still held by a delivery that then vanishes: waited for, then taken over.
     crashed("held-run", now + jiff::SignedDuration::from_secs(3));
     let started = Instant::now();
-    let held = invoke(&function, &scheduled("held-run"), &lookup(&env), None)
-        .await
-        .expect("a run");
+    let held = lambda.invoke(&scheduled("held-run")).await.expect("a run");
     assert_eq!(held["digest"]["sent"], true, "{held}");
     assert!(
         started.elapsed() >= Duration::from_secs(2),
@@ -1160,7 +1132,8 @@ async fn a_digest_marker_left_without_a_message_is_taken_over() {
     // A marker that exists (412) and cannot be read (a bucket policy): published anyway.
     crashed("unreadable-run", now + jiff::SignedDuration::from_hours(1));
     moto.configure_json(&json!({ "deny": [[moto.account("management"), "GetObject"]] }));
-    let unreadable = invoke(&function, &scheduled("unreadable-run"), &lookup(&env), None)
+    let unreadable = lambda
+        .invoke(&scheduled("unreadable-run"))
         .await
         .expect("a run");
     assert_eq!(unreadable["digest"]["sent"], true, "{unreadable}");

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::support::{Moto, Run, skipped, temp_dir};
+use crate::support::{Moto, Run, demo, finding, temp_dir};
 use serde_json::{Value, json};
 
 const POLICY: &str = concat!(
@@ -75,6 +75,29 @@ fn scan(moto: &Moto, extra: &[&str], config: &Path) -> Run {
     )
 }
 
+/// `stalecreds scan --apply` (see [`scan`]) under `config`, journaling to `journal`.
+fn apply(moto: &Moto, journal: &Path, config: &Path, extra: &[&str]) -> Run {
+    let journal = journal.to_str().expect("a UTF-8 path");
+    let mut args = vec!["--apply", "--journal", journal];
+    args.extend_from_slice(extra);
+    scan(moto, &args, config)
+}
+
+/// How many lines of `run`'s output say `what`.
+fn says(run: &Run, what: &str) -> usize {
+    run.stdout.matches(what).count()
+}
+
+/// `stalecreds undo` of `journal` under the demo policy.
+fn undo(moto: &Moto, journal: &Path) -> Run {
+    Run::of(
+        moto.stalecreds()
+            .arg("undo")
+            .arg(journal)
+            .args(["--config", POLICY]),
+    )
+}
+
 /// The journal's entries of one phase (`intent`, `done`, `failed`).
 fn phase(entries: &[Value], phase: &str) -> Vec<Value> {
     entries
@@ -94,10 +117,7 @@ fn journal_lines(path: &Path) -> Vec<Value> {
 
 #[test]
 fn the_plan_changes_nothing_and_says_what_cannot_be_undone() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let before = moto.iam_state();
     let dir = temp_dir();
     let journal = dir.path().join("journal.jsonl");
@@ -140,6 +160,11 @@ fn the_plan_changes_nothing_and_says_what_cannot_be_undone() {
         .contains(&action.as_str())),
         "no write request: {requests:?}"
     );
+    the_table_says_what_is_planned(&moto);
+}
+
+/// The table format says the plan is not applied, what waits, and what cannot be undone.
+fn the_table_says_what_is_planned(moto: &Moto) {
     let table = Run::of(moto.stalecreds().args([
         "scan",
         "--report-bucket",
@@ -166,41 +191,38 @@ fn the_plan_changes_nothing_and_says_what_cannot_be_undone() {
     );
 }
 
-#[test]
-fn apply_changes_exactly_the_plan_journals_it_and_undo_restores_the_keys() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
-    let before = moto.iam_state();
-    let dir = temp_dir();
-    let journal = dir.path().join("journal.jsonl");
-    let run = scan(
-        &moto,
-        &["--apply", "--journal", journal.to_str().expect("utf-8")],
-        Path::new(POLICY),
-    );
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    let report = run.json();
-    let applied = remediation(&moto, &report);
+/// Undo reactivates the four keys the demo plan deactivated; deletions are reported as such,
+/// and a second undo has nothing left to do.
+fn undo_restores_the_keys(
+    moto: &Moto,
+    journal: &Path,
+    before: &Value,
+    expected: &BTreeSet<String>,
+) {
+    let undone = undo(moto, journal);
+    assert_eq!(undone.code, 0, "{}", undone.stderr);
+    assert_eq!(says(&undone, "-> reactivated"), 4, "{}", undone.stdout);
+    assert_eq!(says(&undone, "-> cannot be undone"), 2, "{}", undone.stdout);
+    let restored = diff(before, &moto.iam_state());
+    let irreversible: BTreeSet<String> = expected
+        .iter()
+        .filter(|change| !change.ends_with("Active->Inactive"))
+        .cloned()
+        .collect();
+    assert_eq!(restored, irreversible, "only the deletions remain");
     assert_eq!(
-        applied
-            .iter()
-            .map(|(what, _)| what.as_str())
-            .collect::<Vec<_>>(),
-        DEMO_PLAN
+        journal_lines(journal).len(),
+        20,
+        "the reactivations are journaled too, intent and outcome"
     );
-    assert!(
-        applied
-            .iter()
-            .all(|(what, state)| state == "applied" || what == "prod/dave delete_inactive_key"),
-        "{applied:?}"
-    );
+    // A second undo has nothing left to reactivate.
+    let again = undo(moto, journal);
+    assert_eq!(says(&again, "-> reactivated"), 0, "{}", again.stdout);
+}
 
-    // Exactly the planned credentials changed, and nothing else.
-    let after = moto.iam_state();
-    let changes = diff(&before, &after);
-    let expected: BTreeSet<String> = [
+/// The demo plan's changes as `diff` names them.
+fn demo_changes(moto: &Moto) -> BTreeSet<String> {
+    [
         format!(
             "{}/hank {} Active->Inactive",
             moto.account("dev"),
@@ -227,7 +249,53 @@ fn apply_changes_exactly_the_plan_journals_it_and_undo_restores_the_keys() {
             moto.key("prod/carol", 0)
         ),
     ]
-    .into();
+    .into()
+}
+
+/// A journal entry's change as `diff` names it.
+fn journaled_change(entry: &Value) -> String {
+    let (account, user) = (
+        entry["account_id"].as_str().expect("account"),
+        entry["user_name"].as_str().expect("user"),
+    );
+    match entry["access_key_id"].as_str() {
+        Some(key) => format!(
+            "{account}/{user} {key} {}->{}",
+            entry["previous_state"].as_str().expect("previous"),
+            entry["new_state"].as_str().expect("new")
+        ),
+        None => format!("{account}/{user} password true->false"),
+    }
+}
+
+#[test]
+fn apply_changes_exactly_the_plan_journals_it_and_undo_restores_the_keys() {
+    let Some(moto) = demo() else { return };
+    let before = moto.iam_state();
+    let dir = temp_dir();
+    let journal = dir.path().join("journal.jsonl");
+    let run = apply(&moto, &journal, Path::new(POLICY), &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let report = run.json();
+    let applied = remediation(&moto, &report);
+    assert_eq!(
+        applied
+            .iter()
+            .map(|(what, _)| what.as_str())
+            .collect::<Vec<_>>(),
+        DEMO_PLAN
+    );
+    assert!(
+        applied
+            .iter()
+            .all(|(what, state)| state == "applied" || what == "prod/dave delete_inactive_key"),
+        "{applied:?}"
+    );
+
+    // Exactly the planned credentials changed, and nothing else.
+    let after = moto.iam_state();
+    let changes = diff(&before, &after);
+    let expected = demo_changes(&moto);
     assert_eq!(changes, expected);
 
     // The journal matches, change for change: an intent made durable before each change, and
@@ -236,78 +304,15 @@ fn apply_changes_exactly_the_plan_journals_it_and_undo_restores_the_keys() {
     assert_eq!(entries.len(), 12, "{entries:?}");
     assert_eq!(phase(&entries, "intent").len(), 6);
     let done = phase(&entries, "done");
-    let journaled: BTreeSet<String> = done
-        .iter()
-        .map(|entry| match entry["access_key_id"].as_str() {
-            Some(key) => format!(
-                "{}/{} {key} {}->{}",
-                entry["account_id"].as_str().expect("account"),
-                entry["user_name"].as_str().expect("user"),
-                entry["previous_state"].as_str().expect("previous"),
-                entry["new_state"].as_str().expect("new")
-            ),
-            None => format!(
-                "{}/{} password true->false",
-                entry["account_id"].as_str().expect("account"),
-                entry["user_name"].as_str().expect("user")
-            ),
-        })
-        .collect();
+    let journaled: BTreeSet<String> = done.iter().map(journaled_change).collect();
     assert_eq!(journaled, expected);
 
-    // Undo reactivates the four keys; deletions are reported as such.
-    let undo = Run::of(
-        moto.stalecreds()
-            .arg("undo")
-            .arg(&journal)
-            .args(["--config", POLICY]),
-    );
-    assert_eq!(undo.code, 0, "{}", undo.stderr);
-    assert_eq!(
-        undo.stdout.matches("-> reactivated").count(),
-        4,
-        "{}",
-        undo.stdout
-    );
-    assert_eq!(
-        undo.stdout.matches("-> cannot be undone").count(),
-        2,
-        "{}",
-        undo.stdout
-    );
-    let restored = diff(&before, &moto.iam_state());
-    let irreversible: BTreeSet<String> = expected
-        .iter()
-        .filter(|change| !change.ends_with("Active->Inactive"))
-        .cloned()
-        .collect();
-    assert_eq!(restored, irreversible, "only the deletions remain");
-    assert_eq!(
-        journal_lines(&journal).len(),
-        20,
-        "the reactivations are journaled too, intent and outcome"
-    );
-    // A second undo has nothing left to reactivate.
-    let again = Run::of(
-        moto.stalecreds()
-            .arg("undo")
-            .arg(&journal)
-            .args(["--config", POLICY]),
-    );
-    assert_eq!(
-        again.stdout.matches("-> reactivated").count(),
-        0,
-        "{}",
-        again.stdout
-    );
+    undo_restores_the_keys(&moto, &journal, &before, &expected);
 }
 
 #[test]
 fn a_key_used_after_the_report_is_skipped_at_verification() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let alice_key = moto.key("prod/alice", 1).to_owned();
     // Used after the scan (its report fresh, so nothing read live), before the change: marked
     // used when the verification reads it.
@@ -315,17 +320,7 @@ fn a_key_used_after_the_report_is_skipped_at_verification() {
     let dir = temp_dir();
     let journal = dir.path().join("journal.jsonl");
     let prod = moto.account("prod").to_owned();
-    let run = scan(
-        &moto,
-        &[
-            "--apply",
-            "--account",
-            &prod,
-            "--journal",
-            journal.to_str().expect("utf-8"),
-        ],
-        Path::new(POLICY),
-    );
+    let run = apply(&moto, &journal, Path::new(POLICY), &["--account", &prod]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let report = run.json();
     let alice = report["findings"]
@@ -358,10 +353,7 @@ fn a_key_used_after_the_report_is_skipped_at_verification() {
 
 #[test]
 fn exempt_users_and_root_are_never_touched_and_the_cap_holds() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let before = moto.iam_state();
     let dir = temp_dir();
     let config = dir.path().join("capped.yaml");
@@ -373,11 +365,7 @@ fn exempt_users_and_root_are_never_touched_and_the_cap_holds() {
     )
     .expect("writable");
     let journal = dir.path().join("journal.jsonl");
-    let run = scan(
-        &moto,
-        &["--apply", "--journal", journal.to_str().expect("utf-8")],
-        &config,
-    );
+    let run = apply(&moto, &journal, &config, &[]);
     let report = run.json();
     assert_eq!(report["remediation"]["applied"], 2);
     assert_eq!(report["remediation"]["deferred"], 4);
@@ -412,19 +400,12 @@ fn exempt_users_and_root_are_never_touched_and_the_cap_holds() {
 
 #[test]
 fn access_denied_on_one_change_does_not_stop_the_others() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let prod = moto.account("prod").to_owned();
     moto.configure_json(&json!({ "deny": [[prod, "DeleteLoginProfile"]] }));
     let dir = temp_dir();
     let journal = dir.path().join("journal.jsonl");
-    let run = scan(
-        &moto,
-        &["--apply", "--journal", journal.to_str().expect("utf-8")],
-        Path::new(POLICY),
-    );
+    let run = apply(&moto, &journal, Path::new(POLICY), &[]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     let report = run.json();
     let states = remediation(&moto, &report);
@@ -441,12 +422,7 @@ fn access_denied_on_one_change_does_not_stop_the_others() {
         5,
         "{states:?}"
     );
-    let bob_finding = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|finding| finding["user_name"] == "bob")
-        .expect("bob");
+    let bob_finding = finding(&report, "bob");
     assert_eq!(bob_finding["remediation"]["error"]["code"], "AccessDenied");
     let entries = journal_lines(&journal);
     assert_eq!(phase(&entries, "intent").len(), 6, "{entries:?}");
@@ -503,10 +479,7 @@ fn diff(before: &Value, after: &Value) -> BTreeSet<String> {
 /// key (tagged `stalecreds:exempt=true`) was "not exempt" and `--apply` deactivated it.
 #[test]
 fn a_user_whose_tags_cannot_be_read_stays_a_finding_and_is_never_remediated() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let dev = moto.account("dev").to_owned();
     moto.configure_json(&json!({ "deny": [[dev, "ListUserTags"]] }));
     let before = moto.iam_state();
@@ -521,19 +494,10 @@ fn a_user_whose_tags_cannot_be_read_stays_a_finding_and_is_never_remediated() {
     )
     .expect("writable");
     let journal = dir.path().join("journal.jsonl");
-    let run = scan(
-        &moto,
-        &["--apply", "--journal", journal.to_str().expect("utf-8")],
-        &config,
-    );
+    let run = apply(&moto, &journal, &config, &[]);
     assert_eq!(run.code, 3, "an account with unreadable tags is incomplete");
     let report = run.json();
-    let hank = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|finding| finding["user_name"] == "hank")
-        .expect("hank's key stays a finding");
+    let hank = finding(&report, "hank");
     assert_eq!(hank["outcome"], "unused");
     assert!(
         hank["exemption_unknown"]
@@ -569,15 +533,31 @@ fn a_user_whose_tags_cannot_be_read_stays_a_finding_and_is_never_remediated() {
     );
 }
 
+/// Kills `child` once the emulator has seen its `during` request (and half a second more).
+fn kill_during(moto: &Moto, mut child: std::process::Child, during: &str) {
+    let waited = std::time::Instant::now();
+    while !moto
+        .requests()
+        .iter()
+        .any(|(_, _, action, _)| action == during)
+    {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(60),
+            "no change was attempted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().expect("killed");
+    child.wait().expect("reaped");
+}
+
 /// Issue 9: a journal entry used to be written after the IAM call, so a crash (or a Lambda
 /// timeout) between the two left a change `undo` could not see. Here the process is killed
 /// while UpdateAccessKey hangs after IAM made the change.
 #[test]
 fn a_crash_during_a_change_leaves_its_intent_and_undo_resolves_it_from_live_state() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     moto.configure_json(&json!({
         "after": { "UpdateAccessKey": ["slow"] },
         "faults": { "slow_ms": 60_000 },
@@ -585,7 +565,7 @@ fn a_crash_during_a_change_leaves_its_intent_and_undo_resolves_it_from_live_stat
     let prod = moto.account("prod").to_owned();
     let dir = temp_dir();
     let journal = dir.path().join("journal.jsonl");
-    let mut child = moto
+    let child = moto
         .stalecreds()
         .args([
             "scan",
@@ -601,22 +581,8 @@ fn a_crash_during_a_change_leaves_its_intent_and_undo_resolves_it_from_live_stat
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("starts");
-    let waited = std::time::Instant::now();
-    while !moto
-        .requests()
-        .iter()
-        .any(|(_, _, action, _)| action == "UpdateAccessKey")
-    {
-        assert!(
-            waited.elapsed() < std::time::Duration::from_secs(60),
-            "no change was attempted"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
     // IAM acts at once; the answer never comes. Then the crash.
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    child.kill().expect("killed");
-    child.wait().expect("reaped");
+    kill_during(&moto, child, "UpdateAccessKey");
 
     let alice = moto.key("prod/alice", 1).to_owned();
     let keys = &moto.iam_state()[prod.as_str()]["alice"]["keys"];
@@ -636,18 +602,14 @@ fn a_crash_during_a_change_leaves_its_intent_and_undo_resolves_it_from_live_stat
     assert_eq!(entries[0]["phase"], "intent");
     assert_eq!(entries[0]["access_key_id"], alice.as_str());
 
-    let undo = Run::of(
-        moto.stalecreds()
-            .arg("undo")
-            .arg(&journal)
-            .args(["--config", POLICY]),
-    );
-    assert_eq!(undo.code, 0, "{}", undo.stderr);
+    let undone = undo(&moto, &journal);
+    assert_eq!(undone.code, 0, "{}", undone.stderr);
     assert!(
-        undo.stdout
+        undone
+            .stdout
             .contains(&format!("{alice}: deactivate_key -> reactivated")),
         "{}",
-        undo.stdout
+        undone.stdout
     );
     let keys = &moto.iam_state()[prod.as_str()]["alice"]["keys"];
     assert!(
@@ -663,32 +625,14 @@ fn a_crash_during_a_change_leaves_its_intent_and_undo_resolves_it_from_live_stat
 /// SDK, answered NoSuchEntity, and recorded as failed, with no journal entry.
 #[test]
 fn a_delete_whose_answer_was_lost_is_found_done_and_journaled() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     moto.configure_json(&json!({ "after": { "DeleteLoginProfile": ["500"] } }));
     let prod = moto.account("prod").to_owned();
     let dir = temp_dir();
     let journal = dir.path().join("journal.jsonl");
-    let run = scan(
-        &moto,
-        &[
-            "--apply",
-            "--account",
-            &prod,
-            "--journal",
-            journal.to_str().expect("utf-8"),
-        ],
-        Path::new(POLICY),
-    );
+    let run = apply(&moto, &journal, Path::new(POLICY), &["--account", &prod]);
     let report = run.json();
-    let bob = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|finding| finding["user_name"] == "bob")
-        .expect("bob");
+    let bob = finding(&report, "bob");
     assert_eq!(bob["remediation"]["state"], "applied", "{bob}");
     assert_eq!(moto.iam_state()[prod.as_str()]["bob"]["password"], false);
     let entries = journal_lines(&journal);
@@ -717,28 +661,18 @@ fn a_delete_whose_answer_was_lost_is_found_done_and_journaled() {
 /// agree, change for change.
 #[test]
 fn under_injected_faults_apply_makes_each_change_once_and_the_journal_agrees_with_iam() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let before = moto.iam_state();
     moto.configure_json(&json!({
         "faults": { "rate": 0.1, "after_rate": 0.5, "slow_ms": 2500, "seed": 9 },
     }));
     let dir = temp_dir();
     let journal = dir.path().join("journal.jsonl");
-    let run = scan(
+    let run = apply(
         &moto,
-        &[
-            "--apply",
-            "--attempt-timeout",
-            "1",
-            "--call-timeout",
-            "60",
-            "--journal",
-            journal.to_str().expect("utf-8"),
-        ],
+        &journal,
         Path::new(POLICY),
+        &["--attempt-timeout", "1", "--call-timeout", "60"],
     );
     let report = run.json();
     let states = remediation(&moto, &report);
@@ -793,16 +727,32 @@ fn keys_of(moto: &Moto, account: &str, user: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The journal says both deactivations were made, as the live state showed.
+fn both_deactivations_are_journaled_made(journal: &Path) {
+    let entries = journal_lines(journal);
+    let outcomes: Vec<&Value> = entries
+        .iter()
+        .filter(|entry| entry["action"] == "deactivate_key" && entry["phase"] != "intent")
+        .collect();
+    assert_eq!(outcomes.len(), 2, "{entries:?}");
+    for outcome in &outcomes {
+        assert_eq!(outcome["phase"], "done", "{outcome}");
+        assert!(
+            outcome["note"]
+                .as_str()
+                .is_some_and(|note| note.contains("the live state shows it made")),
+            "{outcome}"
+        );
+    }
+}
+
 /// Issue 16: a change whose answer was lost (every attempt timed out after IAM applied it) was
 /// journaled `failed`, and `undo` skips failed entries: the key stayed inactive and undo said
 /// nothing changed. The live state now decides the outcome, the journal says it, and undo
 /// reactivates the key.
 #[test]
 fn a_change_whose_answer_was_lost_is_decided_live_and_undone() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     // IAM acts on every deactivation, then its answer comes after the client gave up.
     moto.configure_json(&json!({
         "after": { "UpdateAccessKey": vec!["slow"; 20] },
@@ -811,20 +761,18 @@ fn a_change_whose_answer_was_lost_is_decided_live_and_undone() {
     let prod = moto.account("prod").to_owned();
     let dir = temp_dir();
     let journal = dir.path().join("journal.jsonl");
-    let run = scan(
+    let run = apply(
         &moto,
+        &journal,
+        Path::new(POLICY),
         &[
-            "--apply",
             "--account",
             &prod,
             "--attempt-timeout",
             "1",
             "--call-timeout",
             "3",
-            "--journal",
-            journal.to_str().expect("utf-8"),
         ],
-        Path::new(POLICY),
     );
     let report = run.json();
     let states = remediation(&moto, &report);
@@ -842,38 +790,14 @@ fn a_change_whose_answer_was_lost_is_decided_live_and_undone() {
         "{states:?}\n{}",
         run.stderr
     );
-    let entries = journal_lines(&journal);
-    let outcomes: Vec<&Value> = entries
-        .iter()
-        .filter(|entry| entry["action"] == "deactivate_key" && entry["phase"] != "intent")
-        .collect();
-    assert_eq!(outcomes.len(), 2, "{entries:?}");
-    for outcome in &outcomes {
-        assert_eq!(outcome["phase"], "done", "{outcome}");
-        assert!(
-            outcome["note"]
-                .as_str()
-                .is_some_and(|note| note.contains("the live state shows it made")),
-            "{outcome}"
-        );
-    }
+    both_deactivations_are_journaled_made(&journal);
     let alice = moto.key("prod/alice", 1).to_owned();
     assert!(keys_of(&moto, "prod", "alice").contains(&(alice.clone(), "Inactive".to_owned())));
 
     moto.configure_json(&json!({}));
-    let undo = Run::of(
-        moto.stalecreds()
-            .arg("undo")
-            .arg(&journal)
-            .args(["--config", POLICY]),
-    );
-    assert_eq!(undo.code, 0, "{}", undo.stderr);
-    assert_eq!(
-        undo.stdout.matches("-> reactivated").count(),
-        2,
-        "{}",
-        undo.stdout
-    );
+    let undone = undo(&moto, &journal);
+    assert_eq!(undone.code, 0, "{}", undone.stderr);
+    assert_eq!(says(&undone, "-> reactivated"), 2, "{}", undone.stdout);
     assert!(
         keys_of(&moto, "prod", "alice")
             .iter()
@@ -886,24 +810,11 @@ fn a_change_whose_answer_was_lost_is_decided_live_and_undone() {
 /// left alone, and undo says why.
 #[test]
 fn undo_leaves_alone_a_key_someone_deactivated_again_after_the_run() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let prod = moto.account("prod").to_owned();
     let dir = temp_dir();
     let journal = dir.path().join("journal.jsonl");
-    let run = scan(
-        &moto,
-        &[
-            "--apply",
-            "--account",
-            &prod,
-            "--journal",
-            journal.to_str().expect("utf-8"),
-        ],
-        Path::new(POLICY),
-    );
+    let run = apply(&moto, &journal, Path::new(POLICY), &["--account", &prod]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let (alice, carol) = (
         moto.key("prod/alice", 1).to_owned(),
@@ -916,24 +827,21 @@ fn undo_leaves_alone_a_key_someone_deactivated_again_after_the_run() {
     moto.touch("prod", "alice", Some(&alice));
     moto.change("prod", "alice", Some(&alice), "deactivate");
 
-    let undo = Run::of(
-        moto.stalecreds()
-            .arg("undo")
-            .arg(&journal)
-            .args(["--config", POLICY]),
-    );
-    assert_eq!(undo.code, 0, "{}", undo.stderr);
+    let undone = undo(&moto, &journal);
+    assert_eq!(undone.code, 0, "{}", undone.stderr);
     assert!(
-        undo.stdout
+        undone
+            .stdout
             .contains(&format!("{carol}: deactivate_key -> reactivated")),
         "{}",
-        undo.stdout
+        undone.stdout
     );
     assert!(
-        undo.stdout
+        undone
+            .stdout
             .contains("someone reactivated it, and it was deactivated again since; left alone"),
         "{}",
-        undo.stdout
+        undone.stdout
     );
     assert!(keys_of(&moto, "prod", "alice").contains(&(alice, "Inactive".to_owned())));
     assert!(keys_of(&moto, "prod", "carol").contains(&(carol, "Active".to_owned())));
@@ -945,31 +853,17 @@ fn undo_leaves_alone_a_key_someone_deactivated_again_after_the_run() {
 /// password is reported and never deleted, with the reason.
 #[test]
 fn api_mode_never_deletes_a_password_it_cannot_date() {
-    if skipped() {
-        return;
-    }
-    let moto = Moto::demo();
+    let Some(moto) = demo() else { return };
     let prod = moto.account("prod").to_owned();
     // bob's password, set 90 days ago and never used, was reset this morning.
     moto.reset_password("prod", "bob", false);
     let dir = temp_dir();
     let journal = dir.path().join("journal.jsonl");
-    let apply = |moto: &Moto| {
-        scan(
-            moto,
-            &[
-                "--mode",
-                "api",
-                "--apply",
-                "--account",
-                &prod,
-                "--journal",
-                journal.to_str().expect("utf-8"),
-            ],
-            Path::new(POLICY),
-        )
+    let api = |moto: &Moto| {
+        let extra = ["--mode", "api", "--account", &prod];
+        apply(moto, &journal, Path::new(POLICY), &extra)
     };
-    let report = apply(&moto).json();
+    let report = api(&moto).json();
     let bob = |report: &Value| {
         report["findings"]
             .as_array()
@@ -989,26 +883,14 @@ fn api_mode_never_deletes_a_password_it_cannot_date() {
     // (set 400 days ago, used 200 days ago) stays a finding, and is not deleted.
     let management = moto.account("management").to_owned();
     moto.configure_json(&json!({ "deny": [[management.as_str(), "GetCredentialReport"]] }));
-    let run = scan(
+    let run = apply(
         &moto,
-        &[
-            "--mode",
-            "api",
-            "--apply",
-            "--account",
-            &management,
-            "--journal",
-            journal.to_str().expect("utf-8"),
-        ],
+        &journal,
         Path::new(POLICY),
+        &["--mode", "api", "--account", &management],
     );
     let report = run.json();
-    let old_admin = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|finding| finding["user_name"] == "old-admin")
-        .expect("old-admin's password is a finding");
+    let old_admin = finding(&report, "old-admin");
     assert_eq!(old_admin["remediation"]["state"], "skipped", "{old_admin}");
     assert!(
         old_admin["remediation"]["reason"]

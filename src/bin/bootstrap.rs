@@ -28,12 +28,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
         let env = |name: &str| std::env::var(name).ok();
-        invoke(
+        // Boxed: the invocation's future is deep, and rustc's layout queries have a depth limit.
+        Box::pin(invoke(
             function,
             &event.payload,
             &env,
             Some(deadline.max(SystemTime::now())),
-        )
+        ))
         .await
         .map_err(diagnostic)
     }))

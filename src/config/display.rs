@@ -13,13 +13,42 @@ pub(super) fn described(
     file: &FileConfig,
     by_flag: bool,
 ) -> Vec<(&'static str, String, Source)> {
-    let mut sources = Vec::new();
-    sources.push((
+    let mut sources = vec![(
         "accounts",
         describe_selection(&settings.selection),
         selection_source(file, by_flag),
-    ));
-    for (id, entry) in &file.overrides {
+    )];
+    sources.extend(overrides(file));
+    sources.extend(remediation(settings, file));
+    if let Some(source) = &file.exemptions_source {
+        let shown: Vec<String> = settings
+            .defaults
+            .policy
+            .exemptions
+            .iter()
+            .map(describe_exemption)
+            .collect();
+        sources.push(("exemptions", shown.join("; "), source.clone()));
+    }
+    if let Some(source) = &file.owners.source {
+        let keys = &settings.defaults.policy.owner_tags;
+        let grouped = if settings.group_digest_by_owner {
+            "; the digest groups findings by owner"
+        } else {
+            ""
+        };
+        sources.push((
+            "owners",
+            format!("tag keys {}{grouped}", keys.join(", ")),
+            source.clone(),
+        ));
+    }
+    sources
+}
+
+/// One line per account of `overrides:`.
+fn overrides(file: &FileConfig) -> impl Iterator<Item = (&'static str, String, Source)> + '_ {
+    file.overrides.iter().map(|(id, entry)| {
         let mut parts = Vec::new();
         if let Some(arns) = &entry.value.role_arns {
             parts.push(format!("role {}", arns.join(" → ")));
@@ -38,66 +67,41 @@ pub(super) fn described(
                 .iter()
                 .map(|exemption| format!("exempt {}", describe_exemption(exemption))),
         );
-        sources.push((
+        (
             "override",
             format!("{id}: {}", parts.join(", ")),
             entry.source.clone(),
-        ));
-    }
-    if let Some(remediation) = &settings.remediation {
-        let policy = &remediation.policy;
-        let stages: Vec<String> = Stage::ALL
-            .iter()
-            .filter_map(|stage| {
-                let days = stage.days(policy)?;
-                Some(format!("{} after {days} days", stage.words()))
-            })
-            .collect();
-        let role = match &remediation.role {
-            RemediationRole::Name(name) => format!("role {name}"),
-            RemediationRole::AuditRole => "the audit role".to_owned(),
-        };
-        sources.push((
-            "remediation",
-            format!(
-                "{}; through {role}; at most {} changes per run; planned only, unless --apply",
-                if stages.is_empty() {
-                    "per-account stages only".to_owned()
-                } else {
-                    stages.join(", ")
-                },
-                remediation.max_actions
-            ),
-            file.remediation.source.clone().unwrap_or(Source::Default),
-        ));
-    }
-    if let Some(source) = &file.exemptions_source {
-        let shown: Vec<String> = settings
-            .defaults
-            .policy
-            .exemptions
-            .iter()
-            .map(describe_exemption)
-            .collect();
-        sources.push(("exemptions", shown.join("; "), source.clone()));
-    }
-    if let Some(source) = &file.owners.source {
-        let keys = &settings.defaults.policy.owner_tags;
-        sources.push((
-            "owners",
-            format!(
-                "tag keys {}{}",
-                keys.join(", "),
-                if settings.group_digest_by_owner {
-                    "; the digest groups findings by owner"
-                } else {
-                    ""
-                }
-            ),
-            source.clone(),
-        ));
-    }
-    sources
+        )
+    })
+}
+
+/// The remediation line, when remediation is configured.
+fn remediation(settings: &Settings, file: &FileConfig) -> Option<(&'static str, String, Source)> {
+    let remediation = settings.remediation.as_ref()?;
+    let stages: Vec<String> = Stage::ALL
+        .iter()
+        .filter_map(|stage| {
+            let days = stage.days(&remediation.policy)?;
+            Some(format!("{} after {days} days", stage.words()))
+        })
+        .collect();
+    let role = match &remediation.role {
+        RemediationRole::Name(name) => format!("role {name}"),
+        RemediationRole::AuditRole => "the audit role".to_owned(),
+    };
+    let stages = if stages.is_empty() {
+        "per-account stages only".to_owned()
+    } else {
+        stages.join(", ")
+    };
+    Some((
+        "remediation",
+        format!(
+            "{stages}; through {role}; at most {} changes per run; planned only, unless --apply",
+            remediation.max_actions
+        ),
+        file.remediation.source.clone().unwrap_or(Source::Default),
+    ))
 }
 
 fn describe_selection(selection: &Selection) -> String {

@@ -155,51 +155,7 @@ pub fn read(path: &str, text: &str) -> (FileConfig, Vec<Problem>) {
         return (config, Vec::new());
     }
     if let Some(top) = reader.map(&root, "the file", TOP) {
-        // The settings' sections: each key comes from the one table of settings.
-        for section in Section::ALL.map(Section::key) {
-            let keys: Vec<&str> = Setting::of(section).map(Setting::key).collect();
-            let Some(node) = top.get(section) else {
-                continue;
-            };
-            let Some(fields) = reader.map(node, section, &keys) else {
-                continue;
-            };
-            for setting in Setting::of(section) {
-                if let Some(node) = fields.get(setting.key()) {
-                    let context = format!("{section}.{}", setting.key());
-                    reader.setting(&mut config.layer, setting, node, &context);
-                }
-            }
-        }
-        if let Some(node) = top.get("organization") {
-            config.organization = reader.organization(node);
-        }
-        if let Some((key, node)) = top.entry("accounts") {
-            let accounts = reader.accounts(node);
-            config.accounts = Some(Sourced {
-                value: accounts,
-                source: reader.source(key.at),
-            });
-        }
-        if let Some(node) = top.get("overrides") {
-            config.overrides = reader.overrides(node);
-        }
-        if let Some((key, node)) = top.entry("remediation") {
-            config.remediation = reader.remediation(node, key.at);
-        }
-        if let Some((key, node)) = top.entry("exemptions") {
-            config.exemptions = reader.exemptions(node, "exemptions");
-            config.exemptions_source = Some(reader.source(key.at));
-        }
-        if let Some((key, node)) = top.entry("owners") {
-            config.owners = reader.owners(node, key.at);
-        }
-        // `vars:` (a c7n-org file's top level) is accepted and ignored.
-        if let Some(node) = top.get("vars")
-            && !matches!(node.value, Value::Map(_) | Value::Null)
-        {
-            reader.expected(node, "vars", "a mapping");
-        }
+        reader.top(&top, &mut config);
     }
     // In the order of the file, whatever order the schema was walked in.
     reader
@@ -211,6 +167,57 @@ pub fn read(path: &str, text: &str) -> (FileConfig, Vec<Problem>) {
     config.secrets = reader.secrets;
     config.masked_lines = reader.masked_lines;
     (config, reader.problems)
+}
+
+impl Reader<'_> {
+    /// The file's top level: each section into `config`.
+    fn top(&mut self, top: &Fields<'_>, config: &mut FileConfig) {
+        // The settings' sections: each key comes from the one table of settings.
+        for section in Section::ALL.map(Section::key) {
+            let keys: Vec<&str> = Setting::of(section).map(Setting::key).collect();
+            let Some(fields) = top
+                .get(section)
+                .and_then(|node| self.map(node, section, &keys))
+            else {
+                continue;
+            };
+            for setting in Setting::of(section) {
+                if let Some(node) = fields.get(setting.key()) {
+                    let context = format!("{section}.{}", setting.key());
+                    self.setting(&mut config.layer, setting, node, &context);
+                }
+            }
+        }
+        if let Some(node) = top.get("organization") {
+            config.organization = self.organization(node);
+        }
+        if let Some((key, node)) = top.entry("accounts") {
+            let accounts = self.accounts(node);
+            config.accounts = Some(Sourced {
+                value: accounts,
+                source: self.source(key.at),
+            });
+        }
+        if let Some(node) = top.get("overrides") {
+            config.overrides = self.overrides(node);
+        }
+        if let Some((key, node)) = top.entry("remediation") {
+            config.remediation = self.remediation(node, key.at);
+        }
+        if let Some((key, node)) = top.entry("exemptions") {
+            config.exemptions = self.exemptions(node, "exemptions");
+            config.exemptions_source = Some(self.source(key.at));
+        }
+        if let Some((key, node)) = top.entry("owners") {
+            config.owners = self.owners(node, key.at);
+        }
+        // `vars:` (a c7n-org file's top level) is accepted and ignored.
+        if let Some(node) = top.get("vars")
+            && !matches!(node.value, Value::Map(_) | Value::Null)
+        {
+            self.expected(node, "vars", "a mapping");
+        }
+    }
 }
 
 /// The lines of `node` and of everything under it.
@@ -602,71 +609,74 @@ impl Reader<'_> {
                 continue;
             }
             seen.insert(id.clone(), id_node.at);
-            let text = |reader: &mut Self, key: &str| {
-                fields
-                    .get(key)
-                    .and_then(|node| reader.string(node, &format!("{context}.{key}")))
-            };
-            let name = text(self, "name");
-            let display_name = text(self, "display_name");
-            let _ = (text(self, "email"), text(self, "org_id"));
-            let role = fields.get("role").and_then(|node| {
-                let role = self.role(node, &format!("{context}.role"))?;
-                self.ends_in(node, &format!("{context}.role"), &role, &id)
-                    .then_some(role)
-            });
-            let external_id = fields.get("external_id").and_then(|node| {
-                let context = format!("{context}.external_id");
-                let id = self.string(node, &context)?;
-                match check_text(Setting::ExternalId, &id) {
-                    Ok(_) => Some(Secret::new(id)),
-                    Err(message) => {
-                        self.problem(node.at, format!("`{context}`: {message}"));
-                        None
-                    }
-                }
-            });
-            let profile = text(self, "profile");
-            if let (Some(profile), Some(node)) = (&profile, fields.get("profile"))
-                && profile.trim().is_empty()
-            {
-                self.problem(
-                    node.at,
-                    format!("`{context}.profile`: expected a profile name, found an empty one"),
-                );
-            }
-            let tags = fields
-                .get("tags")
-                .and_then(|node| self.list(node, &format!("{context}.tags")))
-                .map(|items| {
-                    items
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(n, tag)| {
-                            self.scalar_text(tag, &format!("{context}.tags[{n}]"))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            if let Some(node) = fields.get("regions") {
-                self.list(node, &format!("{context}.regions"));
-            }
-            // c7n-org's `vars` are free-form: any mapping is accepted, and ignored.
-            if let Some(node) = fields.get("vars")
-                && !matches!(node.value, Value::Map(_) | Value::Null)
-            {
-                self.expected(node, &format!("{context}.vars"), "a mapping");
-            }
-            accounts.push(AccountSpec {
-                id,
-                name: name.or(display_name),
-                role,
-                external_id,
-                profile,
-                tags,
-            });
+            accounts.push(self.account(&fields, &context, id));
         }
         accounts
+    }
+
+    /// One entry of `accounts:` (its `account_id` read and checked already).
+    fn account(&mut self, fields: &Fields<'_>, context: &str, id: String) -> AccountSpec {
+        let text = |reader: &mut Self, key: &str| {
+            fields
+                .get(key)
+                .and_then(|node| reader.string(node, &format!("{context}.{key}")))
+        };
+        let name = text(self, "name");
+        let display_name = text(self, "display_name");
+        let _ = (text(self, "email"), text(self, "org_id"));
+        let role = fields.get("role").and_then(|node| {
+            let role = self.role(node, &format!("{context}.role"))?;
+            self.ends_in(node, &format!("{context}.role"), &role, &id)
+                .then_some(role)
+        });
+        let external_id = fields.get("external_id").and_then(|node| {
+            let context = format!("{context}.external_id");
+            let id = self.string(node, &context)?;
+            match check_text(Setting::ExternalId, &id) {
+                Ok(_) => Some(Secret::new(id)),
+                Err(message) => {
+                    self.problem(node.at, format!("`{context}`: {message}"));
+                    None
+                }
+            }
+        });
+        let profile = text(self, "profile");
+        if let (Some(profile), Some(node)) = (&profile, fields.get("profile"))
+            && profile.trim().is_empty()
+        {
+            self.problem(
+                node.at,
+                format!("`{context}.profile`: expected a profile name, found an empty one"),
+            );
+        }
+        let tags = fields
+            .get("tags")
+            .and_then(|node| self.list(node, &format!("{context}.tags")))
+            .map(|items| {
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(n, tag)| self.scalar_text(tag, &format!("{context}.tags[{n}]")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(node) = fields.get("regions") {
+            self.list(node, &format!("{context}.regions"));
+        }
+        // c7n-org's `vars` are free-form: any mapping is accepted, and ignored.
+        if let Some(node) = fields.get("vars")
+            && !matches!(node.value, Value::Map(_) | Value::Null)
+        {
+            self.expected(node, &format!("{context}.vars"), "a mapping");
+        }
+        AccountSpec {
+            id,
+            name: name.or(display_name),
+            role,
+            external_id,
+            profile,
+            tags,
+        }
     }
 
     /// Whether a role (chain) ends in account `id`: the last role's credentials are the ones
@@ -742,47 +752,7 @@ impl Reader<'_> {
             let Some(fields) = self.map(value, &context, &keys) else {
                 continue;
             };
-            let mut entry = FileOverride::default();
-            if let (Some(_), Some(role)) = (fields.get("role_name"), fields.get("role")) {
-                self.problem(
-                    role.at,
-                    format!("`{context}`: give either `role_name` or `role`, not both"),
-                );
-            } else if let Some(node) = fields.get("role") {
-                let context = format!("{context}.role");
-                entry.role_arns = self
-                    .role(node, &context)
-                    .filter(|role| self.ends_in(node, &context, role, &id))
-                    .and_then(|role| match role {
-                        RoleSpec::Arns(arns) => Some(arns),
-                        RoleSpec::Name(_) => None,
-                    });
-            }
-            for setting in Setting::ALL.iter().copied() {
-                if setting.per_account()
-                    && !(setting == Setting::RoleName && fields.get("role").is_some())
-                    && let Some(node) = fields.get(setting.key())
-                {
-                    let context = format!("{context}.{}", setting.key());
-                    self.setting(&mut entry.layer, setting, node, &context);
-                }
-            }
-            if let Some(node) = fields.get("exemptions") {
-                entry.exemptions = self.exemptions(node, &format!("{context}.exemptions"));
-            }
-            if let Some(node) = fields.get("remediation") {
-                let remediation_context = format!("{context}.remediation");
-                if let Some(stages) =
-                    self.map(node, &remediation_context, &Stage::ALL.map(Stage::key))
-                {
-                    let mut policy = RemediationPolicy::default();
-                    self.stages(&stages, &remediation_context, &mut policy, &mut Vec::new());
-                    entry.remediation = Some(Sourced {
-                        value: policy,
-                        source: self.source(node.at),
-                    });
-                }
-            }
+            let entry = self.override_entry(&fields, &context, &id);
             overrides.insert(
                 id,
                 Sourced {
@@ -792,6 +762,51 @@ impl Reader<'_> {
             );
         }
         overrides
+    }
+
+    /// One account's entry of `overrides:`.
+    fn override_entry(&mut self, fields: &Fields<'_>, context: &str, id: &str) -> FileOverride {
+        let mut entry = FileOverride::default();
+        if let (Some(_), Some(role)) = (fields.get("role_name"), fields.get("role")) {
+            self.problem(
+                role.at,
+                format!("`{context}`: give either `role_name` or `role`, not both"),
+            );
+        } else if let Some(node) = fields.get("role") {
+            let context = format!("{context}.role");
+            entry.role_arns = self
+                .role(node, &context)
+                .filter(|role| self.ends_in(node, &context, role, id))
+                .and_then(|role| match role {
+                    RoleSpec::Arns(arns) => Some(arns),
+                    RoleSpec::Name(_) => None,
+                });
+        }
+        for setting in Setting::ALL.iter().copied() {
+            if setting.per_account()
+                && !(setting == Setting::RoleName && fields.get("role").is_some())
+                && let Some(node) = fields.get(setting.key())
+            {
+                let context = format!("{context}.{}", setting.key());
+                self.setting(&mut entry.layer, setting, node, &context);
+            }
+        }
+        if let Some(node) = fields.get("exemptions") {
+            entry.exemptions = self.exemptions(node, &format!("{context}.exemptions"));
+        }
+        if let Some(node) = fields.get("remediation") {
+            let remediation_context = format!("{context}.remediation");
+            if let Some(stages) = self.map(node, &remediation_context, &Stage::ALL.map(Stage::key))
+            {
+                let mut policy = RemediationPolicy::default();
+                self.stages(&stages, &remediation_context, &mut policy, &mut Vec::new());
+                entry.remediation = Some(Sourced {
+                    value: policy,
+                    source: self.source(node.at),
+                });
+            }
+        }
+        entry
     }
 
     fn owners(&mut self, node: &Node, at: Position) -> Owners {

@@ -318,28 +318,8 @@ impl Settings {
             session_name: account.session_name.clone(),
         });
         let policy = account.policy;
-        let remediation = self.remediation.as_ref().and_then(|remediation| {
-            let stages = overrides
-                .and_then(|o| o.remediation)
-                .unwrap_or(remediation.policy);
-            if !stages.is_enabled() {
-                return None;
-            }
-            let changes_through = match (&remediation.role, &chain) {
-                (RemediationRole::AuditRole, _) | (_, None) => chain.clone(),
-                (RemediationRole::Name(name), Some(audit)) => {
-                    // The same hops, ending in this account's remediation role.
-                    let mut arns = audit.role_arns.clone();
-                    arns.pop();
-                    arns.push(role_arn(&caller.partition, account_id, name));
-                    Some(RoleChain {
-                        role_arns: arns,
-                        ..audit.clone()
-                    })
-                }
-            };
-            Some((stages, changes_through))
-        });
+        let stages = overrides.and_then(|o| o.remediation);
+        let remediation = self.changes(stages, chain.as_ref(), account_id, caller);
         AccountPlan {
             id: account_id.to_owned(),
             name: name.or_else(|| spec.and_then(|s| s.name.clone())),
@@ -348,6 +328,38 @@ impl Settings {
             policy,
             remediation,
         }
+    }
+}
+
+impl Settings {
+    /// An account's remediation: its stages (`stages`, else the default ones) and the roles
+    /// that make changes, reached as the audit `chain` is; `None` when no stage is on.
+    fn changes(
+        &self,
+        stages: Option<RemediationPolicy>,
+        chain: Option<&RoleChain>,
+        account_id: &str,
+        caller: &Caller,
+    ) -> Option<(RemediationPolicy, Option<RoleChain>)> {
+        let remediation = self.remediation.as_ref()?;
+        let stages = stages.unwrap_or(remediation.policy);
+        if !stages.is_enabled() {
+            return None;
+        }
+        let changes_through = match (&remediation.role, chain) {
+            (RemediationRole::AuditRole, _) | (_, None) => chain.cloned(),
+            (RemediationRole::Name(name), Some(audit)) => {
+                // The same hops, ending in this account's remediation role.
+                let mut arns = audit.role_arns.clone();
+                arns.pop();
+                arns.push(role_arn(&caller.partition, account_id, name));
+                Some(RoleChain {
+                    role_arns: arns,
+                    ..audit.clone()
+                })
+            }
+        };
+        Some((stages, changes_through))
     }
 }
 

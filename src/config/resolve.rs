@@ -43,12 +43,7 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
     };
     let (env, env_problems) = Layer::from_env(inputs.env);
     problems.extend(env_problems);
-    let mut flags = Layer::default();
-    for (setting, text) in &inputs.flags {
-        if let Err(problem) = flags.set_text(*setting, text, Source::Flag(setting.flag())) {
-            problems.push(problem);
-        }
-    }
+    let flags = flag_layer(&inputs.flags, &mut problems);
     let flag_accounts = flag_accounts(&inputs.accounts, &mut problems);
     let selection = selection(&file, flag_accounts, &mut problems);
     let overrides = overrides(&file, &selection, &mut problems);
@@ -64,24 +59,7 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
     settings.defaults.policy.exemptions = file.exemptions.clone();
     settings.defaults.policy.owner_tags = file.owners.tag_keys.clone();
     settings.group_digest_by_owner = file.owners.group_digest;
-    let mut sources = Vec::new();
-    for setting in Setting::ALL.iter().copied() {
-        let Some(Sourced { value, source }) = merged(setting) else {
-            sources.push((
-                setting.key(),
-                setting.default_text().to_owned(),
-                Source::Default,
-            ));
-            continue;
-        };
-        if let Err(message) = setting.apply(value, &mut settings) {
-            problems.push(Problem {
-                source: source.clone(),
-                message,
-            });
-        }
-        sources.push((setting.key(), setting.shown(value), source.clone()));
-    }
+    let mut sources = apply(&merged, &mut settings, &mut problems);
     settings.remediation = remediation(
         &file,
         &settings,
@@ -110,6 +88,45 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
         !inputs.accounts.is_empty(),
     ));
     Ok(Effective { settings, sources })
+}
+
+/// The command line's layer.
+fn flag_layer(given: &[(Setting, String)], problems: &mut Vec<Problem>) -> Layer {
+    let mut flags = Layer::default();
+    for (setting, text) in given {
+        if let Err(problem) = flags.set_text(*setting, text, Source::Flag(setting.flag())) {
+            problems.push(problem);
+        }
+    }
+    flags
+}
+
+/// Applies every setting's merged value (`merged`) to `settings`: each setting's key, shown
+/// value and source, for `stalecreds config`.
+fn apply<'a>(
+    merged: &dyn Fn(Setting) -> Option<&'a Sourced<SettingValue>>,
+    settings: &mut Settings,
+    problems: &mut Vec<Problem>,
+) -> Vec<(&'static str, String, Source)> {
+    let mut sources = Vec::new();
+    for setting in Setting::ALL.iter().copied() {
+        let Some(Sourced { value, source }) = merged(setting) else {
+            sources.push((
+                setting.key(),
+                setting.default_text().to_owned(),
+                Source::Default,
+            ));
+            continue;
+        };
+        if let Err(message) = setting.apply(value, settings) {
+            problems.push(Problem {
+                source: source.clone(),
+                message,
+            });
+        }
+        sources.push((setting.key(), setting.shown(value), source.clone()));
+    }
+    sources
 }
 
 /// The `--account` values that are account IDs, each once.
@@ -162,12 +179,9 @@ fn cross_checks<'a>(
     }
 }
 
-/// The accounts to scan: `--account` beats the file's list, which excludes organization mode.
-fn selection(
-    file: &FileConfig,
-    flag_accounts: Vec<String>,
-    problems: &mut Vec<Problem>,
-) -> Selection {
+/// Whether organization mode is off (`organization.enabled: false`, or an `accounts:` list);
+/// a problem when the file asks for both, or filters an organization it does not scan.
+fn organization_off(file: &FileConfig, problems: &mut Vec<Problem>) -> bool {
     let organization = &file.organization;
     let enabled = organization.enabled.as_ref().map(|enabled| enabled.value);
     if let (Some(true), Some(accounts)) = (enabled, &file.accounts) {
@@ -177,8 +191,8 @@ fn selection(
                 .to_owned(),
         });
     }
-    let organization_off = enabled == Some(false) || (enabled.is_none() && file.accounts.is_some());
-    if organization_off {
+    let off = enabled == Some(false) || (enabled.is_none() && file.accounts.is_some());
+    if off {
         let reason = if enabled == Some(false) {
             "`organization.enabled` is false"
         } else {
@@ -198,7 +212,17 @@ fn selection(
             }
         }
     }
+    off
+}
 
+/// The accounts to scan: `--account` beats the file's list, which excludes organization mode.
+fn selection(
+    file: &FileConfig,
+    flag_accounts: Vec<String>,
+    problems: &mut Vec<Problem>,
+) -> Selection {
+    let organization = &file.organization;
+    let organization_off = organization_off(file, problems);
     let listed: Vec<AccountSpec> = file
         .accounts
         .as_ref()
@@ -334,6 +358,25 @@ fn remediation(
             None
         }
     };
+    stages_after_thresholds(file, settings, threshold_source, problems);
+    Some(Remediation {
+        policy: section.policy,
+        role: role?,
+        max_actions: section
+            .max_actions
+            .map_or(DEFAULT_MAX_ACTIONS, |n| n as usize),
+    })
+}
+
+/// Every stage acts at or after its account's reporting threshold: a problem for each that
+/// would change a credential before it is reported.
+fn stages_after_thresholds(
+    file: &FileConfig,
+    settings: &Settings,
+    threshold_source: Option<&Sourced<SettingValue>>,
+    problems: &mut Vec<Problem>,
+) {
+    let section = &file.remediation;
     let threshold_from = threshold_source.map_or_else(
         || "the default".to_owned(),
         |value| value.source.to_string(),
@@ -381,11 +424,4 @@ fn remediation(
             }
         }
     }
-    Some(Remediation {
-        policy: section.policy,
-        role: role?,
-        max_actions: section
-            .max_actions
-            .map_or(DEFAULT_MAX_ACTIONS, |n| n as usize),
-    })
 }

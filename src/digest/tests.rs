@@ -212,13 +212,13 @@ fn a_clean_complete_run_sends_nothing_by_default() {
     insta::assert_snapshot!(render(&clean, None).subject, @"stalecreds: no unused credentials in 1 account");
 }
 
-#[test]
-fn ten_thousand_findings_in_five_hundred_accounts_fit_with_a_left_out_line() {
-    let outcomes: Vec<AccountOutcome> = (0..500)
+/// `accounts` scanned accounts of `keys` unused keys each, idle from 45 to 744 days.
+fn many(accounts: u64, keys: u64) -> Vec<AccountOutcome> {
+    (0..accounts)
         .map(|account| {
-            let verdicts = (0..20)
+            let verdicts = (0..keys)
                 .map(|n| {
-                    let idle = 45 + ((account * 20 + n) % 700) as i64;
+                    let idle = 45 + ((account * keys + n) % 700) as i64;
                     key(
                         &format!("user-{n:02}"),
                         &format!("AKIA{account:06}{n:06}XX"),
@@ -235,7 +235,12 @@ fn ten_thousand_findings_in_five_hundred_accounts_fit_with_a_left_out_line() {
                 vec![],
             )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn ten_thousand_findings_in_five_hundred_accounts_fit_with_a_left_out_line() {
+    let outcomes = many(500, 20);
     let report = build(facts(), outcomes);
     assert_eq!(report.summary.findings, 10_000);
     let digest = render(&report, Some("s3://reports/full.json"));
@@ -632,28 +637,7 @@ fn a_first_run_says_plainly_that_everything_is_new() {
 fn when_everything_does_not_fit_what_is_still_open_goes_first_then_the_resolved() {
     use crate::changes::{Change, Reason};
     use crate::report::changes::{BaselineSource, ChangesSummary, ResolvedFinding};
-    let outcomes: Vec<AccountOutcome> = (0..250)
-        .map(|account| {
-            let verdicts = (0..40)
-                .map(|n| {
-                    let idle = 45 + ((account * 40 + n) % 700) as i64;
-                    key(
-                        &format!("user-{n:02}"),
-                        &format!("AKIA{account:06}{n:06}XX"),
-                        idle + 10,
-                        Some(idle),
-                        idle,
-                    )
-                })
-                .collect();
-            scanned(
-                &format!("{:012}", 100_000_000_000u64 + account),
-                &format!("account-{account}"),
-                verdicts,
-                vec![],
-            )
-        })
-        .collect();
+    let outcomes = many(250, 40);
     let mut report = build(facts(), outcomes);
     // One finding in a hundred is new (100); the rest (9,900) ongoing; 4,000 resolved.
     for (index, finding) in report.findings.iter_mut().enumerate() {

@@ -344,98 +344,126 @@ where
 
 /// Claims the run's digest marker at `key` (see [`once`]).
 async fn claim(ctx: &Context<'_>, bucket: &Bucket, key: &str, run: &str) -> Turn {
-    let (settings, clients, deadline) = (ctx.settings, ctx.clients, &ctx.deadline);
-    // The claim names this delivery: a create retried by the SDK after S3 took the first
-    // attempt answers 412, and must still count as ours.
-    let id = format!(
-        "{}-{}",
-        std::process::id(),
-        Timestamp::now().as_nanosecond()
-    );
-    let publish_limit = deadline
-        .delivery_timeout(1)
-        .unwrap_or(settings.call_timeout);
-    let mine = || {
+    let claimant = Claimant {
+        // The claim names this delivery: a create retried by the SDK after S3 took the first
+        // attempt answers 412, and must still count as ours.
+        id: format!(
+            "{}-{}",
+            std::process::id(),
+            Timestamp::now().as_nanosecond()
+        ),
+        publish_limit: ctx
+            .deadline
+            .delivery_timeout(1)
+            .unwrap_or(ctx.settings.call_timeout),
+        ctx,
+        bucket,
+        key,
+        run,
+    };
+    for _ in 0..CLAIM_ATTEMPTS {
+        let timeout = ctx.deadline.delivery_timeout(2);
+        match store::create(&ctx.clients.s3, bucket, key, claimant.body(), timeout).await {
+            Ok(true) => return claimant.ours(),
+            Ok(false) => {}
+            Err(error) => return anyway("the digest's once-only marker could not be put", &error),
+        }
+        if let Some(turn) = claimant.watch().await {
+            return turn;
+        }
+    }
+    anyway("the digest's marker kept changing", &run)
+}
+
+/// The marker could not be used: the digest goes out unclaimed.
+fn anyway(why: &str, error: &dyn std::fmt::Display) -> Turn {
+    tracing::warn!(%error, "{why}: publishing the digest anyway (better a duplicate than none)");
+    Turn::Publish { claimed: None }
+}
+
+/// One delivery claiming a run's digest marker.
+struct Claimant<'c, 'a> {
+    ctx: &'c Context<'a>,
+    bucket: &'c Bucket,
+    key: &'c str,
+    run: &'c str,
+    /// This delivery's name in the marker.
+    id: String,
+    /// The longest its Publish may take.
+    publish_limit: Duration,
+}
+
+impl Claimant<'_, '_> {
+    /// The marker this delivery writes: its claim, until its Publish must be done.
+    fn body(&self) -> Vec<u8> {
         let until = Timestamp::now()
-            .checked_add(publish_limit + CLAIM_MARGIN)
+            .checked_add(self.publish_limit + CLAIM_MARGIN)
             .ok();
         let claim = Claim {
-            run: run.to_owned(),
-            claim: id.clone(),
+            run: self.run.to_owned(),
+            claim: self.id.clone(),
             until,
             published: None,
         };
         serde_json::to_vec(&claim).unwrap_or_default()
-    };
-    let ours = || Turn::Publish {
-        claimed: Some(key.to_owned()),
-    };
-    let anyway = |why: &str, error: &dyn std::fmt::Display| {
-        tracing::warn!(%error, "{why}: publishing the digest anyway (better a duplicate than none)");
-        Turn::Publish { claimed: None }
-    };
-    let mut attempts = 0;
-    loop {
-        if attempts == CLAIM_ATTEMPTS {
-            return anyway("the digest's marker kept changing", &run);
+    }
+
+    fn ours(&self) -> Turn {
+        Turn::Publish {
+            claimed: Some(self.key.to_owned()),
         }
-        attempts += 1;
-        match store::create(
-            &clients.s3,
-            bucket,
-            key,
-            mine(),
-            deadline.delivery_timeout(2),
-        )
-        .await
-        {
-            Ok(true) => return ours(),
-            Ok(false) => {}
-            Err(error) => return anyway("the digest's once-only marker could not be put", &error),
-        }
+    }
+
+    /// Watches a marker someone else holds: its turn, or `None` when the marker is gone (its
+    /// Publish failed) and may be claimed again.
+    async fn watch(&self) -> Option<Turn> {
+        let (ctx, run) = (self.ctx, self.run);
         loop {
-            let (body, etag) = match store::get_tagged(&clients.s3, bucket, key).await {
+            let (body, etag) = match store::get_tagged(&ctx.clients.s3, self.bucket, self.key).await
+            {
                 Ok(Some(found)) => found,
-                // Released under us (its Publish failed): claim it again.
-                Ok(None) => break,
-                Err(error) => return anyway("the digest's marker could not be read", &error),
+                Ok(None) => return None,
+                Err(error) => return Some(anyway("the digest's marker could not be read", &error)),
             };
             let Ok(held) = serde_json::from_slice::<Claim>(&body) else {
                 // Not a marker this program wrote: leave the run alone.
-                return Turn::Published;
+                return Some(Turn::Published);
             };
-            if held.claim == id {
-                return ours();
+            if held.claim == self.id {
+                return Some(self.ours());
             }
             if held.published.is_some() || held.until.is_none() {
                 // Published; or a marker of an earlier version, which claimed only to publish.
                 tracing::warn!(%run, "this run's digest was already published: not publishing it again");
-                return Turn::Published;
+                return Some(Turn::Published);
             }
             if held.until.is_some_and(|until| until <= Timestamp::now()) {
                 let etag = etag.unwrap_or_default();
-                let timeout = deadline.delivery_timeout(2);
-                match store::replace(&clients.s3, bucket, key, mine(), &etag, timeout).await {
+                let timeout = ctx.deadline.delivery_timeout(2);
+                let (s3, bucket, key) = (&ctx.clients.s3, self.bucket, self.key);
+                match store::replace(s3, bucket, key, self.body(), &etag, timeout).await {
                     Ok(true) => {
                         tracing::warn!(%run, claimant = %held.claim, "a claim on this run's digest ran out without a message: taking it over");
-                        return ours();
+                        return Some(self.ours());
                     }
                     // Someone else took it over first: read it again.
                     Ok(false) => continue,
                     Err(error) => {
-                        return anyway("the digest's marker could not be taken over", &error);
+                        return Some(anyway(
+                            "the digest's marker could not be taken over",
+                            &error,
+                        ));
                     }
                 }
             }
             // Another delivery of the run is publishing now: wait for it, while there is time.
-            if deadline
+            if ctx
+                .deadline
                 .delivery_timeout(1)
                 .is_some_and(|left| left < CLAIM_POLL * 3)
             {
-                return anyway(
-                    "another delivery holds this run's digest and time is running out",
-                    &run,
-                );
+                let why = "another delivery holds this run's digest and time is running out";
+                return Some(anyway(why, &run));
             }
             tokio::time::sleep(CLAIM_POLL).await;
         }

@@ -328,6 +328,35 @@ fn compare_all(
     compared
 }
 
+/// The next state of every account that keeps one (and whose state could be read): what it
+/// had, what this run saw, and its new baseline.
+fn next_states(
+    run: &Run<'_>,
+    outcomes: &[AccountOutcome],
+    states: &BTreeMap<String, Option<AccountState>>,
+    compared: &BTreeMap<String, Compared>,
+) -> Vec<AccountState> {
+    outcomes
+        .iter()
+        .filter_map(|outcome| {
+            let previous = states.get(&outcome.account_id)?;
+            let mut next = state::next(
+                previous.as_ref(),
+                &outcome.account_id,
+                run.now,
+                &seen(outcome),
+            );
+            if let Some(baseline) = compared
+                .get(&outcome.account_id)
+                .and_then(|compared| compared.changes.next.clone())
+            {
+                next.baseline = Some(baseline);
+            }
+            Some(next)
+        })
+        .collect()
+}
+
 /// Accounts' states written at once.
 const STATE_WRITES_IN_FLIGHT: usize = 16;
 
@@ -350,25 +379,7 @@ async fn write_states(
         errors: Vec::new(),
         unreadable: Vec::new(),
     };
-    let nexts: Vec<AccountState> = outcomes
-        .iter()
-        .filter_map(|outcome| {
-            let previous = states.get(&outcome.account_id)?;
-            let mut next = state::next(
-                previous.as_ref(),
-                &outcome.account_id,
-                run.now,
-                &seen(outcome),
-            );
-            if let Some(baseline) = compared
-                .get(&outcome.account_id)
-                .and_then(|compared| compared.changes.next.clone())
-            {
-                next.baseline = Some(baseline);
-            }
-            Some(next)
-        })
-        .collect();
+    let nexts = next_states(run, outcomes, &states, compared);
     let mut unwritten: BTreeSet<String> =
         nexts.iter().map(|next| next.account_id.clone()).collect();
     let budget = deadline.delivery_timeout(delivery::DELIVERY_CALLS + 1);

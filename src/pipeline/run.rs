@@ -20,7 +20,9 @@ use crate::assume::{self, Caller};
 use crate::aws::{Pace, describe};
 use crate::config::{AccountPlan, Selection, Settings};
 use crate::failure::Failure;
-use crate::remediate::{self, ActionKind, ActionOutcome, ActionState, InactiveSince};
+use crate::remediate::{
+    self, ActionKind, ActionOutcome, ActionState, InactiveSince, RemediationPolicy,
+};
 use crate::report::{AccountOutcome, AccountResult};
 use crate::rules::{self, CredentialKind, Outcome, Verdict};
 use crate::scan::{self, Mode};
@@ -70,7 +72,7 @@ pub(super) async fn scan_batch(
     events: &(dyn Fn(Event) + Sync),
     stop: impl Future<Output = ()>,
 ) -> Partial {
-    let (settings, deadline) = (run.ctx.settings, &run.ctx.deadline);
+    let settings = run.ctx.settings;
     let accounts: Vec<(AccountPlan, Option<String>)> = plan
         .batches
         .get(index)
@@ -84,7 +86,7 @@ pub(super) async fn scan_batch(
     let states: Mutex<BTreeMap<String, StateRead>> = Mutex::new(BTreeMap::new());
     let stopped = AtomicBool::new(false);
     let started = Mutex::new(BTreeSet::new());
-    let mut scans = futures::stream::iter(accounts.clone())
+    let scans = futures::stream::iter(accounts.clone())
         .map(|(account_plan, state)| {
             let (stopped, started, states) = (&stopped, &started, &states);
             async move {
@@ -105,62 +107,15 @@ pub(super) async fn scan_batch(
             }
         })
         .buffer_unordered(settings.concurrency());
-    let soft = async {
-        tokio::select! {
-            () = stop => "interrupted (Ctrl-C)",
-            () = deadline.soft() => "the deadline was near",
-        }
-    };
-    tokio::pin!(soft);
-    let hard = deadline.hard();
-    tokio::pin!(hard);
-    let mut outcomes = Vec::new();
-    let mut cut_short = None;
-    let mut abandoned = false;
-    loop {
-        tokio::select! {
-            next = scans.next() => match next {
-                Some(outcome) => outcomes.push(outcome),
-                None => break,
-            },
-            why = &mut soft, if cut_short.is_none() => {
-                stopped.store(true, Ordering::Relaxed);
-                cut_short = Some(why.to_owned());
-            }
-            () = &mut hard => {
-                abandoned = true;
-                break;
-            }
-        }
-    }
-    drop(scans);
+    let (mut outcomes, mut cut_short, abandoned) =
+        drain(scans, stop, &run.ctx.deadline, &stopped).await;
     if abandoned {
-        // The accounts still running at the hard deadline: abandoned, reported as not reached.
-        let done: BTreeSet<String> = outcomes.iter().map(|o| o.account_id.clone()).collect();
         let started = lock(&started).clone();
-        for (account_plan, state) in accounts {
-            if !done.contains(&account_plan.id) {
-                let why = if started.contains(&account_plan.id) {
-                    ABANDONED
-                } else {
-                    NOT_STARTED
-                };
-                outcomes.push(not_reached(account_plan, state, why));
-            }
-        }
+        outcomes.extend(abandoned_accounts(accounts, &outcomes, &started));
         cut_short.get_or_insert_with(|| "the deadline was near".to_owned());
     }
-    let (mut read, mut state_errors) = (BTreeMap::new(), BTreeMap::new());
-    for (account_id, state) in states.into_inner().unwrap_or_else(PoisonError::into_inner) {
-        match state {
-            Ok(state) => {
-                read.insert(account_id, state);
-            }
-            Err(why) => {
-                state_errors.insert(account_id, why);
-            }
-        }
-    }
+    let (read, state_errors) =
+        split_states(states.into_inner().unwrap_or_else(PoisonError::into_inner));
     Partial {
         schema: plan::SCHEMA,
         run_id: plan.run_id.clone(),
@@ -171,6 +126,85 @@ pub(super) async fn scan_batch(
         state_errors,
         cut_short,
     }
+}
+
+/// Runs `scans` to their end; at `stop` or the deadline's soft phase, sets `stopped` (no new
+/// account starts) and says why; at its hard phase, gives up on the accounts still running.
+/// The outcomes, why the batch was cut short, and whether accounts were abandoned.
+async fn drain(
+    scans: impl futures::Stream<Item = AccountOutcome>,
+    stop: impl Future<Output = ()>,
+    deadline: &crate::deadline::Deadline,
+    stopped: &AtomicBool,
+) -> (Vec<AccountOutcome>, Option<String>, bool) {
+    let soft = async {
+        tokio::select! {
+            () = stop => "interrupted (Ctrl-C)",
+            () = deadline.soft() => "the deadline was near",
+        }
+    };
+    tokio::pin!(soft);
+    let hard = deadline.hard();
+    tokio::pin!(hard);
+    tokio::pin!(scans);
+    let mut outcomes = Vec::new();
+    let mut cut_short = None;
+    loop {
+        tokio::select! {
+            next = scans.next() => match next {
+                Some(outcome) => outcomes.push(outcome),
+                None => return (outcomes, cut_short, false),
+            },
+            why = &mut soft, if cut_short.is_none() => {
+                stopped.store(true, Ordering::Relaxed);
+                cut_short = Some(why.to_owned());
+            }
+            () = &mut hard => return (outcomes, cut_short, true),
+        }
+    }
+}
+
+/// The accounts of a batch abandoned at the hard deadline (not `done`), as not reached: why
+/// depends on whether each had `started`.
+fn abandoned_accounts(
+    accounts: Vec<(AccountPlan, Option<String>)>,
+    done: &[AccountOutcome],
+    started: &BTreeSet<String>,
+) -> Vec<AccountOutcome> {
+    let done: BTreeSet<&str> = done.iter().map(|o| o.account_id.as_str()).collect();
+    accounts
+        .into_iter()
+        .filter(|(account_plan, _)| !done.contains(account_plan.id.as_str()))
+        .map(|(account_plan, state)| {
+            let why = if started.contains(&account_plan.id) {
+                ABANDONED
+            } else {
+                NOT_STARTED
+            };
+            not_reached(account_plan, state, why)
+        })
+        .collect()
+}
+
+/// The states read, and the accounts whose state could not be read.
+fn split_states(
+    states: BTreeMap<String, StateRead>,
+) -> (
+    BTreeMap<String, Option<AccountState>>,
+    BTreeMap<String, String>,
+) {
+    let (mut read, mut errors) = (BTreeMap::new(), BTreeMap::new());
+    for (account_id, state) in states {
+        match state {
+            Ok(state) => {
+                read.insert(account_id, state);
+            }
+            Err(why) => {
+                errors.insert(account_id, why);
+            }
+        }
+    }
+    (read, errors)
 }
 
 /// An account's state as its batch read it: the state (`None` on a first run), or why it could
@@ -269,123 +303,189 @@ async fn scan_account(
     plan: &AccountPlan,
     pace: &Arc<Pace>,
 ) -> Result<(AccountResult, Option<StateRead>), Failure> {
-    let (settings, store, now) = (run.ctx.settings, run.ctx.store.as_ref(), run.now);
+    let settings = run.ctx.settings;
     let iam = run.iam(plan, Via::Audit, pace).await?;
     let root_arn = format!("arn:{}:iam::{}:root", run.caller.partition, plan.id);
-    let scan::Scanned {
-        mut inventory,
-        mut errors,
-    } = scan::account(&iam, pace, settings.mode, &root_arn).await?;
-    let mut verdicts = rules::evaluate(&inventory, &plan.policy, now);
-    let stages = plan
-        .remediation
-        .as_ref()
-        .map(|(stages, _)| *stages)
-        .unwrap_or_default();
-    let deletes_inactive = |verdict: &Verdict| {
-        stages.delete_inactive_keys_after_days.is_some() && verdict.outcome == Outcome::Inactive
+    let scanned = scan::account(&iam, pace, settings.mode, &root_arn).await?;
+    let mut scan = Judged {
+        iam: &iam,
+        pace,
+        plan,
+        now: run.now,
+        verdicts: rules::evaluate(&scanned.inventory, &plan.policy, run.now),
+        inventory: scanned.inventory,
+        errors: scanned.errors,
     };
-
-    // The credential report has no key IDs: look them up for the keys that are findings, or
-    // that remediation may delete. Then, when IAM handed back an older report, confirm every
-    // finding live (scan::needs_confirmation).
-    let mut findings_confirmed_at = None;
-    let mut confirmation = None;
-    if settings.mode == Mode::Report {
-        let users = users_with(&verdicts, |verdict| {
-            verdict.credential == CredentialKind::AccessKey
-                && (verdict.outcome == Outcome::Unused || deletes_inactive(verdict))
-        });
-        if !users.is_empty() {
-            errors.extend(scan::resolve_key_ids(&iam, pace, &mut inventory, &users).await);
-            verdicts = rules::evaluate(&inventory, &plan.policy, now);
-        }
-        let generated = inventory.credential_report_generated_at;
-        if scan::needs_confirmation(generated, Timestamp::now(), settings.confirm_after) {
-            errors.extend(scan::confirm(&iam, pace, &mut inventory, &verdicts).await);
-            findings_confirmed_at = Some(Timestamp::now());
-            confirmation = Some(scan::Confirmation::Live);
-            verdicts = rules::evaluate(&inventory, &plan.policy, now);
-        } else {
-            confirmation = Some(scan::Confirmation::FreshReport);
-        }
-    }
-    // Api mode dates passwords by their login profile's CreateDate, which a reset does not
-    // move: the credential report's password_last_changed dates the findings; without it, they
-    // are reported and never deleted.
-    let mut undated = BTreeMap::new();
-    if settings.mode == Mode::Api {
-        let users = users_with(&verdicts, |verdict| {
-            verdict.credential == CredentialKind::Password && verdict.is_finding()
-        });
-        if !users.is_empty() {
-            match scan::date_passwords(&iam, pace, &mut inventory, &users).await {
-                Ok(()) => verdicts = rules::evaluate(&inventory, &plan.policy, now),
-                Err(error) => {
-                    let why = format!(
-                        "its last reset cannot be dated (the credential report could not be read: {error}), and a login profile's CreateDate does not move on a reset: not deleted"
-                    );
-                    undated.extend(users.into_iter().map(|user| (user, why.clone())));
-                }
+    let (mut findings_confirmed_at, mut confirmation, mut undated) = (None, None, BTreeMap::new());
+    match settings.mode {
+        Mode::Report => {
+            scan.resolve_key_ids().await;
+            if scan.needs_confirmation(settings.confirm_after) {
+                scan.confirm().await;
+                findings_confirmed_at = Some(Timestamp::now());
+                confirmation = Some(scan::Confirmation::Live);
+            } else {
+                confirmation = Some(scan::Confirmation::FreshReport);
             }
         }
+        Mode::Api => undated = scan.date_passwords().await,
     }
-    // Tags decide exemptions, but only matter for findings and remediation targets: read them
-    // for those users.
-    if plan.policy.needs_tags() {
-        let users = users_with(&verdicts, |verdict| {
-            verdict.outcome == Outcome::Unused || deletes_inactive(verdict)
-        });
-        if !users.is_empty() {
-            errors.extend(scan::read_tags(&iam, pace, &mut inventory, &users).await);
-            verdicts = rules::evaluate(&inventory, &plan.policy, now);
-        }
-    }
+    scan.read_tags().await;
     // The account's state: its last complete scan (what changed since) and when each inactive
     // key became inactive (the grace period before its deletion).
-    let (inactive, kept) = match store {
+    let (inactive, kept) = match run.ctx.store.as_ref() {
         Some(store) => {
             let (inactive, kept) = inactive_since(store, &plan.id).await;
-            match stages.delete_inactive_keys_after_days {
+            match scan.stages().delete_inactive_keys_after_days {
                 Some(_) => (inactive, Some(kept)),
                 None => (InactiveSince::Known(BTreeMap::new()), Some(kept)),
             }
         }
         None => (InactiveSince::Known(BTreeMap::new()), None),
     };
-    let actions = match &plan.remediation {
-        Some((stages, _)) => {
-            // Exempt users, and users who may be exempt (tags unread), are never touched.
-            let protected = |user_name: &str| {
-                inventory
-                    .users
-                    .iter()
-                    .find(|user| user.name == user_name)
-                    .is_none_or(|user| plan.policy.exemption_for(user).protects())
-            };
-            let mut actions =
-                remediate::plan(&plan.id, &verdicts, stages, &protected, &inactive, now);
-            for planned in &mut actions {
-                if let (ActionKind::DeletePassword, Some(why)) =
-                    (planned.action.kind, undated.get(&planned.action.user_name))
-                {
-                    planned.state = ActionState::Skipped(why.clone());
-                }
-            }
-            actions
-        }
-        None => Vec::new(),
-    };
+    let actions = scan.actions(&inactive, &undated);
     let result = AccountResult::Scanned {
-        users: inventory.users.len(),
-        verdicts,
-        errors,
+        users: scan.inventory.users.len(),
+        credential_report_generated_at: scan.inventory.credential_report_generated_at,
+        verdicts: scan.verdicts,
+        errors: scan.errors,
         actions,
-        credential_report_generated_at: inventory.credential_report_generated_at,
         findings_confirmed_at,
         confirmation,
     };
     Ok((result, kept))
+}
+
+/// One account's scan as it is refined: what IAM said, the errors on single users, and the
+/// verdicts, judged again after each read that adds to what IAM said.
+struct Judged<'s> {
+    iam: &'s aws_sdk_iam::Client,
+    pace: &'s Pace,
+    plan: &'s AccountPlan,
+    now: Timestamp,
+    inventory: crate::inventory::Inventory,
+    errors: Vec<scan::UserError>,
+    verdicts: Vec<Verdict>,
+}
+
+impl Judged<'_> {
+    fn judge(&mut self) {
+        self.verdicts = rules::evaluate(&self.inventory, &self.plan.policy, self.now);
+    }
+
+    /// The account's remediation stages (none on when it has none).
+    fn stages(&self) -> RemediationPolicy {
+        self.plan
+            .remediation
+            .as_ref()
+            .map(|(stages, _)| *stages)
+            .unwrap_or_default()
+    }
+
+    /// Whether remediation may delete this inactive key.
+    fn deletes_inactive(&self, verdict: &Verdict) -> bool {
+        self.stages().delete_inactive_keys_after_days.is_some()
+            && verdict.outcome == Outcome::Inactive
+    }
+
+    /// The credential report has no key IDs: look them up for the keys that are findings, or
+    /// that remediation may delete.
+    async fn resolve_key_ids(&mut self) {
+        let users = users_with(&self.verdicts, |verdict| {
+            verdict.credential == CredentialKind::AccessKey
+                && (verdict.outcome == Outcome::Unused || self.deletes_inactive(verdict))
+        });
+        if !users.is_empty() {
+            let (iam, pace) = (self.iam, self.pace);
+            let errors = scan::resolve_key_ids(iam, pace, &mut self.inventory, &users).await;
+            self.errors.extend(errors);
+            self.judge();
+        }
+    }
+
+    /// Whether IAM handed back a report older than `confirm_after` (scan::needs_confirmation).
+    fn needs_confirmation(&self, confirm_after: std::time::Duration) -> bool {
+        let generated = self.inventory.credential_report_generated_at;
+        scan::needs_confirmation(generated, Timestamp::now(), confirm_after)
+    }
+
+    /// Confirms every finding live.
+    async fn confirm(&mut self) {
+        let (iam, pace) = (self.iam, self.pace);
+        let errors = scan::confirm(iam, pace, &mut self.inventory, &self.verdicts).await;
+        self.errors.extend(errors);
+        self.judge();
+    }
+
+    /// Api mode dates passwords by their login profile's CreateDate, which a reset does not
+    /// move: the credential report's password_last_changed dates the findings. Without it,
+    /// they are reported and never deleted: the users whose passwords stay undated, and why.
+    async fn date_passwords(&mut self) -> BTreeMap<String, String> {
+        let users = users_with(&self.verdicts, |verdict| {
+            verdict.credential == CredentialKind::Password && verdict.is_finding()
+        });
+        if users.is_empty() {
+            return BTreeMap::new();
+        }
+        match scan::date_passwords(self.iam, self.pace, &mut self.inventory, &users).await {
+            Ok(()) => {
+                self.judge();
+                BTreeMap::new()
+            }
+            Err(error) => {
+                let why = format!(
+                    "its last reset cannot be dated (the credential report could not be read: {error}), and a login profile's CreateDate does not move on a reset: not deleted"
+                );
+                users.into_iter().map(|user| (user, why.clone())).collect()
+            }
+        }
+    }
+
+    /// Tags decide exemptions, but only matter for findings and remediation targets: read them
+    /// for those users.
+    async fn read_tags(&mut self) {
+        if !self.plan.policy.needs_tags() {
+            return;
+        }
+        let users = users_with(&self.verdicts, |verdict| {
+            verdict.outcome == Outcome::Unused || self.deletes_inactive(verdict)
+        });
+        if !users.is_empty() {
+            let (iam, pace) = (self.iam, self.pace);
+            let errors = scan::read_tags(iam, pace, &mut self.inventory, &users).await;
+            self.errors.extend(errors);
+            self.judge();
+        }
+    }
+
+    /// The remediation planned for the account; exempt users, and users who may be exempt
+    /// (tags unread), are never touched, nor are `undated` passwords deleted.
+    fn actions(
+        &self,
+        inactive: &InactiveSince,
+        undated: &BTreeMap<String, String>,
+    ) -> Vec<ActionOutcome> {
+        let Some((stages, _)) = &self.plan.remediation else {
+            return Vec::new();
+        };
+        let protected = |user_name: &str| {
+            self.inventory
+                .users
+                .iter()
+                .find(|user| user.name == user_name)
+                .is_none_or(|user| self.plan.policy.exemption_for(user).protects())
+        };
+        let (id, now) = (&self.plan.id, self.now);
+        let mut actions = remediate::plan(id, &self.verdicts, stages, &protected, inactive, now);
+        for planned in &mut actions {
+            if let (ActionKind::DeletePassword, Some(why)) =
+                (planned.action.kind, undated.get(&planned.action.user_name))
+            {
+                planned.state = ActionState::Skipped(why.clone());
+            }
+        }
+        actions
+    }
 }
 
 /// When each inactive key of the account became inactive, and the state it was read from (or

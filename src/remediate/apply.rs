@@ -60,11 +60,6 @@ async fn apply_one(
             "not attempted: the journal failed earlier ({failure})"
         ));
     }
-    let not_attempted = || {
-        ActionState::Skipped(
-            "not attempted: the run's deadline was near (no change starts after it)".to_owned(),
-        )
-    };
     let previous = match deadline.bounded(verify(iam, pace, action, now)).await {
         None => return not_attempted(),
         Some(Ok(Check::Proceed(previous))) => previous,
@@ -87,7 +82,27 @@ async fn apply_one(
         }
         Some(Ok(())) => {}
     }
-    let (state, phase, note) = match deadline.bounded(change(iam, pace, action, deadline)).await {
+    let (state, phase, note) = send_and_decide(iam, pace, action, deadline).await;
+    // The intent is durable: if the outcome cannot be written, `undo` reads the live state. The
+    // failure is the journal's own, and it stops every later change.
+    let outcome = entry(action, run, previous, phase, note);
+    let _ = journal
+        .append(
+            &outcome,
+            deadline.delivery_timeout(crate::deadline::JOURNAL_SHARE),
+        )
+        .await;
+    state
+}
+
+/// Sends the change and says how it went: its state, the journal's phase, and a note.
+async fn send_and_decide(
+    iam: &Client,
+    pace: &Pace,
+    action: &Action,
+    deadline: &Deadline,
+) -> (ActionState, Phase, Option<String>) {
+    match deadline.bounded(change(iam, pace, action, deadline)).await {
         Some(Ok(Sent::Made(note))) => (ActionState::Applied, Phase::Done, note),
         Some(Ok(Sent::NotSent)) => (
             not_attempted(),
@@ -109,17 +124,14 @@ async fn apply_one(
                     .to_owned(),
             ),
         ),
-    };
-    // The intent is durable: if the outcome cannot be written, `undo` reads the live state. The
-    // failure is the journal's own, and it stops every later change.
-    let outcome = entry(action, run, previous, phase, note);
-    let _ = journal
-        .append(
-            &outcome,
-            deadline.delivery_timeout(crate::deadline::JOURNAL_SHARE),
-        )
-        .await;
-    state
+    }
+}
+
+/// A change not attempted because the run's deadline was near.
+fn not_attempted() -> ActionState {
+    ActionState::Skipped(
+        "not attempted: the run's deadline was near (no change starts after it)".to_owned(),
+    )
 }
 
 /// The outcome of a change whose answer was lost: the live state decides whether IAM made it
@@ -193,85 +205,102 @@ async fn verify(
 ) -> Result<Check, AwsError> {
     match action.kind {
         ActionKind::DeactivateKey | ActionKind::DeleteInactiveKey => {
-            let Some(key_id) = action.access_key_id.as_deref() else {
-                return Ok(Check::Skip("the access key ID is not known".to_owned()));
-            };
-            let wanted = if action.kind == ActionKind::DeactivateKey {
-                StatusType::Active
-            } else {
-                StatusType::Inactive
-            };
-            let Some((status, created)) = live_key(iam, pace, &action.user_name, key_id).await?
-            else {
-                return Ok(Check::Skip("the key no longer exists".to_owned()));
-            };
-            if status != wanted {
-                return Ok(Check::Skip(format!("the key is now {}", status.as_str())));
-            }
-            let last_used = last_use(iam, pace, key_id).await?;
-            if action.kind == ActionKind::DeactivateKey
-                && let Some(reason) = too_recent(created, last_used, action.threshold, now)
-            {
-                return Ok(Check::Skip(reason));
-            }
-            if let (Some(since), Some(used)) = (action.inactive_since, last_used)
-                && used > since
-            {
-                return Ok(Check::Skip(format!(
-                    "used ({used}) after it was recorded inactive ({since}): its grace period starts again"
-                )));
-            }
-            Ok(Check::Proceed(if status == StatusType::Active {
-                Held::Active
-            } else {
-                Held::Inactive
-            }))
+            verify_key(iam, pace, action, now).await
         }
-        ActionKind::DeletePassword => {
-            pace.ready().await;
-            let profile = match iam
-                .get_login_profile()
-                .user_name(&action.user_name)
-                .send()
-                .await
-            {
-                Ok(output) => output.login_profile().cloned(),
-                Err(error)
-                    if error
-                        .as_service_error()
-                        .is_some_and(|e| e.is_no_such_entity_exception()) =>
-                {
-                    None
-                }
-                Err(error) => return Err(AwsError::from_sdk("GetLoginProfile", &error)),
-            };
-            let Some(profile) = profile else {
-                return Ok(Check::Skip(
-                    "the user no longer has a console password".to_owned(),
-                ));
-            };
-            if profile.password_reset_required() {
-                return Ok(Check::Skip(
-                    "a password reset is waiting for its first sign-in".to_owned(),
-                ));
-            }
-            pace.ready().await;
-            let last_used = iam
-                .get_user()
-                .user_name(&action.user_name)
-                .send()
-                .await
-                .map_err(|error| AwsError::from_sdk("GetUser", &error))?
-                .user()
-                .and_then(|user| user.password_last_used())
-                .and_then(timestamp);
-            let set_at = timestamp(profile.create_date()).max(action.set_at);
-            if let Some(reason) = too_recent(set_at, last_used, action.threshold, now) {
-                return Ok(Check::Skip(reason));
-            }
-            Ok(Check::Proceed(Held::LoginProfile))
-        }
+        ActionKind::DeletePassword => verify_password(iam, pace, action, now).await,
     }
+}
+
+/// Reads an access key's live state: whether its change still qualifies.
+async fn verify_key(
+    iam: &Client,
+    pace: &Pace,
+    action: &Action,
+    now: Timestamp,
+) -> Result<Check, AwsError> {
+    let Some(key_id) = action.access_key_id.as_deref() else {
+        return Ok(Check::Skip("the access key ID is not known".to_owned()));
+    };
+    let wanted = if action.kind == ActionKind::DeactivateKey {
+        StatusType::Active
+    } else {
+        StatusType::Inactive
+    };
+    let Some((status, created)) = live_key(iam, pace, &action.user_name, key_id).await? else {
+        return Ok(Check::Skip("the key no longer exists".to_owned()));
+    };
+    if status != wanted {
+        return Ok(Check::Skip(format!("the key is now {}", status.as_str())));
+    }
+    let last_used = last_use(iam, pace, key_id).await?;
+    if action.kind == ActionKind::DeactivateKey
+        && let Some(reason) = too_recent(created, last_used, action.threshold, now)
+    {
+        return Ok(Check::Skip(reason));
+    }
+    if let (Some(since), Some(used)) = (action.inactive_since, last_used)
+        && used > since
+    {
+        return Ok(Check::Skip(format!(
+            "used ({used}) after it was recorded inactive ({since}): its grace period starts again"
+        )));
+    }
+    Ok(Check::Proceed(if status == StatusType::Active {
+        Held::Active
+    } else {
+        Held::Inactive
+    }))
+}
+
+/// Reads a console password's live state: whether its deletion still qualifies.
+async fn verify_password(
+    iam: &Client,
+    pace: &Pace,
+    action: &Action,
+    now: Timestamp,
+) -> Result<Check, AwsError> {
+    pace.ready().await;
+    let profile = match iam
+        .get_login_profile()
+        .user_name(&action.user_name)
+        .send()
+        .await
+    {
+        Ok(output) => output.login_profile().cloned(),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            None
+        }
+        Err(error) => return Err(AwsError::from_sdk("GetLoginProfile", &error)),
+    };
+    let Some(profile) = profile else {
+        return Ok(Check::Skip(
+            "the user no longer has a console password".to_owned(),
+        ));
+    };
+    if profile.password_reset_required() {
+        return Ok(Check::Skip(
+            "a password reset is waiting for its first sign-in".to_owned(),
+        ));
+    }
+    pace.ready().await;
+    let last_used = iam
+        .get_user()
+        .user_name(&action.user_name)
+        .send()
+        .await
+        .map_err(|error| AwsError::from_sdk("GetUser", &error))?
+        .user()
+        .and_then(|user| user.password_last_used())
+        .and_then(timestamp);
+    let set_at = timestamp(profile.create_date()).max(action.set_at);
+    if let Some(reason) = too_recent(set_at, last_used, action.threshold, now) {
+        return Ok(Check::Skip(reason));
+    }
+    Ok(Check::Proceed(Held::LoginProfile))
 }
 
 /// Whether a change was sent.
@@ -543,26 +572,8 @@ async fn reactivate_journaled(
         note,
         ..entry.clone()
     };
-    match live_key(iam, pace, &entry.user_name, key_id).await {
-        Err(error) => return UndoState::Failed(error),
-        Ok(None) => return UndoState::Skipped("the key no longer exists".to_owned()),
-        Ok(Some((StatusType::Active, _))) if entry.phase.is_undecided() => {
-            return UndoState::Skipped(
-                "the journal has no outcome and the key is active: the deactivation was not made"
-                    .to_owned(),
-            );
-        }
-        Ok(Some((StatusType::Active, _))) => {
-            return UndoState::Skipped("the key is already active".to_owned());
-        }
-        Ok(Some(_)) => {}
-    }
-    let last_used = match last_use(iam, pace, key_id).await {
-        Ok(used) => used,
-        Err(error) => return UndoState::Failed(error),
-    };
-    if let Some(why) = left_alone(entry, last_used, recorded) {
-        return UndoState::Skipped(why);
+    if let Some(state) = still_to_undo(iam, pace, entry, key_id, recorded).await {
+        return state;
     }
     if let Err(error) = journal.append(&record(Phase::Intent, None), None).await {
         return UndoState::Skipped(format!(
@@ -592,6 +603,34 @@ async fn reactivate_journaled(
     };
     let _ = journal.append(&record(phase, note), None).await;
     state
+}
+
+/// Why a journaled deactivation is not undone, read live; `None` when it is to be undone.
+async fn still_to_undo(
+    iam: &Client,
+    pace: &Pace,
+    entry: &Entry,
+    key_id: &str,
+    recorded: &BTreeMap<String, Recorded>,
+) -> Option<UndoState> {
+    match live_key(iam, pace, &entry.user_name, key_id).await {
+        Err(error) => return Some(UndoState::Failed(error)),
+        Ok(None) => return Some(UndoState::Skipped("the key no longer exists".to_owned())),
+        Ok(Some((StatusType::Active, _))) if entry.phase.is_undecided() => {
+            return Some(UndoState::Skipped(
+                "the journal has no outcome and the key is active: the deactivation was not made"
+                    .to_owned(),
+            ));
+        }
+        Ok(Some((StatusType::Active, _))) => {
+            return Some(UndoState::Skipped("the key is already active".to_owned()));
+        }
+        Ok(Some(_)) => {}
+    }
+    match last_use(iam, pace, key_id).await {
+        Ok(last_used) => left_alone(entry, last_used, recorded).map(UndoState::Skipped),
+        Err(error) => Some(UndoState::Failed(error)),
+    }
 }
 
 /// The key's last use, read live.

@@ -302,23 +302,7 @@ fn open(report: &Report, target: &Target, finding: &Finding) -> AsffFinding {
                 .collect(),
         },
         record_state: "ACTIVE",
-        resources: resources(
-            target,
-            &Subject {
-                account_id: &finding.account_id,
-                user_name: &finding.user_name,
-                user_arn: Some(&finding.user_arn),
-                user_created: finding.user_created,
-                credential: finding.credential,
-                access_key_id: finding.access_key_id.as_deref(),
-                key_status: finding.credential_status.map(|status| status.as_str()),
-                key_created: finding.created,
-                owner: finding
-                    .owner
-                    .as_ref()
-                    .map(|owner| (&owner.tag, &owner.value)),
-            },
-        ),
+        resources: resources(target, &Subject::open(finding)),
         product_fields: fields,
     }
 }
@@ -334,11 +318,14 @@ fn archived(report: &Report, target: &Target, resolved: &ResolvedFinding) -> Asf
         "stalecreds/Resolved".to_owned(),
         resolved.reason.words().to_owned(),
     );
-    let generator = match resolved.credential {
-        CredentialKind::AccessKey => crate::rules::Rule::AccessKeyUnused,
-        CredentialKind::Password => crate::rules::Rule::PasswordUnused,
-        CredentialKind::RootAccessKey => crate::rules::Rule::RootAccessKey,
-    };
+    let generator = crate::rules::Rule::of(resolved.credential);
+    let (user, account) = (&resolved.user_name, &resolved.account_id);
+    let title = format!("{what}: {user} in account {account} (resolved)");
+    let description = format!(
+        "Resolved: IAM user {user}'s {} in account {account} is no longer unused: {}.",
+        super::words::credential_words(resolved.credential),
+        resolved.reason.words()
+    );
     AsffFinding {
         schema_version: SCHEMA_VERSION,
         id: id(&resolved.finding_id),
@@ -351,23 +338,8 @@ fn archived(report: &Report, target: &Target, resolved: &ResolvedFinding) -> Asf
         updated_at: time(report.generated_at),
         first_observed_at: time(resolved.first_seen),
         last_observed_at: time(report.generated_at),
-        title: cut(
-            format!(
-                "{what}: {} in account {} (resolved)",
-                resolved.user_name, resolved.account_id
-            ),
-            TITLE_MAX,
-        ),
-        description: cut(
-            format!(
-                "Resolved: IAM user {}'s {} in account {} is no longer unused: {}.",
-                resolved.user_name,
-                super::words::credential_words(resolved.credential),
-                resolved.account_id,
-                resolved.reason.words()
-            ),
-            DESCRIPTION_MAX,
-        ),
+        title: cut(title, TITLE_MAX),
+        description: cut(description, DESCRIPTION_MAX),
         remediation: Remediation {
             recommendation: Recommendation {
                 text: "Nothing to do: the credential is no longer unused.".to_owned(),
@@ -386,20 +358,7 @@ fn archived(report: &Report, target: &Target, resolved: &ResolvedFinding) -> Asf
             related_requirements: resolved_requirements(generator),
         },
         record_state: "ARCHIVED",
-        resources: resources(
-            target,
-            &Subject {
-                account_id: &resolved.account_id,
-                user_name: &resolved.user_name,
-                user_arn: resolved.user_arn.as_deref(),
-                user_created: None,
-                credential: resolved.credential,
-                access_key_id: resolved.access_key_id.as_deref(),
-                key_status: None,
-                key_created: None,
-                owner: None,
-            },
-        ),
+        resources: resources(target, &Subject::resolved(resolved)),
         product_fields: fields,
     }
 }
@@ -439,6 +398,41 @@ struct Subject<'a> {
     key_status: Option<&'static str>,
     key_created: Option<Timestamp>,
     owner: Option<(&'a String, &'a String)>,
+}
+
+impl<'a> Subject<'a> {
+    /// An open finding's subject.
+    fn open(finding: &'a Finding) -> Subject<'a> {
+        Subject {
+            account_id: &finding.account_id,
+            user_name: &finding.user_name,
+            user_arn: Some(&finding.user_arn),
+            user_created: finding.user_created,
+            credential: finding.credential,
+            access_key_id: finding.access_key_id.as_deref(),
+            key_status: finding.credential_status.map(|status| status.as_str()),
+            key_created: finding.created,
+            owner: finding
+                .owner
+                .as_ref()
+                .map(|owner| (&owner.tag, &owner.value)),
+        }
+    }
+
+    /// A resolved finding's subject: what the report still says of it.
+    fn resolved(resolved: &'a ResolvedFinding) -> Subject<'a> {
+        Subject {
+            account_id: &resolved.account_id,
+            user_name: &resolved.user_name,
+            user_arn: resolved.user_arn.as_deref(),
+            user_created: None,
+            credential: resolved.credential,
+            access_key_id: resolved.access_key_id.as_deref(),
+            key_status: None,
+            key_created: None,
+            owner: None,
+        }
+    }
 }
 
 /// The resources: the key (`AwsIamAccessKey`, its ID) and its user (`AwsIamUser`, its ARN); a

@@ -98,24 +98,7 @@ pub fn annotate(
         accounts_unreadable: 0,
         accounts_not_resolving: 0,
     };
-    for finding in &mut report.findings {
-        let label = compared
-            .get(&finding.account_id)
-            .and_then(|compared| compared.changes.labels.get(&finding.finding_id));
-        if let Some((change, first_seen)) = label {
-            finding.change = Some(*change);
-            finding.first_seen = Some(*first_seen);
-            match change {
-                Change::New => summary.new += 1,
-                Change::Ongoing => summary.ongoing += 1,
-            }
-        }
-    }
-    let names: BTreeMap<&str, Option<&str>> = report
-        .accounts
-        .iter()
-        .map(|account| (account.account_id.as_str(), account.name.as_deref()))
-        .collect();
+    label(&mut report.findings, compared, &mut summary);
     let mut resolved = Vec::new();
     for account in &report.accounts {
         let complete = account.status == AccountStatus::Scanned && account.user_errors.is_empty();
@@ -137,11 +120,7 @@ pub fn annotate(
             resolved.push(ResolvedFinding {
                 finding_id: gone.id.clone(),
                 account_id: account.account_id.clone(),
-                account_name: names
-                    .get(account.account_id.as_str())
-                    .copied()
-                    .flatten()
-                    .map(str::to_owned),
+                account_name: account.name.clone(),
                 user_name: gone.open.user_name.clone(),
                 user_arn: gone.open.user_arn.clone(),
                 credential: gone.open.credential,
@@ -155,6 +134,27 @@ pub fn annotate(
     summary.resolved = resolved.len();
     report.resolved = resolved;
     report.changes = Some(summary);
+}
+
+/// Labels each finding new or ongoing, with when it was first seen, and counts them.
+fn label(
+    findings: &mut [super::Finding],
+    compared: &BTreeMap<String, Compared>,
+    summary: &mut ChangesSummary,
+) {
+    for finding in findings.iter_mut() {
+        let label = compared
+            .get(&finding.account_id)
+            .and_then(|compared| compared.changes.labels.get(&finding.finding_id));
+        if let Some((change, first_seen)) = label {
+            finding.change = Some(*change);
+            finding.first_seen = Some(*first_seen);
+            match change {
+                Change::New => summary.new += 1,
+                Change::Ongoing => summary.ongoing += 1,
+            }
+        }
+    }
 }
 
 /// Why a previous report cannot be a baseline.

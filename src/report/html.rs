@@ -113,7 +113,6 @@ pub fn escape(text: &str) -> String {
 
 fn summary(page: &mut String, report: &Report) {
     let summary = &report.summary;
-    let not_scanned = summary.accounts_failed;
     let _ = write!(
         page,
         "<header>\n<h1>Unused IAM credentials</h1>\n<p class=\"muted\">Measured to {}: a credential \
@@ -126,6 +125,31 @@ fn summary(page: &mut String, report: &Report) {
             crate::scan::Mode::Api => "IAM API",
         }
     );
+    let cards = cards(report);
+    for (label, value) in cards {
+        let _ = writeln!(
+            page,
+            "<div class=\"card\"><b>{}</b>{label}</div>",
+            escape(&value)
+        );
+    }
+    page.push_str("</section>\n");
+    let also = also(summary);
+    if !also.is_empty() {
+        let _ = writeln!(page, "<p>Also: {}.</p>", escape(&also.join("; ")));
+    }
+    if !report.is_complete() {
+        page.push_str(
+            "<p class=\"new\">This run is incomplete: what it did not see is not here, and \
+             nothing of those accounts is marked resolved.</p>\n",
+        );
+    }
+}
+
+/// The summary's cards: a figure and what it counts.
+fn cards(report: &Report) -> Vec<(&'static str, String)> {
+    let summary = &report.summary;
+    let not_scanned = summary.accounts_failed;
     let mut cards = vec![
         ("unused credentials", summary.findings.to_string()),
         (
@@ -145,14 +169,11 @@ fn summary(page: &mut String, report: &Report) {
     if not_scanned > 0 {
         cards.push(("accounts not scanned", not_scanned.to_string()));
     }
-    for (label, value) in cards {
-        let _ = writeln!(
-            page,
-            "<div class=\"card\"><b>{}</b>{label}</div>",
-            escape(&value)
-        );
-    }
-    page.push_str("</section>\n");
+    cards
+}
+
+/// What the cards do not count.
+fn also(summary: &super::Summary) -> Vec<String> {
     let mut also = Vec::new();
     if summary.accounts_incomplete > 0 {
         also.push(format!(
@@ -174,15 +195,7 @@ fn summary(page: &mut String, report: &Report) {
     if summary.exempt > 0 {
         also.push(format!("{} exempt", summary.exempt));
     }
-    if !also.is_empty() {
-        let _ = writeln!(page, "<p>Also: {}.</p>", escape(&also.join("; ")));
-    }
-    if !report.is_complete() {
-        page.push_str(
-            "<p class=\"new\">This run is incomplete: what it did not see is not here, and \
-             nothing of those accounts is marked resolved.</p>\n",
-        );
-    }
+    also
 }
 
 fn new_and_resolved(page: &mut String, report: &Report) {
@@ -201,6 +214,12 @@ fn new_and_resolved(page: &mut String, report: &Report) {
             .to_owned(),
     };
     let _ = writeln!(page, "<p class=\"changes\">{}</p>", escape(&since));
+    new_list(page, report);
+    resolved_list(page, report);
+}
+
+/// The findings new since the last run.
+fn new_list(page: &mut String, report: &Report) {
     let new: Vec<&Finding> = report
         .findings
         .iter()
@@ -230,6 +249,10 @@ fn new_and_resolved(page: &mut String, report: &Report) {
         }
         page.push_str("</ul>\n");
     }
+}
+
+/// The findings resolved since the last run.
+fn resolved_list(page: &mut String, report: &Report) {
     let _ = writeln!(
         page,
         "<h2 id=\"resolved\">Resolved: {} credential{}</h2>",

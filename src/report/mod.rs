@@ -518,52 +518,59 @@ impl Built {
                     ..error_entry(&failure.as_error())
                 });
             }
-            AccountResult::Scanned {
-                users,
-                verdicts,
-                errors,
-                credential_report_generated_at,
-                findings_confirmed_at,
-                confirmation,
-                actions,
-            } => {
-                if let Some(counts) = self.remediation.as_mut() {
-                    count_actions(counts, &actions);
-                }
-                self.summary.accounts_scanned += 1;
-                self.summary.users += users;
-                self.summary.credentials += verdicts.len();
-                if !errors.is_empty() {
-                    self.summary.accounts_incomplete += 1;
-                }
-                entry.status = AccountStatus::Scanned;
-                entry.credential_report_generated_at = credential_report_generated_at;
-                entry.findings_confirmed_at = findings_confirmed_at;
-                entry.confirmation = confirmation;
-                entry.users = users;
-                entry.credentials = verdicts.len();
-                entry.user_errors = errors
-                    .iter()
-                    .map(|error| UserErrorEntry {
-                        user_name: error.user_name.clone(),
-                        error: error_entry(&error.error),
-                    })
-                    .collect();
-                for verdict in &verdicts {
-                    let mut item = finding(&outcome.account_id, outcome.name.as_deref(), verdict);
-                    item.remediation = actions
-                        .iter()
-                        .find(|planned| is_for(planned, verdict))
-                        .map(remediation_entry);
-                    entry.findings += usize::from(self.verdict(verdict, item));
-                }
-                self.summary.findings += entry.findings;
-                if entry.findings > 0 {
-                    self.summary.accounts_with_findings += 1;
-                }
-            }
+            scanned @ AccountResult::Scanned { .. } => self.scanned(&mut entry, scanned),
         }
         entry
+    }
+
+    /// A scanned account's figures, findings and remediation, into its entry and the run's.
+    fn scanned(&mut self, entry: &mut AccountEntry, result: AccountResult) {
+        let AccountResult::Scanned {
+            users,
+            verdicts,
+            errors,
+            credential_report_generated_at,
+            findings_confirmed_at,
+            confirmation,
+            actions,
+        } = result
+        else {
+            return;
+        };
+        if let Some(counts) = self.remediation.as_mut() {
+            count_actions(counts, &actions);
+        }
+        self.summary.accounts_scanned += 1;
+        self.summary.users += users;
+        self.summary.credentials += verdicts.len();
+        if !errors.is_empty() {
+            self.summary.accounts_incomplete += 1;
+        }
+        entry.status = AccountStatus::Scanned;
+        entry.credential_report_generated_at = credential_report_generated_at;
+        entry.findings_confirmed_at = findings_confirmed_at;
+        entry.confirmation = confirmation;
+        entry.users = users;
+        entry.credentials = verdicts.len();
+        entry.user_errors = errors
+            .iter()
+            .map(|error| UserErrorEntry {
+                user_name: error.user_name.clone(),
+                error: error_entry(&error.error),
+            })
+            .collect();
+        for verdict in &verdicts {
+            let mut item = finding(&entry.account_id, entry.name.as_deref(), verdict);
+            item.remediation = actions
+                .iter()
+                .find(|planned| is_for(planned, verdict))
+                .map(remediation_entry);
+            entry.findings += usize::from(self.verdict(verdict, item));
+        }
+        self.summary.findings += entry.findings;
+        if entry.findings > 0 {
+            self.summary.accounts_with_findings += 1;
+        }
     }
 
     /// Files one credential under findings or information, and counts it; whether it is a

@@ -113,14 +113,8 @@ fn resource(
     }
 }
 
-fn finding_event(report: &Report, finding: &Finding) -> Value {
-    let activity = match finding.change {
-        Some(Change::Ongoing) => (2, "Update"),
-        Some(Change::New) | None => (1, "Create"),
-    };
-    let mut event = header(report, activity, controls::description(finding));
-    let (severity_id, severity_name) = severity(finding.severity);
-    let controls = controls::controls(finding);
+/// The resource of an open finding: its credential and user, with the credential's data.
+fn finding_resource(finding: &Finding) -> Value {
     let mut resource = resource(
         &finding.account_id,
         &finding.user_name,
@@ -142,6 +136,18 @@ fn finding_event(report: &Report, finding: &Finding) -> Value {
         "idle_days": finding.idle_days,
         "user_created": finding.user_created,
     });
+    resource
+}
+
+fn finding_event(report: &Report, finding: &Finding) -> Value {
+    let activity = match finding.change {
+        Some(Change::Ongoing) => (2, "Update"),
+        Some(Change::New) | None => (1, "Create"),
+    };
+    let mut event = header(report, activity, controls::description(finding));
+    let (severity_id, severity_name) = severity(finding.severity);
+    let controls = controls::controls(finding);
+    let resource = finding_resource(finding);
     let fields = json!({
         "severity_id": severity_id,
         "severity": severity_name,

@@ -1,15 +1,56 @@
 //! The `table` format: the report for people, grouped by account.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use super::words::{day, plural};
-use super::{AccountStatus, Finding, Report};
+use super::{AccountEntry, AccountStatus, Finding, Report};
 use crate::inventory::KeyStatus;
 use crate::remediate::{ActionKind, ActionStatus};
 use crate::rules::Outcome;
 
 /// Writes the report as text: a summary line, then each account with its findings.
 pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    header(report, out)?;
+    // Each account's rows, found once (not by a scan of every finding per account).
+    let mut rows: BTreeMap<&str, Vec<[String; 7]>> = BTreeMap::new();
+    for finding in report.findings.iter().chain(&report.information) {
+        rows.entry(finding.account_id.as_str())
+            .or_default()
+            .push(row(finding));
+    }
+    // The REMEDIATION column only when a remediation policy is configured.
+    let columns = if report.remediation.is_some() {
+        HEADER.len()
+    } else {
+        HEADER.len() - 1
+    };
+    for account in &report.accounts {
+        writeln!(out)?;
+        account_lines(account, out)?;
+        let rows = rows.remove(account.account_id.as_str()).unwrap_or_default();
+        write_rows(out, &rows, columns)?;
+    }
+    if !report.resolved.is_empty() {
+        writeln!(out, "\nResolved since the last complete scan:")?;
+        for resolved in &report.resolved {
+            let key = resolved.access_key_id.as_deref().map(|id| format!(" {id}"));
+            writeln!(
+                out,
+                "  {} {} {}{}: {}",
+                resolved.account_id,
+                resolved.user_name,
+                resolved.credential.as_str(),
+                key.unwrap_or_default(),
+                resolved.reason.words()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The summary line, and what the run did not see, changed, and what changed since.
+fn header(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let summary = &report.summary;
     writeln!(
         out,
@@ -34,91 +75,60 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if let Some(remediation) = &report.remediation {
         writeln!(out, "{}", remediation_line(remediation))?;
     }
-    if let Some(since) = report.changes.as_ref().and_then(|changes| changes.since) {
-        let changes = report.changes.as_ref().map_or((0, 0, 0), |changes| {
-            (changes.new, changes.ongoing, changes.resolved)
-        });
+    if let Some(changes) = &report.changes
+        && let Some(since) = changes.since
+    {
         writeln!(
             out,
             "Since the last complete scan ({}): {} new, {} ongoing, {} resolved",
             day(since),
-            changes.0,
-            changes.1,
-            changes.2
+            changes.new,
+            changes.ongoing,
+            changes.resolved
         )?;
     }
-    for account in &report.accounts {
-        writeln!(out)?;
-        let name = account
-            .name
-            .as_deref()
-            .map(|name| format!(" ({name})"))
-            .unwrap_or_default();
-        let status = match (account.status, &account.error) {
-            (AccountStatus::Scanned, _) => format!(
-                "scanned: {} user{}, {} finding{}",
-                account.users,
-                plural(account.users),
-                account.findings,
-                plural(account.findings)
-            ),
-            (AccountStatus::Failed, Some(error)) => {
-                format!(
-                    "FAILED: {} {}: {}",
-                    error.operation, error.code, error.message
-                )
-            }
-            (AccountStatus::Failed, None) => "FAILED".to_owned(),
-            (AccountStatus::Skipped, _) => {
-                format!(
-                    "skipped: state {}",
-                    account.state.as_deref().unwrap_or("unknown")
-                )
-            }
-        };
-        writeln!(out, "Account {}{name}: {status}", account.account_id)?;
-        for user_error in &account.user_errors {
-            writeln!(
-                out,
-                "  could not read {}: {} {}: {}",
-                user_error.user_name,
-                user_error.error.operation,
-                user_error.error.code,
-                user_error.error.message
-            )?;
+    Ok(())
+}
+
+/// An account's line, and the users it could not read.
+fn account_lines(account: &AccountEntry, out: &mut dyn Write) -> io::Result<()> {
+    let name = account
+        .name
+        .as_deref()
+        .map(|name| format!(" ({name})"))
+        .unwrap_or_default();
+    let status = match (account.status, &account.error) {
+        (AccountStatus::Scanned, _) => format!(
+            "scanned: {} user{}, {} finding{}",
+            account.users,
+            plural(account.users),
+            account.findings,
+            plural(account.findings)
+        ),
+        (AccountStatus::Failed, Some(error)) => {
+            format!(
+                "FAILED: {} {}: {}",
+                error.operation, error.code, error.message
+            )
         }
-        let rows: Vec<[String; 7]> = report
-            .findings
-            .iter()
-            .chain(&report.information)
-            .filter(|finding| finding.account_id == account.account_id)
-            .map(row)
-            .collect();
-        // The REMEDIATION column only when a remediation policy is configured.
-        let columns = if report.remediation.is_some() {
-            HEADER.len()
-        } else {
-            HEADER.len() - 1
-        };
-        write_rows(out, &rows, columns)?;
-    }
-    if !report.resolved.is_empty() {
-        writeln!(out, "\nResolved since the last complete scan:")?;
-        for resolved in &report.resolved {
-            writeln!(
-                out,
-                "  {} {} {}{}: {}",
-                resolved.account_id,
-                resolved.user_name,
-                resolved.credential.as_str(),
-                resolved
-                    .access_key_id
-                    .as_deref()
-                    .map(|id| format!(" {id}"))
-                    .unwrap_or_default(),
-                resolved.reason.words()
-            )?;
+        (AccountStatus::Failed, None) => "FAILED".to_owned(),
+        (AccountStatus::Skipped, _) => {
+            format!(
+                "skipped: state {}",
+                account.state.as_deref().unwrap_or("unknown")
+            )
         }
+    };
+    writeln!(out, "Account {}{name}: {status}", account.account_id)?;
+    for user_error in &account.user_errors {
+        writeln!(
+            out,
+            "  could not read {}: {} {}: {}",
+            user_error.user_name,
+            user_error.error.operation,
+            user_error.error.code,
+            user_error.error.message
+        )?;
     }
     Ok(())
 }

@@ -65,6 +65,15 @@ impl Rule {
         Rule::RootAccessKey,
     ];
 
+    /// The rule that judges a credential of this kind.
+    pub fn of(credential: CredentialKind) -> Rule {
+        match credential {
+            CredentialKind::AccessKey => Rule::AccessKeyUnused,
+            CredentialKind::Password => Rule::PasswordUnused,
+            CredentialKind::RootAccessKey => Rule::RootAccessKey,
+        }
+    }
+
     /// The stable code used in reports and in `docs/rules.md`.
     pub fn code(self) -> &'static str {
         match self {

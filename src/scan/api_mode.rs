@@ -380,82 +380,69 @@ mod tests {
         )
     }
 
+    /// The page of ListUsers asked for with `marker`: `users`, and the next page's marker.
+    fn users_page(
+        marker: Option<&'static str>,
+        users: &'static [&'static str],
+        next: Option<&'static str>,
+    ) -> aws_smithy_mocks::Rule {
+        mock!(Client::list_users)
+            .match_requests(move |request| request.marker() == marker)
+            .then_output(move || {
+                ListUsersOutput::builder()
+                    .set_users(Some(users.iter().map(|name| sdk_user(name)).collect()))
+                    .is_truncated(next.is_some())
+                    .set_marker(next.map(str::to_owned))
+                    .build()
+                    .expect("complete")
+            })
+    }
+
+    /// `user`'s login profile, created at `created` (seconds since 1970).
+    fn login_profile(user: &'static str, created: i64) -> aws_smithy_mocks::Rule {
+        mock!(Client::get_login_profile)
+            .match_requests(move |request| request.user_name() == Some(user))
+            .then_output(move || {
+                let profile = LoginProfile::builder()
+                    .user_name(user)
+                    .create_date(DateTime::from_secs(created))
+                    .build();
+                GetLoginProfileOutput::builder()
+                    .login_profile(profile.expect("complete"))
+                    .build()
+            })
+    }
+
     #[tokio::test]
     async fn pages_through_users_and_reads_each_users_credentials() {
-        let page1 = mock!(Client::list_users)
-            .match_requests(|request| request.marker().is_none())
-            .then_output(|| {
-                ListUsersOutput::builder()
-                    .users(sdk_user("alice"))
-                    .is_truncated(true)
-                    .marker("m1")
-                    .build()
-                    .expect("complete")
-            });
+        let page1 = users_page(None, &["alice"], Some("m1"));
         // A truncated page may be empty: the scan still follows the marker.
-        let page2 = mock!(Client::list_users)
-            .match_requests(|request| request.marker() == Some("m1"))
-            .then_output(|| {
-                ListUsersOutput::builder()
-                    .set_users(Some(Vec::new()))
-                    .is_truncated(true)
-                    .marker("m2")
-                    .build()
-                    .expect("complete")
-            });
-        let page3 = mock!(Client::list_users)
-            .match_requests(|request| request.marker() == Some("m2"))
-            .then_output(|| {
-                ListUsersOutput::builder()
-                    .users(sdk_user("bob"))
-                    .is_truncated(false)
-                    .build()
-                    .expect("complete")
-            });
+        let page2 = users_page(Some("m1"), &[], Some("m2"));
+        let page3 = users_page(Some("m2"), &["bob"], None);
         let keys = mock!(Client::list_access_keys)
             .then_compute_output(|request| one_key(request.user_name().unwrap_or_default()));
         let last_used = mock!(Client::get_access_key_last_used).then_output(never_used);
-        let alice_profile = mock!(Client::get_login_profile)
-            .match_requests(|request| request.user_name() == Some("alice"))
-            .then_output(|| {
-                GetLoginProfileOutput::builder()
-                    .login_profile(
-                        LoginProfile::builder()
-                            .user_name("alice")
-                            .create_date(DateTime::from_secs(1_620_000_000))
-                            .build()
-                            .expect("complete"),
-                    )
-                    .build()
-            });
-        let bob_profile = mock!(Client::get_login_profile)
-            .match_requests(|request| request.user_name() == Some("bob"))
-            .then_error(no_login_profile);
+        // Alice has a login profile; Bob's PasswordLastUsed is set, but he has none.
+        let profiles = login_profile("alice", 1_620_000_000);
+        let none = mock!(Client::get_login_profile).then_error(no_login_profile);
         let account_summary = mock!(Client::get_account_summary).then_output(|| summary(1));
-        let iam = mock_client!(
-            aws_sdk_iam,
-            RuleMode::MatchAny,
-            [
-                &page1,
-                &page2,
-                &page3,
-                &keys,
-                &last_used,
-                &alice_profile,
-                &bob_profile,
-                &account_summary
-            ]
-        );
+        let rules = [
+            &page1,
+            &page2,
+            &page3,
+            &keys,
+            &last_used,
+            &profiles,
+            &none,
+            &account_summary,
+        ];
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, rules);
 
         let scanned = scan(&iam, &pace(), ROOT_ARN).await.expect("scans");
         assert!(scanned.errors.is_empty(), "{:?}", scanned.errors);
         let inventory = scanned.inventory;
-        let names: Vec<&str> = inventory
-            .users
-            .iter()
-            .map(|user| user.name.as_str())
-            .collect();
-        assert_eq!(names, ["alice", "bob"]);
+        let names = inventory.users.iter().map(|user| user.name.as_str());
+        assert!(names.eq(["alice", "bob"]));
         let alice = &inventory.users[0];
         assert_eq!(
             alice.password,

@@ -46,6 +46,18 @@ pub fn skipped() -> bool {
     false
 }
 
+/// The demo organization on a fresh emulator; `None` only when the emulator tests were
+/// explicitly opted out of (a test then returns at once).
+pub fn demo() -> Option<Moto> {
+    emulator(&["--scenario", "demo"])
+}
+
+/// A fresh emulator started with `args`; `None` only when the emulator tests were explicitly
+/// opted out of.
+pub fn emulator(args: &[&str]) -> Option<Moto> {
+    (!skipped()).then(|| Moto::start(args))
+}
+
 fn project() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -169,6 +181,15 @@ impl Moto {
                 )
             })
             .collect()
+    }
+
+    /// How many `action` requests the emulator served, in every account.
+    pub fn calls(&self, action: &str) -> u64 {
+        self.requests()
+            .iter()
+            .filter(|(_, _, name, _)| name == action)
+            .map(|(_, _, _, count)| count)
+            .sum()
     }
 
     /// The faults injected so far, as (when, action, kind, count).
@@ -431,6 +452,16 @@ impl Run {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.stdout))
     }
+}
+
+/// The finding of `user` in a JSON report (its first).
+pub fn finding<'r>(report: &'r Value, user: &str) -> &'r Value {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|finding| finding["user_name"] == user)
+        .unwrap_or_else(|| panic!("no finding of {user} in the report"))
 }
 
 /// A temporary directory, removed on drop.
