@@ -31,7 +31,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 pub const MAX_ATTEMPTS: u32 = 10;
 
 /// The retry settings every client uses: standard mode (exponential backoff with jitter on
-/// throttling and transient errors), [`MAX_ATTEMPTS`] attempts, backoff capped at 20 s.
+/// throttling and transient errors), `MAX_ATTEMPTS` attempts, backoff capped at 20 s.
 pub fn retry_config() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(MAX_ATTEMPTS)
@@ -190,17 +190,6 @@ pub fn describe(error: &dyn Error) -> String {
 pub fn timestamp(date: &aws_smithy_types::DateTime) -> Option<jiff::Timestamp> {
     let nanos = i32::try_from(date.subsec_nanos()).ok()?;
     jiff::Timestamp::new(date.secs(), nanos).ok()
-}
-
-/// Whether `error` is the service error with `code`.
-pub fn has_code<E>(error: &SdkError<E, HttpResponse>, code: &str) -> bool
-where
-    E: ProvideErrorMetadata,
-{
-    error
-        .as_service_error()
-        .and_then(ProvideErrorMetadata::code)
-        == Some(code)
 }
 
 /// Every item of a paginated call: `page(token)` makes one request and returns its items and

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::remediate::{ActionKind, ActionOutcome, ActionState};
 use crate::rules::{CredentialKind, Outcome, Verdict};
 
-/// An account's last complete scan: its open findings, by [`finding_id`].
+/// An account's last complete scan: its open findings, by `finding_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Baseline {
     /// When that scan ran (its `generated_at`).

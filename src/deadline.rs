@@ -62,11 +62,6 @@ impl Deadline {
         }
     }
 
-    /// Whether the run has a deadline at all.
-    pub fn is_set(&self) -> bool {
-        self.phases.is_some()
-    }
-
     /// Whether no new account may start (the soft deadline has passed).
     pub fn past_soft(&self) -> bool {
         self.phases

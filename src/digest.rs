@@ -21,7 +21,7 @@ use serde::Serialize;
 mod changes;
 mod groups;
 
-pub use groups::{Cause, Group, groups};
+pub use groups::{Group, groups};
 
 use crate::changes::Change;
 use crate::inventory::KeyStatus;
@@ -79,13 +79,8 @@ pub fn should_send(report: &Report, notify: crate::config::Notify) -> bool {
     }
 }
 
-/// Renders the digest. `full_report` says where the whole report is (a file, an S3 URL), if
-/// anywhere.
-pub fn render(report: &Report, full_report: Option<&str>) -> Digest {
-    render_grouped(report, full_report, Grouping::Account)
-}
-
-/// [`render`], with the findings grouped by account or by owner.
+/// Renders the digest, with the findings grouped by account or by owner. `full_report` says
+/// where the whole report is (a file, an S3 URL), if anywhere.
 pub fn render_grouped(report: &Report, full_report: Option<&str>, grouping: Grouping) -> Digest {
     render_within(report, full_report, MAX_MESSAGE_BYTES, grouping)
 }

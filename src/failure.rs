@@ -39,7 +39,7 @@ pub enum Failure {
     },
 }
 
-/// The kind of a [`Failure`], in a word: what the digest groups by.
+/// The kind of a `Failure`, in a word: what the digest groups by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {

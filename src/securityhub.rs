@@ -135,11 +135,6 @@ pub fn client(base: &SdkConfig, timeout: Option<Duration>) -> aws_sdk_securityhu
     aws_sdk_securityhub::Client::from_conf(config.build())
 }
 
-/// Imports `findings`, 100 a call, paced.
-pub async fn import(client: &aws_sdk_securityhub::Client, findings: &[AsffFinding]) -> Imported {
-    import_all(client, findings.iter().map(to_sdk).collect()).await
-}
-
 /// Imports findings already in the SDK's form, 100 a call, paced.
 pub async fn import_all(
     client: &aws_sdk_securityhub::Client,

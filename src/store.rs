@@ -39,7 +39,7 @@ impl Bucket {
 
     /// The folder of a fanned-out run's records (plan, batches, markers), by its ID.
     pub fn run_folder(&self, run_id: &str) -> String {
-        format!("{}stalecreds/runs/{run_id}/", self.prefix())
+        format!("{}stalecreds/runs/{}/", self.prefix(), segment(run_id))
     }
 
     /// `s3://bucket/key`.
@@ -54,6 +54,21 @@ impl Bucket {
         }
         prefix
     }
+}
+
+/// A run ID as an S3 key segment (a scheduled time has colons): letters, digits, `-`, `_` and
+/// `.` kept, anything else `_`.
+pub(crate) fn segment(run_id: &str) -> String {
+    run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Splits `s3://bucket/key` into the bucket and the key.

@@ -274,10 +274,7 @@ fn defines(file: &Path, name: &str) -> bool {
 #[test]
 fn the_architecture_document_names_what_exists() {
     let doc = architecture();
-    let missing: Vec<String> = backticked(&doc)
-        .into_iter()
-        .flat_map(missing_in)
-        .collect();
+    let missing: Vec<String> = backticked(&doc).into_iter().flat_map(missing_in).collect();
     assert!(
         missing.is_empty(),
         "ARCHITECTURE.md names what does not exist: {missing:#?}"

@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
-use stalecreds::config::{
-    self, ConfigError, Effective, Inputs, Notify, RoleSpec, Selection, Setting, Source,
+use stalecreds::Exemption;
+use stalecreds::Mode;
+use stalecreds::{
+    ConfigError, Effective, Inputs, Notify, RoleSpec, Selection, Setting, Source, resolve,
 };
-use stalecreds::rules::Exemption;
-use stalecreds::scan::Mode;
 
 fn fixture(name: &str) -> (String, String) {
     let path = format!("tests/fixtures/config/{name}");
@@ -21,7 +21,7 @@ fn no_env(_: &str) -> Option<String> {
 }
 
 fn resolve_file(path: &str, text: &str) -> Result<Effective, ConfigError> {
-    config::resolve(Inputs {
+    resolve(Inputs {
         file: Some((path, text)),
         env: &no_env,
         flags: Vec::new(),
@@ -92,7 +92,10 @@ fn a_c7n_org_accounts_file_is_accepted_as_it_is() {
         ]))
     );
     assert_eq!(
-        accounts[0].external_id.as_ref().map(config::Secret::expose),
+        accounts[0]
+            .external_id
+            .as_ref()
+            .map(stalecreds::Secret::expose),
         Some("c7n-external-id")
     );
     assert_eq!(accounts[0].tags, ["type:prod", "division:some division"]);
@@ -114,7 +117,7 @@ fn a_flag_beats_an_environment_variable_which_beats_the_file() {
         "STALECREDS_MAX_IDLE_DAYS" => Some("70".to_owned()),
         _ => None,
     };
-    let effective = config::resolve(Inputs {
+    let effective = resolve(Inputs {
         file: Some(("stalecreds.yaml", text)),
         env: &env,
         flags: vec![(Setting::Rate, "7".to_owned())],
@@ -149,7 +152,7 @@ fn a_flag_beats_an_environment_variable_which_beats_the_file() {
 #[test]
 fn account_flags_select_accounts_and_keep_their_file_entries() {
     let (path, text) = fixture("c7n-org.yaml");
-    let settings = config::resolve(Inputs {
+    let settings = resolve(Inputs {
         file: Some((&path, &text)),
         env: &no_env,
         flags: Vec::new(),
@@ -168,7 +171,7 @@ fn account_flags_select_accounts_and_keep_their_file_entries() {
 #[test]
 fn the_external_id_is_never_shown() {
     let env = |name: &str| (name == "STALECREDS_EXTERNAL_ID").then(|| "very-secret-id".to_owned());
-    let effective = config::resolve(Inputs {
+    let effective = resolve(Inputs {
         file: None,
         env: &env,
         flags: Vec::new(),
@@ -189,7 +192,7 @@ fn the_external_id_is_never_shown() {
 
 #[test]
 fn a_digest_asked_for_without_a_topic_is_an_error() {
-    let error = config::resolve(Inputs {
+    let error = resolve(Inputs {
         file: Some(("c.yaml", "notification:\n  send: always\n")),
         env: &no_env,
         flags: Vec::new(),
@@ -207,7 +210,7 @@ fn a_digest_asked_for_without_a_topic_is_an_error() {
 fn every_problem_of_every_layer_is_reported_at_once() {
     let (path, text) = fixture("wrong_type.yaml");
     let env = |name: &str| (name == "STALECREDS_CONCURRENCY").then(|| "lots".to_owned());
-    let error = config::resolve(Inputs {
+    let error = resolve(Inputs {
         file: Some((&path, &text)),
         env: &env,
         flags: vec![(Setting::TopicArn, "arn:aws:sns:us-east-1:1:t".to_owned())],
@@ -263,7 +266,7 @@ snapshot_problems! {
 fn remediation_is_configured_per_account_and_through_its_own_role() {
     let text = "remediation:\n  role_name: stalecreds-remediate\n  deactivate_keys_after_days: 90\n  max_actions: 5\n\
                 overrides:\n  \"111111111111\":\n    remediation:\n      delete_passwords_after_days: 60\n  \"222222222222\":\n    remediation: {}\n";
-    let settings = config::resolve(Inputs {
+    let settings = resolve(Inputs {
         file: Some(("r.yaml", text)),
         env: &no_env,
         flags: Vec::new(),
@@ -275,9 +278,9 @@ fn remediation_is_configured_per_account_and_through_its_own_role() {
     assert_eq!(remediation.max_actions, 5);
     assert_eq!(
         remediation.role,
-        config::RemediationRole::Name("stalecreds-remediate".to_owned())
+        stalecreds::RemediationRole::Name("stalecreds-remediate".to_owned())
     );
-    let caller = stalecreds::assume::Caller {
+    let caller = stalecreds::Caller {
         account_id: "999999999999".to_owned(),
         arn: "arn:aws:iam::999999999999:user/scanner".to_owned(),
         partition: "aws".to_owned(),
@@ -354,7 +357,7 @@ fn security_hub_is_a_boolean_in_every_layer() {
         "{error}"
     );
     let env = |name: &str| (name == "STALECREDS_SECURITY_HUB").then(|| "yes".to_owned());
-    let error = config::resolve(Inputs {
+    let error = resolve(Inputs {
         file: None,
         env: &env,
         flags: Vec::new(),
@@ -366,7 +369,7 @@ fn security_hub_is_a_boolean_in_every_layer() {
         error.contains("STALECREDS_SECURITY_HUB") && error.contains("expected `true` or `false`"),
         "{error}"
     );
-    let flagged = config::resolve(Inputs {
+    let flagged = resolve(Inputs {
         file: Some(("f.yaml", "reports:\n  security_hub: false\n")),
         env: &no_env,
         flags: vec![(Setting::SecurityHub, "true".to_owned())],

@@ -12,7 +12,7 @@ use crate::support::{Deployed, Moto, demo, temp_dir};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde_json::{Value, json};
 use stalecreds::lambda::{Function, InvokeError, invoke};
-use stalecreds::remediate::ActionStatus;
+use stalecreds::report::ActionStatus;
 
 /// The function's SDK configuration, pointed at the emulator (built without touching the
 /// process environment), under its execution role as deploy/scanner.yaml deploys it for the
@@ -23,7 +23,7 @@ async fn deployed(moto: &Moto, parameters: &Value) -> SdkConfig {
         .endpoint_url(&moto.endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(moto.deployed_role(parameters).credentials())
-        .retry_config(stalecreds::aws::retry_config())
+        .retry_config(stalecreds::retry_config())
         .load()
         .await
 }
@@ -798,7 +798,7 @@ async fn apply_at(moto: &Moto, now: jiff::Timestamp) -> stalecreds::report::Repo
     let text = std::fs::read_to_string(POLICY).expect("the policy");
     let bucket = moto.report_bucket.clone();
     let env = move |name: &str| (name == "STALECREDS_REPORT_BUCKET").then(|| bucket.clone());
-    let settings = stalecreds::config::resolve(stalecreds::config::Inputs {
+    let settings = stalecreds::resolve(stalecreds::Inputs {
         file: Some((POLICY, &text)),
         env: &env,
         flags: Vec::new(),
@@ -809,16 +809,11 @@ async fn apply_at(moto: &Moto, now: jiff::Timestamp) -> stalecreds::report::Repo
     let clients = stalecreds::Clients::new(deployed(moto, &remediating()).await);
     let request = stalecreds::ScanRequest {
         events: &|_| {},
-        apply: Some(stalecreds::pipeline::JournalPlace::Bucket),
+        apply: Some(stalecreds::JournalPlace::Bucket),
         output: None,
         since: None,
     };
-    let ctx = stalecreds::pipeline::Context::new(
-        &settings,
-        &clients,
-        now,
-        stalecreds::deadline::Deadline::none(),
-    );
+    let ctx = stalecreds::Context::new(&settings, &clients, now, stalecreds::Deadline::none());
     stalecreds::scan(&ctx, request, std::future::pending())
         .await
         .expect("a run")

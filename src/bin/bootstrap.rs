@@ -23,7 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .without_time()
         .init();
 
-    let function = Function::new(stalecreds::aws::load_sdk_config(None, None).await);
+    let function = Function::new(stalecreds::load_sdk_config(None, None).await);
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
@@ -45,7 +45,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 fn diagnostic(error: InvokeError) -> Diagnostic {
     let message = format!(
         "{}. What to do: {}",
-        stalecreds::aws::describe(&error),
+        stalecreds::describe(&error),
         error.what_to_do()
     );
     tracing::error!(error = %message, "invocation failed");

@@ -13,23 +13,29 @@ use std::process::ExitCode;
 
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use stalecreds::aws::describe;
-use stalecreds::changes::Baseline;
-use stalecreds::config::Settings;
-use stalecreds::config::{self, Effective, Inputs, Setting};
-use stalecreds::deadline::Deadline;
-use stalecreds::pipeline::{
+use stalecreds::Baseline;
+use stalecreds::Deadline;
+use stalecreds::Journal;
+use stalecreds::UndoState;
+use stalecreds::describe;
+use stalecreds::report;
+use stalecreds::{Clients, Event, ScanRequest};
+use stalecreds::{
     Context, JournalPlace, MergeRequest, Merged, Place, ScanError, Scanned, Sent, StepError,
     UndoError,
 };
-use stalecreds::remediate::apply::UndoState;
-use stalecreds::remediate::journal::Journal;
-use stalecreds::report;
-use stalecreds::{Clients, Event, ScanRequest};
+use stalecreds::{Effective, Setting, Settings};
 
-const EXIT_FINDINGS: u8 = 1;
-const EXIT_USAGE: u8 = 2;
-const EXIT_INCOMPLETE: u8 = 3;
+/// How a command ended when it did not fail; `main` alone turns it, or a [`Failure`], into the
+/// exit status.
+enum Ended {
+    /// Done, with nothing to report (exit 0).
+    Clean,
+    /// The run found unused credentials (exit 1).
+    Findings,
+    /// The run is incomplete, or something could not be delivered (exit 3).
+    Incomplete,
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -93,8 +99,8 @@ struct ScanArgs {
 struct PlanArgs {
     #[command(flatten)]
     config: ConfigArgs,
-    /// Where the run's records go: a directory, or an s3://bucket/prefix/ [default: the run's
-    /// prefix in the report bucket, or stalecreds-runs/RUN/].
+    /// Where the run's records go: a directory, or an s3://bucket/prefix/ [default:
+    /// stalecreds/runs/RUN/ in the report bucket, or stalecreds-runs/RUN/ here].
     #[arg(long, value_name = "PLACE")]
     out: Option<String>,
     /// The run's ID [default: the run's time].
@@ -151,16 +157,14 @@ impl RunArgs {
     /// Where `--apply` journals, or none without it; a usage failure when there is no policy
     /// to apply.
     fn apply(&self, settings: &Settings) -> Result<Option<JournalPlace>, Failure> {
-        if self.apply && settings.remediation.is_none() {
-            return Err(Failure::usage(
-                "--apply needs a `remediation:` section in the configuration file (docs/configuration.md); nothing was done",
-            ));
+        if self.apply {
+            settings.can_apply().map_err(Failure::usage)?;
         }
         Ok(self.apply.then(|| JournalPlace::File(self.journal.clone())))
     }
 
     /// Prints the run's report in `--format`, writes `--html`, and gives the exit status.
-    fn render(&self, scanned: &Scanned, session: &Session) -> Result<u8, Failure> {
+    fn render(&self, scanned: &Scanned, session: &Session) -> Result<Ended, Failure> {
         render(
             scanned,
             self.format,
@@ -274,24 +278,26 @@ fn main() -> ExitCode {
         Command::Undo(args) => undo(&args),
         Command::Config(args) => effective(&args).map(|effective| {
             print!("{}", effective.render());
-            0
+            Ended::Clean
         }),
     };
-    // The one place where failures are printed and mapped to an exit status.
-    match status {
-        Ok(status) => ExitCode::from(status),
+    // The one place where failures are printed and the exit status is chosen.
+    ExitCode::from(match status {
+        Ok(Ended::Clean) => 0,
+        Ok(Ended::Findings) => 1,
         Err(Failure::Usage(error)) => {
             eprint!(
                 "stalecreds: {}",
                 ends_with_newline(&describe(error.as_ref()))
             );
-            ExitCode::from(EXIT_USAGE)
+            2
         }
+        Ok(Ended::Incomplete) => 3,
         Err(Failure::Incomplete(error)) => {
             eprintln!("stalecreds: {}", describe(error.as_ref()));
-            ExitCode::from(EXIT_INCOMPLETE)
+            3
         }
-    }
+    })
 }
 
 /// Why a command ended early: a usage or configuration error (exit 2, no AWS request made), or
@@ -364,8 +370,8 @@ impl Session {
             .enable_all()
             .build()
             .map_err(Failure::incomplete)?;
-        let base = runtime.block_on(stalecreds::aws::load_sdk_config(None, None));
-        let clients = Clients::new(stalecreds::aws::with_timeouts(
+        let base = runtime.block_on(stalecreds::load_sdk_config(None, None));
+        let clients = Clients::new(stalecreds::with_timeouts(
             &base,
             settings.attempt_timeout,
             settings.call_timeout,
@@ -400,7 +406,7 @@ async fn interrupted(progress: &ProgressBar) {
     }
 }
 
-fn scan(args: &ScanArgs) -> Result<u8, Failure> {
+fn scan(args: &ScanArgs) -> Result<Ended, Failure> {
     if let (Some(plan), Some(batch)) = (&args.plan, args.batch) {
         return scan_batch(&args.config, plan, batch);
     }
@@ -427,10 +433,10 @@ fn scan(args: &ScanArgs) -> Result<u8, Failure> {
     args.run.render(&scanned?, &session)
 }
 
-fn scan_batch(config: &ConfigArgs, plan: &str, batch: usize) -> Result<u8, Failure> {
+fn scan_batch(config: &ConfigArgs, plan: &str, batch: usize) -> Result<Ended, Failure> {
     let session = Session::start(config)?;
     let progress = ProgressBar::hidden();
-    let written = session.runtime.block_on(stalecreds::pipeline::scan_batch(
+    let written = session.runtime.block_on(stalecreds::scan_batch(
         &session.context(),
         plan,
         batch,
@@ -446,30 +452,17 @@ fn scan_batch(config: &ConfigArgs, plan: &str, batch: usize) -> Result<u8, Failu
             .map(|why| format!(", cut short: {why}"))
             .unwrap_or_default()
     );
-    Ok(0)
+    Ok(Ended::Clean)
 }
 
-fn plan(args: &PlanArgs) -> Result<u8, Failure> {
+fn plan(args: &PlanArgs) -> Result<Ended, Failure> {
     let session = Session::start(&args.config)?;
     let ctx = session.context().run_id(args.run_id.clone());
-    let now = ctx.now;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| match &session.settings.report_bucket {
-            Some((name, prefix)) => {
-                let bucket = stalecreds::store::Bucket {
-                    name: name.clone(),
-                    prefix: prefix.clone(),
-                };
-                bucket.url(&bucket.run_key(now, ""))
-            }
-            None => format!("stalecreds-runs/{}/", now.strftime("%Y%m%dT%H%M%SZ")),
-        });
-    let place = Place::of(&out, &session.clients.s3);
-    let planned = session
-        .runtime
-        .block_on(stalecreds::pipeline::plan(&ctx, &place))?;
+    let place = match &args.out {
+        Some(out) => Place::of(out, &session.clients.s3),
+        None => ctx.run_place(),
+    };
+    let planned = session.runtime.block_on(stalecreds::plan(&ctx, &place))?;
     println!("{}", planned.plan);
     eprintln!(
         "stalecreds: run {}: {} account{} in {} batch{}: stalecreds scan --plan {} --batch I, for I in 0..{}; then stalecreds merge --plan {}",
@@ -482,10 +475,10 @@ fn plan(args: &PlanArgs) -> Result<u8, Failure> {
         planned.batches,
         planned.plan,
     );
-    Ok(0)
+    Ok(Ended::Clean)
 }
 
-fn merge(args: &MergeArgs) -> Result<u8, Failure> {
+fn merge(args: &MergeArgs) -> Result<Ended, Failure> {
     let since = args.run.since()?;
     let session = Session::start(&args.config)?;
     let apply = args.run.apply(&session.settings)?;
@@ -494,11 +487,10 @@ fn merge(args: &MergeArgs) -> Result<u8, Failure> {
         output: args.run.output.clone(),
         since: since.as_ref(),
     };
-    let merged = session.runtime.block_on(stalecreds::pipeline::merge(
-        &session.context(),
-        &args.plan,
-        request,
-    ))?;
+    let merged =
+        session
+            .runtime
+            .block_on(stalecreds::merge(&session.context(), &args.plan, request))?;
     match merged {
         Merged::Done(scanned) => args.run.render(&scanned, &session),
         Merged::Already { report } => {
@@ -506,7 +498,7 @@ fn merge(args: &MergeArgs) -> Result<u8, Failure> {
                 "stalecreds: this run was merged already; nothing was done again (its report: {})",
                 report.as_deref().unwrap_or("not stored")
             );
-            Ok(0)
+            Ok(Ended::Clean)
         }
     }
 }
@@ -518,7 +510,7 @@ fn render(
     format: Format,
     html: Option<&std::path::Path>,
     base: &aws_config::SdkConfig,
-) -> Result<u8, Failure> {
+) -> Result<Ended, Failure> {
     tell(scanned);
     let page = html.map(|path| {
         report::html::write_file(&scanned.report, path).map_err(|error| {
@@ -537,7 +529,7 @@ fn render(
         Format::Ocsf => report::ocsf::write(report, &mut stdout),
         Format::Asff => {
             let target =
-                stalecreds::securityhub::target(report, base).map_err(Failure::incomplete)?;
+                stalecreds::security_hub_target(report, base).map_err(Failure::incomplete)?;
             report::asff::write(report, &target, &mut stdout)
         }
     }
@@ -548,9 +540,9 @@ fn render(
         Ok(()) => {}
     }
     if let Some(Err(())) = page {
-        return Ok(EXIT_INCOMPLETE);
+        return Ok(Ended::Incomplete);
     }
-    Ok(exit_status(scanned))
+    Ok(ended(scanned))
 }
 
 /// Says on standard error where the results went, and what could not be delivered.
@@ -600,32 +592,12 @@ fn tell(scanned: &Scanned) {
 
 /// The effective configuration, or a usage failure naming every problem.
 fn effective(args: &ConfigArgs) -> Result<Effective, Failure> {
-    let text = match &args.config_file {
-        Some(path) => Some((
-            path.display().to_string(),
-            std::fs::read_to_string(path).map_err(|error| {
-                Failure::usage(format!(
-                    "cannot read the configuration file {}: {error}",
-                    path.display()
-                ))
-            })?,
-        )),
-        None => None,
-    };
-    let flags = args.flags.clone();
     let env = |name: &str| std::env::var(name).ok();
-    let inputs = Inputs {
-        file: text
-            .as_ref()
-            .map(|(path, text)| (path.as_str(), text.as_str())),
-        env: &env,
-        flags,
-        accounts: args.accounts.clone(),
-    };
-    config::resolve(inputs).map_err(Failure::usage)
+    let (flags, accounts) = (args.flags.clone(), args.accounts.clone());
+    stalecreds::load(args.config_file.as_deref(), &env, flags, accounts).map_err(Failure::usage)
 }
 
-fn undo(args: &UndoArgs) -> Result<u8, Failure> {
+fn undo(args: &UndoArgs) -> Result<Ended, Failure> {
     let session = Session::start(&args.config)?;
     let out = args.out.clone().unwrap_or_else(|| {
         if args.journal.starts_with("s3://") {
@@ -654,8 +626,21 @@ fn undo(args: &UndoArgs) -> Result<u8, Failure> {
             &b.access_key_id,
         ))
     });
+    let failed = say_undone(&outcomes);
+    if outcomes.is_empty() {
+        println!("nothing to undo in {}", args.journal);
+    }
+    Ok(if failed {
+        Ended::Incomplete
+    } else {
+        Ended::Clean
+    })
+}
+
+/// Says what undo did to each journaled change; whether any failed.
+fn say_undone(outcomes: &[(stalecreds::JournalEntry, UndoState)]) -> bool {
     let mut failed = false;
-    for (entry, state) in &outcomes {
+    for (entry, state) in outcomes {
         let what = format!(
             "{} {} {}",
             entry.account_id,
@@ -681,22 +666,18 @@ fn undo(args: &UndoArgs) -> Result<u8, Failure> {
         };
         println!("{what}: {} -> {said}", entry.action.as_str());
     }
-    if outcomes.is_empty() {
-        println!("nothing to undo in {}", args.journal);
-    }
-    Ok(if failed { EXIT_INCOMPLETE } else { 0 })
+    failed
 }
 
-/// 3 when the run is incomplete (or something could not be delivered), 1 when there are
-/// findings, 0 when clean.
-fn exit_status(scanned: &Scanned) -> u8 {
+/// How a run ended: incomplete (or something could not be delivered), with findings, or clean.
+fn ended(scanned: &Scanned) -> Ended {
     let report = &scanned.report;
     if !report.is_complete() || !scanned.delivery.errors.is_empty() {
-        EXIT_INCOMPLETE
+        Ended::Incomplete
     } else if report.summary.findings > 0 {
-        EXIT_FINDINGS
+        Ended::Findings
     } else {
-        0
+        Ended::Clean
     }
 }
 

@@ -18,11 +18,9 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 pub use display::Effective;
-pub use file::{FileConfig, read as read_file};
-pub use layer::{Layer, Setting, SettingValue};
-pub use problem::{ConfigError, Problem, Source, Sourced};
-pub use resolve::{Inputs, resolve};
-pub use yaml::Position;
+pub use layer::{Setting, SettingValue};
+pub use problem::{ConfigError, Source};
+pub use resolve::{Inputs, LoadError, load, resolve};
 
 pub use crate::assume::Secret;
 use crate::assume::{Caller, RoleChain, role_arn};
@@ -69,6 +67,13 @@ pub struct Settings {
     /// Whether findings are imported into AWS Security Hub (`reports.security_hub`).
     pub security_hub: bool,
 }
+
+/// Apply was asked for, and the configuration has no remediation policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "apply needs a `remediation:` section in the configuration file (docs/configuration.md); nothing was done"
+)]
+pub struct NothingToApply;
 
 /// The `remediation:` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +263,15 @@ impl Settings {
                         .is_some_and(|stages| stages.delete_inactive_keys_after_days.is_some())
                 })
         })
+    }
+
+    /// Whether `--apply` (or the Lambda's apply) can be honoured: there must be a remediation
+    /// policy to apply. Both front ends refuse before any AWS request.
+    pub fn can_apply(&self) -> Result<(), NothingToApply> {
+        match self.remediation {
+            Some(_) => Ok(()),
+            None => Err(NothingToApply),
+        }
     }
 
     /// Settings with every default (the table's) and this selection.

@@ -27,6 +27,50 @@ pub struct Inputs<'a> {
     pub accounts: Vec<String>,
 }
 
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The configuration file could not be read.
+    #[error("cannot read the configuration file {path}: {source}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration has problems.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// Reads the configuration file at `path`, if any, and resolves it with the environment
+/// (`env`), the `flags` and the `--account` values: what both front ends do before anything
+/// else.
+pub fn load(
+    path: Option<&std::path::Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    flags: Vec<(Setting, String)>,
+    accounts: Vec<String>,
+) -> Result<Effective, LoadError> {
+    let text = path
+        .map(|path| {
+            std::fs::read_to_string(path).map_err(|source| LoadError::File {
+                path: path.to_owned(),
+                source,
+            })
+        })
+        .transpose()?;
+    let shown = path.map(|path| path.display().to_string());
+    let inputs = Inputs {
+        file: shown.as_deref().zip(text.as_deref()),
+        env,
+        flags,
+        accounts,
+    };
+    Ok(resolve(inputs)?)
+}
+
 /// Checks and merges every layer.
 pub fn resolve(inputs: Inputs<'_>) -> Result<Effective, ConfigError> {
     let mut problems = Vec::new();

@@ -10,6 +10,11 @@ use crate::report::{AccountOutcome, AccountResult, RunFacts, build};
 use crate::rules::{CredentialKind, Outcome, Rule, Verdict};
 use crate::scan::UserError;
 
+/// The digest grouped by account.
+fn render(report: &Report, full_report: Option<&str>) -> Digest {
+    render_grouped(report, full_report, Grouping::Account)
+}
+
 fn now() -> Timestamp {
     "2026-11-28T10:00:00Z".parse().expect("valid")
 }

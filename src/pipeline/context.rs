@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::plan::Plan;
+use super::plan::{Place, Plan};
 use super::{Clients, OnFailure, delivery};
 use crate::assume::Caller;
 use crate::aws::Pace;
@@ -39,6 +39,33 @@ pub struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
+    /// Where a run's records go unless told otherwise: `stalecreds/runs/<run>/` in the report
+    /// bucket, or `stalecreds-runs/<run>/` in the working directory. The run is the context's
+    /// run ID, else its `now`.
+    pub fn run_place(&self) -> Place {
+        let id = self.run_id.clone().unwrap_or_else(|| self.now.to_string());
+        match &self.settings.report_bucket {
+            Some((name, prefix)) => {
+                let bucket = crate::store::Bucket {
+                    name: name.clone(),
+                    prefix: prefix.clone(),
+                };
+                Place::S3 {
+                    s3: self.clients.s3.clone(),
+                    prefix: bucket.run_folder(&id),
+                    bucket: crate::store::Bucket {
+                        name: name.clone(),
+                        prefix: String::new(),
+                    },
+                }
+            }
+            None => Place::Dir(std::path::PathBuf::from(format!(
+                "stalecreds-runs/{}/",
+                crate::store::segment(&id)
+            ))),
+        }
+    }
+
     /// A run of `settings` at `now`, under `deadline`; no trigger ID, and failures final (the
     /// CLI, the single function).
     pub fn new(

@@ -312,7 +312,7 @@ where
 {
     let (clients, deadline) = (ctx.clients, &ctx.deadline);
     let marker = bucket(ctx.settings).filter(|_| marked).map(|bucket| {
-        let key = bucket.state_key(&format!("runs/{}/digest.json", safe(run)));
+        let key = bucket.state_key(&format!("runs/{}/digest.json", store::segment(run)));
         (bucket, key)
     });
     let claimed = match &marker {
@@ -496,19 +496,6 @@ async fn update(
     )
     .await
     .map(drop)
-}
-
-/// A run ID as an S3 key segment: letters, digits, `-`, `_` and `.` kept, anything else `_`.
-fn safe(run: &str) -> String {
-    run.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// Sends the digest of a run that ended without its report, when a digest is wanted: at most

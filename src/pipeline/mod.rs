@@ -15,11 +15,13 @@
 //! The stages live in their own files: `run` (listing, batching and scanning the accounts),
 //! `plan` (the run's records), `merge`, `remediation` (the run-wide cap and `--apply`),
 //! `delivery` (report, digest, journal copy), `undo`, and `clients` (the SDK clients and how an
-//! account is reached).
+//! account is reached). [`lambda`] is the Lambda front end's library half: one invocation, from
+//! its event to its response.
 
 mod clients;
 mod context;
 mod delivery;
+pub mod lambda;
 mod merge;
 pub mod plan;
 mod remediation;
@@ -35,7 +37,7 @@ use jiff::Timestamp;
 pub use clients::Clients;
 pub use context::Context;
 use context::Run;
-pub use delivery::{Delivery, DeliveryError, Sent};
+pub use delivery::{Delivery, Sent};
 pub use plan::{Place, PlaceError, Plan};
 pub use undo::{UndoError, undo};
 

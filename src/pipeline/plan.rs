@@ -186,14 +186,6 @@ impl Place {
         }
     }
 
-    /// The bucket and key of `name`, for S3.
-    pub fn key(&self, name: &str) -> Option<(&Bucket, String)> {
-        match self {
-            Place::Dir(_) => None,
-            Place::S3 { bucket, prefix, .. } => Some((bucket, format!("{prefix}{name}"))),
-        }
-    }
-
     /// Writes `value` as JSON at `name` (replacing it).
     pub async fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<String, PlaceError> {
         let location = self.location(name);

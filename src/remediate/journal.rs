@@ -278,7 +278,7 @@ impl Journal {
 
     /// Makes `entry` durable: appended and fsynced, or put in S3 within `timeout` (retries
     /// included; the run's deadline decides it). After a failure every later append fails too
-    /// ([`JournalError::Broken`]): no change is made that could not be journaled.
+    /// (`JournalError::Broken`): no change is made that could not be journaled.
     pub async fn append(
         &self,
         entry: &Entry,

@@ -6,7 +6,7 @@
 //! default product (`product/<account>/default`); the member account whose credential it is
 //! appears in the resource (the user's ARN, the key's `AccountId`) and in `ProductFields`.
 //!
-//! Each finding's `Id` is its identity from run to run ([`crate::changes::finding_id`]), so a
+//! Each finding's `Id` is its identity from run to run (`changes::finding_id`), so a
 //! daily import updates the same finding; a finding resolved since the last complete scan is
 //! imported once more, `ARCHIVED` with compliance `PASSED`. Severity and types go in
 //! `FindingProviderFields`, as a finding provider should.

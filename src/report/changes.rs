@@ -1,4 +1,4 @@
-//! The report's view of what changed since the last run ([`crate::changes`]): each finding's
+//! The report's view of what changed since the last run (`crate::changes`): each finding's
 //! `change` and `first_seen`, the `resolved` list and the `changes` counts; and the baselines a
 //! previous report gives (`--since`).
 

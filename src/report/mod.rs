@@ -21,11 +21,18 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::AwsError;
-use crate::failure::{Failure, FailureKind};
-use crate::inventory::KeyStatus;
-use crate::remediate::{ActionKind, ActionOutcome, ActionState, ActionStatus};
-use crate::rules::{CredentialKind, Outcome, Rule, Severity, Verdict};
-use crate::scan::{Mode, UserError};
+use crate::failure::Failure;
+// The types the report's fields name, so that its readers can name them too.
+pub use crate::changes::{Change, Reason};
+pub use crate::failure::FailureKind;
+pub use crate::inventory::KeyStatus;
+pub use crate::remediate::{ActionKind, ActionStatus};
+pub use crate::rules::{CredentialKind, Outcome, Owner, Rule, Severity};
+pub use crate::scan::{Confirmation, Mode};
+
+use crate::remediate::{ActionOutcome, ActionState};
+use crate::rules::Verdict;
+use crate::scan::UserError;
 
 /// The version of the report schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 3;

@@ -15,6 +15,11 @@ use crate::aws::retry_config;
 use crate::digest::tests::small_organization_compared;
 use crate::report::asff::{self, Target};
 
+/// Imports `findings`, 100 a call, paced.
+async fn import(client: &aws_sdk_securityhub::Client, findings: &[AsffFinding]) -> Imported {
+    import_all(client, findings.iter().map(to_sdk).collect()).await
+}
+
 /// `count` findings: the small organization's, again and again under new IDs.
 fn many(count: usize) -> Vec<AsffFinding> {
     let target = Target {

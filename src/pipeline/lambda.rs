@@ -19,12 +19,12 @@ use std::time::SystemTime;
 use aws_config::SdkConfig;
 use serde_json::{Value, json};
 
-use crate::config::{self, ConfigError, Inputs, Setting, Settings};
+use crate::config::{self, LoadError, NothingToApply, Setting, Settings};
 use crate::deadline::Deadline;
 use crate::digest;
 use crate::pipeline::{
-    self, Clients, Context, JournalPlace, MergeRequest, Merged, OnFailure, Place, ScanError,
-    ScanRequest, Scanned, Sent, StepError,
+    self, Clients, Context, JournalPlace, MergeRequest, Merged, OnFailure, ScanError, ScanRequest,
+    Scanned, Sent, StepError,
 };
 
 /// The keys an override event may have.
@@ -64,18 +64,10 @@ pub enum InvokeError {
     /// The event is not a scheduled event nor a valid override object.
     #[error(transparent)]
     Event(#[from] EventError),
-    /// The configuration file could not be read.
-    #[error("cannot read the configuration file {path}")]
-    ConfigFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The configuration (environment, bundled file, event overrides) has problems.
+    /// The configuration (environment, bundled file, event overrides) cannot be read or has
+    /// problems.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] LoadError),
     /// The event asked for `apply` and the function does not allow it, or it cannot be done.
     #[error(transparent)]
     Apply(#[from] ApplyError),
@@ -137,8 +129,8 @@ pub enum ApplyError {
         found: String,
     },
     /// Apply is on, and there is nothing to apply.
-    #[error("apply is on, but the configuration has no `remediation:` section")]
-    NoRemediation,
+    #[error(transparent)]
+    NoRemediation(#[from] NothingToApply),
     /// Apply is on, and the journal would be lost with /tmp.
     #[error(
         "apply is on, but no report bucket is configured: the journal of changes would be lost with /tmp (STALECREDS_REPORT_BUCKET)"
@@ -152,7 +144,7 @@ impl InvokeError {
     pub fn what_to_do(&self) -> String {
         match self {
             InvokeError::Event(_) => "invoke the function with a scheduled event or a valid override object".to_owned(),
-            InvokeError::ConfigFile { .. } | InvokeError::Config(_) | InvokeError::Apply(_) => {
+            InvokeError::Config(_) | InvokeError::Apply(_) => {
                 "fix the function's configuration (its environment or bundled accounts.yaml; docs/configuration.md)".to_owned()
             }
             InvokeError::Scan(error) => error.what_to_do(),
@@ -163,10 +155,9 @@ impl InvokeError {
     /// The Lambda `errorType`: whether a retry can help.
     pub fn error_type(&self) -> &'static str {
         match self {
-            InvokeError::Event(_)
-            | InvokeError::ConfigFile { .. }
-            | InvokeError::Config(_)
-            | InvokeError::Apply(_) => "NonRetryable.Configuration",
+            InvokeError::Event(_) | InvokeError::Config(_) | InvokeError::Apply(_) => {
+                "NonRetryable.Configuration"
+            }
             InvokeError::Scan(ScanError::Run(_))
             | InvokeError::Step(StepError::Place(_) | StepError::Scan(ScanError::Run(_))) => {
                 "Retryable.Run"
@@ -274,15 +265,8 @@ async fn plan_step(ctx: &Context<'_>, claimant: Option<String>) -> Result<Value,
         .ok_or(ApplyError::NoBucket)?;
     let bucket = crate::store::Bucket { name, prefix };
     let id = ctx.run_id.clone().unwrap_or_else(|| ctx.now.to_string());
-    let folder = bucket.run_folder(&safe_key(&id));
-    let place = Place::S3 {
-        s3: ctx.clients.s3.clone(),
-        bucket: crate::store::Bucket {
-            name: bucket.name.clone(),
-            prefix: String::new(),
-        },
-        prefix: folder.clone(),
-    };
+    let folder = bucket.run_folder(&id);
+    let place = ctx.run_place();
     let claimant = claimant.unwrap_or_else(|| ctx.now.as_nanosecond().to_string());
     let claim = format!("{folder}claim.json");
     if !claim_run(&ctx.clients.s3, &bucket, &claim, &id, &claimant).await? {
@@ -336,19 +320,6 @@ async fn claim_run(
         .and_then(|body| serde_json::from_slice(&body).ok())
         .unwrap_or(Value::Null);
     Ok(claimed["claimant"].as_str() == Some(claimant))
-}
-
-/// A run ID as an S3 key segment (a scheduled time has colons).
-fn safe_key(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// The overrides an event carries.
@@ -538,25 +509,8 @@ fn settings(
         let bundled = PathBuf::from(env("LAMBDA_TASK_ROOT")?).join("accounts.yaml");
         bundled.exists().then_some(bundled)
     });
-    let text = match &path {
-        Some(path) => {
-            Some(
-                std::fs::read_to_string(path).map_err(|source| InvokeError::ConfigFile {
-                    path: path.clone(),
-                    source,
-                })?,
-            )
-        }
-        None => None,
-    };
-    let shown = path.as_ref().map(|path| path.display().to_string());
-    let inputs = Inputs {
-        file: shown.as_deref().zip(text.as_deref()),
-        env,
-        flags: overrides.flags.clone(),
-        accounts: overrides.accounts.clone(),
-    };
-    Ok(config::resolve(inputs)?.settings)
+    let (flags, accounts) = (overrides.flags.clone(), overrides.accounts.clone());
+    Ok(config::load(path.as_deref(), env, flags, accounts)?.settings)
 }
 
 /// Whether this invocation applies the remediation plan. The function's configuration decides:
@@ -582,8 +536,8 @@ fn decide_apply(
         Some(asked) => asked,
         None => always,
     };
-    if apply && settings.remediation.is_none() {
-        return Err(ApplyError::NoRemediation);
+    if apply {
+        settings.can_apply()?;
     }
     if apply && settings.report_bucket.is_none() {
         return Err(ApplyError::NoBucket);
