@@ -504,8 +504,10 @@ fn summary_section(out: &mut String, report: &Report) -> std::fmt::Result {
     }
     writeln!(
         out,
-        "Unused means idle for {} days or more (CIS AWS Foundations 1.12), measured to {}.",
-        report.max_idle_days, report.generated_at
+        "Unused means idle for {} days or more ({}), measured to {}.",
+        report.max_idle_days,
+        crate::report::controls::unused_credentials(&report.cis_versions),
+        report.generated_at
     )?;
     let notes = notes(summary);
     if !notes.is_empty() {

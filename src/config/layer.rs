@@ -302,6 +302,18 @@ settings! {
             Ok(())
         }),
     },
+    /// The CIS AWS Foundations versions findings are mapped to.
+    CisVersions => Row {
+        section: Section::Reports, key: "cis_versions",
+        env: "STALECREDS_CIS_VERSIONS", flag: "--cis-versions", value: "VERSIONS",
+        kind: Kind::Text { check: check_cis_versions, secret: false },
+        default: Initial::Value("3.0.0, 5.0.0, 7.0.0"),
+        doc: "The CIS AWS Foundations versions each finding is mapped to (of 3.0.0, 4.0.1, 5.0.0, 6.0.0, 7.0.0; docs/rules.md)",
+        apply: Apply::Run(|settings, value| {
+            settings.cis_versions = crate::rules::cis::parse_versions(&value.text())?;
+            Ok(())
+        }),
+    },
     /// The longest one attempt of an AWS call may take, in seconds.
     AttemptTimeout => Row {
         section: Section::Defaults, key: "attempt_timeout_seconds",
@@ -593,6 +605,10 @@ fn check_prefix(text: &str, shown: &str) -> Result<(), String> {
     let valid = !text.starts_with('/') && !text.chars().any(char::is_control);
     let expected = "a key prefix without a leading `/` or control characters";
     expect(valid, expected, shown)
+}
+
+fn check_cis_versions(text: &str, _: &str) -> Result<(), String> {
+    crate::rules::cis::parse_versions(text).map(drop)
 }
 
 fn check_directory(text: &str, shown: &str) -> Result<(), String> {

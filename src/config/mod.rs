@@ -66,6 +66,8 @@ pub struct Settings {
     pub group_digest_by_owner: bool,
     /// Whether findings are imported into AWS Security Hub (`reports.security_hub`).
     pub security_hub: bool,
+    /// The CIS AWS Foundations versions findings are mapped to (`reports.cis_versions`).
+    pub cis_versions: Vec<crate::rules::cis::CisVersion>,
 }
 
 /// Apply was asked for, and the configuration has no remediation policy.

@@ -93,6 +93,10 @@ fn facts() -> RunFacts {
         caller_account_id: Some("123456789012".to_owned()),
         remediation: None,
         state: None,
+        cis_versions: vec![
+            crate::rules::cis::CisVersion::V3_0_0,
+            crate::rules::cis::CisVersion::V5_0_0,
+        ],
     }
 }
 

@@ -79,6 +79,7 @@ pub(super) async fn merge(run: &Run<'_>, merging: Merging<'_>) -> Scanned {
         caller_account_id: Some(plan.caller.account_id.clone()),
         remediation: remediation_facts(settings, journal, incomplete.as_deref()),
         state,
+        cis_versions: settings.cis_versions.clone(),
     };
     let mut report = report::build(facts, outcomes);
     report::changes::annotate(&mut report, source, &compared);

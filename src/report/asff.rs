@@ -17,6 +17,7 @@ use std::io::{self, Write};
 use jiff::Timestamp;
 use serde::Serialize;
 
+use super::CisVersion;
 use super::changes::ResolvedFinding;
 use super::controls::{self, Control};
 use super::{Finding, Report};
@@ -355,7 +356,7 @@ fn archived(report: &Report, target: &Target, resolved: &ResolvedFinding) -> Asf
         },
         compliance: Compliance {
             status: "PASSED",
-            related_requirements: resolved_requirements(generator),
+            related_requirements: resolved_requirements(generator, &report.cis_versions),
         },
         record_state: "ARCHIVED",
         resources: resources(target, &Subject::resolved(resolved)),
@@ -365,8 +366,8 @@ fn archived(report: &Report, target: &Target, resolved: &ResolvedFinding) -> Asf
 
 /// The requirements a resolved finding passes now: those of its rule (IAM.8 included, whatever
 /// the idle age was: a resolved credential passes it too).
-fn resolved_requirements(rule: crate::rules::Rule) -> Vec<String> {
-    controls::of_rule(rule, None)
+fn resolved_requirements(rule: crate::rules::Rule, versions: &[CisVersion]) -> Vec<String> {
+    controls::of_rule(rule, None, versions)
         .iter()
         .map(requirement)
         .collect()

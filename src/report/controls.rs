@@ -3,12 +3,9 @@
 //! (docs/outputs.md has the mapping and its reasons).
 
 use super::Finding;
+use crate::rules::cis::{CisVersion, Recommendation};
 use crate::rules::{CredentialKind, Rule};
 
-/// The CIS benchmark version the findings are mapped to. Its recommendation numbers move
-/// between versions (1.12 in v1.4.0 to v3.0.0, 1.11 in v5.0.0, 2.11 in v7.0.0); v3.0.0 is the
-/// newest version AWS Security Hub runs as a standard.
-pub const CIS_STANDARD: &str = "CIS AWS Foundations Benchmark v3.0.0";
 /// How Security Hub names its own controls' standard.
 pub const SECURITY_HUB_STANDARD: &str = "AWS Security Hub CSPM";
 /// IAM.8 is about 90 days: only findings idle this long map to it.
@@ -25,39 +22,38 @@ pub struct Control {
     pub title: &'static str,
 }
 
-/// The controls a finding fails: CIS first.
+/// The controls a finding fails: its CIS control in each of its versions first, then Security
+/// Hub's.
 pub fn controls(finding: &Finding) -> Vec<Control> {
-    of_rule(finding.rule, finding.idle_days)
+    let versions: Vec<CisVersion> = finding.cis.iter().map(|cis| cis.version).collect();
+    of_rule(finding.rule, finding.idle_days, &versions)
 }
 
-/// The controls a finding of `rule`, idle `idle_days` (unknown: `None`), fails: CIS first.
-pub fn of_rule(rule: Rule, idle_days: Option<i64>) -> Vec<Control> {
+/// The controls a finding of `rule`, idle `idle_days` (unknown: `None`), fails in the CIS
+/// `versions` and in Security Hub: CIS first.
+pub fn of_rule(rule: Rule, idle_days: Option<i64>, versions: &[CisVersion]) -> Vec<Control> {
+    let mut controls: Vec<Control> = Recommendation::of(rule)
+        .into_iter()
+        .flat_map(|recommendation| {
+            versions.iter().map(move |&version| Control {
+                standard: version.standard(),
+                id: recommendation.id(version),
+                title: recommendation.title(),
+            })
+        })
+        .collect();
     match rule {
-        Rule::RootAccessKey => vec![
-            Control {
-                standard: CIS_STANDARD,
-                id: "1.4",
-                title: "Ensure no 'root' user account access key exists",
-            },
-            Control {
-                standard: SECURITY_HUB_STANDARD,
-                id: "IAM.4",
-                title: "IAM root user access key should not exist",
-            },
-        ],
+        Rule::RootAccessKey => controls.push(Control {
+            standard: SECURITY_HUB_STANDARD,
+            id: "IAM.4",
+            title: "IAM root user access key should not exist",
+        }),
         Rule::AccessKeyUnused | Rule::PasswordUnused => {
-            let mut controls = vec![
-                Control {
-                    standard: CIS_STANDARD,
-                    id: "1.12",
-                    title: "Ensure credentials unused for 45 days or greater are disabled",
-                },
-                Control {
-                    standard: SECURITY_HUB_STANDARD,
-                    id: "IAM.22",
-                    title: "IAM user credentials unused for 45 days should be removed",
-                },
-            ];
+            controls.push(Control {
+                standard: SECURITY_HUB_STANDARD,
+                id: "IAM.22",
+                title: "IAM user credentials unused for 45 days should be removed",
+            });
             // Unknown age counts as unused (nothing shows a use), so as past 90 days too.
             if idle_days.is_none_or(|days| days >= IAM_8_DAYS) {
                 controls.push(Control {
@@ -66,8 +62,24 @@ pub fn of_rule(rule: Rule, idle_days: Option<i64>) -> Vec<Control> {
                     title: "Unused IAM user credentials should be removed",
                 });
             }
-            controls
         }
+    }
+    controls
+}
+
+/// The unused-credentials recommendation's number in each of `versions`, for people:
+/// `CIS AWS Foundations 1.12 in v3.0.0, 1.11 in v5.0.0`; `CIS AWS Foundations` alone without one.
+pub fn unused_credentials(versions: &[CisVersion]) -> String {
+    let numbers: Vec<String> = versions
+        .iter()
+        .map(|&version| {
+            let id = Recommendation::UnusedCredentials.id(version);
+            format!("{id} in v{}", version.as_str())
+        })
+        .collect();
+    match numbers.is_empty() {
+        true => "CIS AWS Foundations".to_owned(),
+        false => format!("CIS AWS Foundations {}", numbers.join(", ")),
     }
 }
 

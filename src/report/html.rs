@@ -116,10 +116,11 @@ fn summary(page: &mut String, report: &Report) {
     let _ = write!(
         page,
         "<header>\n<h1>Unused IAM credentials</h1>\n<p class=\"muted\">Measured to {}: a credential \
-         idle for {} days or more is unused (CIS AWS Foundations 1.12). IAM read from the {}.</p>\n\
+         idle for {} days or more is unused ({}). IAM read from the {}.</p>\n\
          </header>\n<section class=\"cards\" aria-label=\"summary\">\n",
         escape(&report.generated_at.to_string()),
         report.max_idle_days,
+        escape(&super::controls::unused_credentials(&report.cis_versions)),
         match report.mode {
             crate::scan::Mode::Report => "credential report",
             crate::scan::Mode::Api => "IAM API",

@@ -27,6 +27,7 @@ pub use crate::changes::{Change, Reason};
 pub use crate::failure::FailureKind;
 pub use crate::inventory::KeyStatus;
 pub use crate::remediate::{ActionKind, ActionStatus};
+pub use crate::rules::cis::{CisControl, CisVersion};
 pub use crate::rules::{CredentialKind, Outcome, Owner, Rule, Severity};
 pub use crate::scan::{Confirmation, Mode};
 
@@ -50,6 +51,9 @@ pub struct Report {
     pub max_idle_days: u32,
     /// How IAM was read: `report` or `api`.
     pub mode: Mode,
+    /// The CIS AWS Foundations versions each finding's `cis` maps to.
+    #[serde(default)]
+    pub cis_versions: Vec<CisVersion>,
     /// The account the scan ran from.
     pub caller_account_id: Option<String>,
     /// Every account considered, sorted by ID.
@@ -221,6 +225,9 @@ pub struct Finding {
     pub exemption_unknown: Option<String>,
     /// The user's owner, from its tags (`owners.tag_keys`), when configured and known.
     pub owner: Option<crate::rules::Owner>,
+    /// The CIS AWS Foundations control it fails, in each of the report's `cis_versions`.
+    #[serde(default)]
+    pub cis: Vec<CisControl>,
     /// The remediation planned for this credential, and what became of it.
     pub remediation: Option<RemediationEntry>,
 }
@@ -424,6 +431,8 @@ pub struct RunFacts {
     pub remediation: Option<RemediationFacts>,
     /// The state kept for the next run, if any.
     pub state: Option<StateSummary>,
+    /// The CIS versions findings are mapped to.
+    pub cis_versions: Vec<CisVersion>,
 }
 
 /// How a run's remediation went, beyond each change.
@@ -459,6 +468,9 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
         .into_iter()
         .map(|outcome| built.account(outcome))
         .collect();
+    for item in built.findings.iter_mut().chain(&mut built.information) {
+        item.cis = crate::rules::cis::controls(item.rule, &facts.cis_versions);
+    }
     built.findings.sort_by(finding_order);
     built.information.sort_by(finding_order);
     Report {
@@ -470,6 +482,7 @@ pub fn build(facts: RunFacts, mut outcomes: Vec<AccountOutcome>) -> Report {
         generated_at: facts.generated_at,
         max_idle_days: facts.max_idle_days,
         mode: facts.mode,
+        cis_versions: facts.cis_versions,
         caller_account_id: facts.caller_account_id,
         accounts,
         findings: built.findings,
@@ -709,6 +722,7 @@ fn finding(account_id: &str, account_name: Option<&str>, verdict: &Verdict) -> F
         exempt_reason: verdict.exempt_reason.clone(),
         exemption_unknown: verdict.exemption_unknown.clone(),
         owner: verdict.owner.clone(),
+        cis: Vec::new(),
         remediation: None,
     }
 }

@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::changes::ResolvedFinding;
-use super::controls::{self, CIS_STANDARD};
+use super::controls::{self, Control};
 use super::{Finding, Report};
 use crate::changes::Change;
 use crate::rules::{CredentialKind, Severity};
@@ -164,7 +164,7 @@ fn finding_event(report: &Report, finding: &Finding) -> Value {
             "product": { "name": "stalecreds", "vendor_name": "stalecreds" },
         },
         "compliance": {
-            "standards": [CIS_STANDARD],
+            "standards": standards(&controls),
             "control": controls.first().map(|control| control.id),
             "status_id": 3,
             "status": "Fail",
@@ -199,6 +199,8 @@ fn resolved_event(report: &Report, resolved: &ResolvedFinding) -> Value {
         resolved.reason.words()
     );
     let mut event = header(report, (3, "Close"), message.clone());
+    let rule = crate::rules::Rule::of(resolved.credential);
+    let controls = controls::of_rule(rule, None, &report.cis_versions);
     let fields = json!({
         "severity_id": 1,
         "severity": "Informational",
@@ -215,8 +217,8 @@ fn resolved_event(report: &Report, resolved: &ResolvedFinding) -> Value {
             "last_seen_time": millis(report.generated_at),
         },
         "compliance": {
-            "standards": [CIS_STANDARD],
-            "control": "1.12",
+            "standards": standards(&controls),
+            "control": controls.first().map(|control| control.id),
             "status_id": 1,
             "status": "Pass",
         },
@@ -229,6 +231,17 @@ fn resolved_event(report: &Report, resolved: &ResolvedFinding) -> Value {
     });
     merge(&mut event, fields);
     event
+}
+
+/// The standards of `controls`, each once, in order.
+fn standards(controls: &[Control]) -> Vec<&'static str> {
+    let mut standards: Vec<&'static str> = Vec::new();
+    for control in controls {
+        if !standards.contains(&control.standard) {
+            standards.push(control.standard);
+        }
+    }
+    standards
 }
 
 /// Adds `fields`' keys to `event`.

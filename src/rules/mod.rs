@@ -11,6 +11,7 @@
 //! inclusive. `docs/rules.md` has one section per [`Rule`].
 
 mod access_key_unused;
+pub mod cis;
 mod password_unused;
 mod root_access_key;
 

@@ -53,7 +53,7 @@ fn every_finding_is_the_importing_accounts_and_names_the_member_account() {
 }
 
 #[test]
-fn iam_8_only_from_90_days_and_cis_1_12_always() {
+fn iam_8_only_from_90_days_and_cis_in_every_version() {
     let report = small_organization_compared();
     let findings = findings(&report, &target());
     let requirements = |user: &str| {
@@ -67,6 +67,7 @@ fn iam_8_only_from_90_days_and_cis_1_12_always() {
         requirements("dan"),
         [
             "CIS AWS Foundations Benchmark v3.0.0 1.12",
+            "CIS AWS Foundations Benchmark v5.0.0 1.11",
             "AWS Security Hub CSPM IAM.22"
         ]
     );
@@ -74,6 +75,7 @@ fn iam_8_only_from_90_days_and_cis_1_12_always() {
         requirements("alice"),
         [
             "CIS AWS Foundations Benchmark v3.0.0 1.12",
+            "CIS AWS Foundations Benchmark v5.0.0 1.11",
             "AWS Security Hub CSPM IAM.22",
             "AWS Security Hub CSPM IAM.8"
         ]
@@ -83,6 +85,7 @@ fn iam_8_only_from_90_days_and_cis_1_12_always() {
         requirements("<root_account>"),
         [
             "CIS AWS Foundations Benchmark v3.0.0 1.4",
+            "CIS AWS Foundations Benchmark v5.0.0 1.3",
             "AWS Security Hub CSPM IAM.4"
         ]
     );
