@@ -251,17 +251,7 @@ fn applied_to(actions: &[ActionOutcome], verdict: &Verdict) -> Option<ActionKind
     actions
         .iter()
         .filter(|planned| planned.state == ActionState::Applied)
-        .find(|planned| {
-            let action = &planned.action;
-            action.user_name == verdict.user_name
-                && match action.kind {
-                    ActionKind::DeletePassword => verdict.credential == CredentialKind::Password,
-                    ActionKind::DeactivateKey | ActionKind::DeleteInactiveKey => {
-                        verdict.credential == CredentialKind::AccessKey
-                            && action.access_key_id == verdict.access_key_id
-                    }
-                }
-        })
+        .find(|planned| planned.action.is_for(verdict))
         .map(|planned| planned.action.kind)
 }
 

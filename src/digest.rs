@@ -262,7 +262,7 @@ fn ranked(findings: &[Finding]) -> Vec<&Finding> {
             finding.account_id.clone(),
             finding.user_name.clone(),
             finding.credential,
-            finding.access_key_id.clone(),
+            finding.credential_id.clone(),
         )
     });
     ranked
@@ -394,26 +394,25 @@ fn ascii_subject(text: &str) -> String {
     cut
 }
 
-/// What should happen to the credential.
-fn action(finding: &Finding) -> &'static str {
-    match (finding.credential, finding.last_used) {
-        (CredentialKind::RootAccessKey, _) => "delete the root user's access key (sign in as root)",
-        (CredentialKind::AccessKey, None) => "delete the key (never used)",
-        (CredentialKind::AccessKey, Some(_)) => "deactivate the key, then delete it",
-        (CredentialKind::Password, _) => "remove console access (delete the login profile)",
+/// A finding's dates in words, and its idle time (for the credentials AWS records no use for:
+/// its age, and for a Bedrock API key its expiry).
+fn dates(finding: &Finding) -> (String, String) {
+    if CredentialKind::OTHERS.contains(&finding.credential) {
+        let created = finding.created.map_or_else(
+            || "created on a date AWS does not give".to_owned(),
+            |created| format!("created {}, no use recorded by AWS", day(created)),
+        );
+        let age = finding.idle_days.map_or_else(
+            || "age unknown".to_owned(),
+            |days| format!("{days} days old"),
+        );
+        let expiry = match (finding.credential, finding.expires) {
+            (CredentialKind::BedrockApiKey, None) => ", never expires".to_owned(),
+            (CredentialKind::BedrockApiKey, Some(expires)) => format!(", expires {}", day(expires)),
+            _ => String::new(),
+        };
+        return (created, format!("{age}{expiry}"));
     }
-}
-
-fn finding_line(out: &mut String, finding: &Finding, grouping: Grouping) -> std::fmt::Result {
-    let key = finding
-        .access_key_id
-        .as_deref()
-        .map(|id| format!(" {id}"))
-        .unwrap_or_default();
-    let status = finding
-        .credential_status
-        .map(|status| format!(" ({})", status.as_str()))
-        .unwrap_or_default();
     let used = match (finding.last_used, finding.created) {
         (Some(used), _) => format!("last used {}", day(used)),
         (None, Some(created)) if finding.credential == CredentialKind::Password => {
@@ -426,6 +425,37 @@ fn finding_line(out: &mut String, finding: &Finding, grouping: Grouping) -> std:
         || "age unknown".to_owned(),
         |days| format!("{days} days idle"),
     );
+    (used, idle)
+}
+
+/// What should happen to the credential.
+fn action(finding: &Finding) -> &'static str {
+    match (finding.credential, finding.last_used) {
+        (CredentialKind::RootAccessKey, _) => "delete the root user's access key (sign in as root)",
+        (CredentialKind::AccessKey, None) => "delete the key (never used)",
+        (CredentialKind::AccessKey, Some(_)) => "deactivate the key, then delete it",
+        (CredentialKind::Password, _) => "remove console access (delete the login profile)",
+        (CredentialKind::SshKey, _) => "deactivate the SSH key, then delete it",
+        (CredentialKind::ServiceCredential, _) => "deactivate the credential, then delete it",
+        (CredentialKind::BedrockApiKey, _) => {
+            "deactivate the key; use short-term Bedrock API keys instead"
+        }
+        (CredentialKind::SigningCertificate, _) => "deactivate the certificate, then delete it",
+    }
+}
+
+fn finding_line(out: &mut String, finding: &Finding, grouping: Grouping) -> std::fmt::Result {
+    let key = finding
+        .credential_id
+        .as_deref()
+        .or(finding.access_key_id.as_deref())
+        .map(|id| format!(" {id}"))
+        .unwrap_or_default();
+    let status = finding
+        .credential_status
+        .map(|status| format!(" ({})", status.as_str()))
+        .unwrap_or_default();
+    let (used, idle) = dates(finding);
     let next = match (&finding.remediation, &finding.exemption_unknown) {
         (_, Some(why)) => {
             format!("exemption unknown ({why}): never remediated; check this user by hand")
@@ -467,6 +497,29 @@ fn text(report: &Report, full_report: Option<&str>, shown: &Shown<'_, '_>) -> St
     out
 }
 
+/// The findings counted by kind: `2 access keys, 1 console password`.
+fn kinds(summary: &crate::report::Summary) -> Vec<String> {
+    [
+        (summary.unused_access_keys, "access key"),
+        (summary.unused_passwords, "console password"),
+        (summary.root_access_keys, "root access key"),
+        (summary.old_ssh_keys, "old SSH public key"),
+        (
+            summary.old_service_credentials,
+            "old service-specific credential",
+        ),
+        (
+            summary.long_lived_bedrock_api_keys,
+            "long-lived Bedrock API key",
+        ),
+        (summary.old_signing_certificates, "old signing certificate"),
+    ]
+    .into_iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, word)| format!("{count} {word}{}", plural(count)))
+    .collect()
+}
+
 fn summary_section(out: &mut String, report: &Report) -> std::fmt::Result {
     let summary = &report.summary;
     writeln!(
@@ -482,15 +535,7 @@ fn summary_section(out: &mut String, report: &Report) -> std::fmt::Result {
             plural(summary.accounts_scanned)
         )?;
     } else {
-        let kinds: Vec<String> = [
-            (summary.unused_access_keys, "access key"),
-            (summary.unused_passwords, "console password"),
-            (summary.root_access_keys, "root access key"),
-        ]
-        .into_iter()
-        .filter(|(count, _)| *count > 0)
-        .map(|(count, word)| format!("{count} {word}{}", plural(count)))
-        .collect();
+        let kinds = kinds(summary);
         writeln!(
             out,
             "{} unused credential{} in {} of {} account{} scanned: {}.",
@@ -906,6 +951,11 @@ struct CompactFinding<'a> {
     credential: CredentialKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     access_key_id: Option<&'a str>,
+    /// Another kind's ID (an access key's is `access_key_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credential_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires: Option<jiff::Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     credential_status: Option<KeyStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -962,6 +1012,11 @@ fn summary_json(report: &Report, full_report: Option<&str>, shown: &Shown<'_, '_
                 user_name: &finding.user_name,
                 credential: finding.credential,
                 access_key_id: finding.access_key_id.as_deref(),
+                credential_id: finding
+                    .credential_id
+                    .as_deref()
+                    .filter(|_| finding.access_key_id.is_none()),
+                expires: finding.expires,
                 credential_status: finding.credential_status,
                 last_used: finding.last_used,
                 idle_days: finding.idle_days,

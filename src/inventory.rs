@@ -5,6 +5,7 @@
 //! A date that AWS does not know (never used, not tracked) is `None`.
 
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 
 /// The IAM credentials of one account, as read by `scan`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -31,6 +32,10 @@ pub struct User {
     pub password: Option<Password>,
     /// The user's access keys (IAM allows at most two).
     pub access_keys: Vec<AccessKey>,
+    /// The user's other long-lived credentials (SSH public keys, service-specific credentials,
+    /// signing certificates), as far as they were read: `scan` reads a kind only when its rule
+    /// is on.
+    pub others: Vec<OtherCredential>,
     /// The user's tags, as far as they were read: `scan` reads them only for users whose
     /// credentials are findings (or may be deleted), and only when an exemption is by tag.
     pub tags: Tags,
@@ -78,6 +83,29 @@ pub struct AccessKey {
     pub live: bool,
 }
 
+/// A long-lived credential AWS records no use for: an SSH public key (CodeCommit), a
+/// service-specific credential (CodeCommit, Keyspaces, Bedrock and CloudWatch Logs API keys) or
+/// an X.509 signing certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherCredential {
+    /// Which kind: `SshKey`, `ServiceCredential`, `BedrockApiKey` or `SigningCertificate`.
+    pub kind: CredentialKind,
+    /// Its ID (`SSHPublicKeyId`, `ServiceSpecificCredentialId`, `CertificateId`). A signing
+    /// certificate read from the credential report has none until `scan` looks it up.
+    pub id: Option<String>,
+    /// A signing certificate's slot in the credential report (1 or 2).
+    pub slot: Option<u8>,
+    /// Whether it can be used.
+    pub status: KeyStatus,
+    /// When it was created (uploaded, for SSH keys and certificates).
+    pub created: Option<Timestamp>,
+    /// A service-specific credential's service (`codecommit.amazonaws.com`, …).
+    pub service: Option<String>,
+    /// When it expires, when it was created with an expiration (Bedrock and CloudWatch Logs API
+    /// keys).
+    pub expires: Option<Timestamp>,
+}
+
 /// The IAM status of an access key (the report's `credential_status`, named as IAM names it).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -87,6 +115,8 @@ pub enum KeyStatus {
     Active,
     /// The key has been deactivated; it can be reactivated.
     Inactive,
+    /// An SSH public key past its expiry: it cannot be used.
+    Expired,
 }
 
 impl KeyStatus {
@@ -95,6 +125,7 @@ impl KeyStatus {
         match self {
             KeyStatus::Active => "Active",
             KeyStatus::Inactive => "Inactive",
+            KeyStatus::Expired => "Expired",
         }
     }
 }
@@ -119,4 +150,48 @@ pub enum RootCredentials {
     },
     /// GetAccountSummary's `AccountAccessKeysPresent` is 0.
     NoKeys,
+}
+
+/// The kind of credential a verdict is about (the report's `credential`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    /// An IAM user's access key.
+    AccessKey,
+    /// An IAM user's console password.
+    Password,
+    /// The root user's access key.
+    RootAccessKey,
+    /// An IAM user's SSH public key (CodeCommit).
+    SshKey,
+    /// An IAM user's service-specific credential (CodeCommit, Keyspaces, CloudWatch Logs API
+    /// keys, …), Bedrock's excepted.
+    ServiceCredential,
+    /// An IAM user's Amazon Bedrock long-term API key (a service-specific credential).
+    BedrockApiKey,
+    /// An IAM user's X.509 signing certificate.
+    SigningCertificate,
+}
+
+impl CredentialKind {
+    /// The name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::AccessKey => "access_key",
+            CredentialKind::Password => "password",
+            CredentialKind::RootAccessKey => "root_access_key",
+            CredentialKind::SshKey => "ssh_key",
+            CredentialKind::ServiceCredential => "service_credential",
+            CredentialKind::BedrockApiKey => "bedrock_api_key",
+            CredentialKind::SigningCertificate => "signing_certificate",
+        }
+    }
+
+    /// The kinds AWS records no use for, judged by age.
+    pub const OTHERS: [CredentialKind; 4] = [
+        CredentialKind::SshKey,
+        CredentialKind::ServiceCredential,
+        CredentialKind::BedrockApiKey,
+        CredentialKind::SigningCertificate,
+    ];
 }

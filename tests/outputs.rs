@@ -47,7 +47,7 @@ pub fn artifacts() -> std::path::PathBuf {
 }
 
 /// The email text of the `index`th digest published.
-fn digest_text(moto: &Moto, index: usize) -> (String, String) {
+pub fn digest_text(moto: &Moto, index: usize) -> (String, String) {
     let published = moto.published();
     let (subject, message) = &published[index];
     let message: Value = serde_json::from_str(message).expect("MessageStructure json");
@@ -486,7 +486,7 @@ fn csv_and_table_show_owners(moto: &Moto, config: &Path) {
 
 /// Validates OCSF JSON Lines against the Compliance Finding schema generated from OCSF 1.8.0:
 /// (events, errors).
-fn validate_ocsf(lines: &str) -> (u64, Vec<String>) {
+pub fn validate_ocsf(lines: &str) -> (u64, Vec<String>) {
     use std::io::Write as _;
     let mut child = crate::support::python_script("tests/ocsf/validate.py")
         .arg("tests/ocsf/compliance_finding-1.8.0.schema.json")

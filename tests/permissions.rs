@@ -49,6 +49,10 @@ fn pascal_case(snake: &str) -> String {
     snake
         .split('_')
         .map(|word| {
+            // IAM spells this acronym in capitals (ListSSHPublicKeys).
+            if word == "ssh" {
+                return "SSH".to_owned();
+            }
             let mut chars = word.chars();
             chars
                 .next()

@@ -14,6 +14,9 @@ mod config;
 mod emulator;
 // The fan-out: plan, batches as separate processes, merge.
 mod fanout;
+// The credentials AWS records no use for: SSH keys, service-specific credentials (Bedrock and
+// CloudWatch Logs API keys), signing certificates.
+mod kinds;
 // The Lambda function: the runtime loop, invocations, deadlines, the S3 journal, grace periods.
 mod lambda;
 // Where security teams look: what changed since the last run, and the other outputs.

@@ -57,6 +57,8 @@ fn verdict(user: &str, id: &str, outcome: Outcome, used: Option<Timestamp>) -> V
         exempt_reason: None,
         exemption_unknown: None,
         owner: None,
+        service: None,
+        expires: None,
     }
 }
 
@@ -71,6 +73,7 @@ fn applied(kind: ActionKind, user: &str, id: Option<&str>) -> ActionOutcome {
             account_id: ACCOUNT.to_owned(),
             user_name: user.to_owned(),
             access_key_id: id.map(str::to_owned),
+            credential: None,
             idle_days: 100,
             threshold: 45,
             inactive_since: None,

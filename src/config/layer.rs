@@ -174,6 +174,51 @@ settings! {
         doc: "A credential unused for this many days or more is a finding (CIS 1.12: 45)",
         apply: Apply::Account(|account, value| account.policy.max_idle_days = value.number()),
     },
+    /// SSH public keys this many days old or older are findings (0: not read).
+    SshKeyMaxAge => Row {
+        section: Section::Defaults, key: "ssh_key_max_age_days",
+        env: "STALECREDS_SSH_KEY_MAX_AGE_DAYS", flag: "--ssh-key-max-age-days", value: "DAYS",
+        kind: Kind::Number { min: 0, max: 36_500 },
+        default: Initial::Value("0"),
+        doc: "An active SSH public key (CodeCommit) this many days old or older is a finding; 0 (the default) turns the rule off: on, it costs one request per user",
+        apply: Apply::Account(|account, value| account.policy.ages.ssh_key_days = value.number()),
+    },
+    /// Service-specific credentials this many days old or older are findings (0: off).
+    ServiceCredentialMaxAge => Row {
+        section: Section::Defaults, key: "service_credential_max_age_days",
+        env: "STALECREDS_SERVICE_CREDENTIAL_MAX_AGE_DAYS", flag: "--service-credential-max-age-days", value: "DAYS",
+        kind: Kind::Number { min: 0, max: 36_500 },
+        default: Initial::Value("90"),
+        doc: "An active service-specific credential (CodeCommit, Keyspaces, CloudWatch Logs API keys) this many days old or older is a finding; 0 turns the rule off",
+        apply: Apply::Account(|account, value| account.policy.ages.service_credential_days = value.number()),
+    },
+    /// Bedrock long-term API keys this many days old or older are findings (0: off).
+    BedrockApiKeyMaxAge => Row {
+        section: Section::Defaults, key: "bedrock_api_key_max_age_days",
+        env: "STALECREDS_BEDROCK_API_KEY_MAX_AGE_DAYS", flag: "--bedrock-api-key-max-age-days", value: "DAYS",
+        kind: Kind::Number { min: 0, max: 36_500 },
+        default: Initial::Value("30"),
+        doc: "An active Amazon Bedrock long-term API key this many days old or older is a finding; 0 turns the rule off",
+        apply: Apply::Account(|account, value| account.policy.ages.bedrock_api_key_days = value.number()),
+    },
+    /// Bedrock long-term API keys that may live longer than this are findings.
+    BedrockApiKeyMaxLifetime => Row {
+        section: Section::Defaults, key: "bedrock_api_key_max_lifetime_days",
+        env: "STALECREDS_BEDROCK_API_KEY_MAX_LIFETIME_DAYS", flag: "--bedrock-api-key-max-lifetime-days", value: "DAYS",
+        kind: Kind::Number { min: 0, max: 36_500 },
+        default: Initial::Value("90"),
+        doc: "An active Bedrock long-term API key that never expires, or expires more than this many days after its creation, is a finding (0: only one that never expires)",
+        apply: Apply::Account(|account, value| account.policy.ages.bedrock_api_key_lifetime_days = value.number()),
+    },
+    /// Signing certificates this many days old or older are findings (0: off).
+    SigningCertificateMaxAge => Row {
+        section: Section::Defaults, key: "signing_certificate_max_age_days",
+        env: "STALECREDS_SIGNING_CERTIFICATE_MAX_AGE_DAYS", flag: "--signing-certificate-max-age-days", value: "DAYS",
+        kind: Kind::Number { min: 0, max: 36_500 },
+        default: Initial::Value("90"),
+        doc: "An active X.509 signing certificate this many days old or older is a finding; 0 turns the rule off",
+        apply: Apply::Account(|account, value| account.policy.ages.signing_certificate_days = value.number()),
+    },
     /// Report or api.
     Mode => Row {
         section: Section::Defaults, key: "mode",

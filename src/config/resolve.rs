@@ -427,7 +427,8 @@ fn stages_after_thresholds(
     );
     let default_days = settings.defaults.policy.max_idle_days;
     for (stage, source) in &section.stage_sources {
-        if let Some(days) = stage.days(&section.policy)
+        if stage.follows_idle_threshold()
+            && let Some(days) = stage.days(&section.policy)
             && days < default_days
         {
             problems.push(Problem {
@@ -453,7 +454,10 @@ fn stages_after_thresholds(
             .remediation
             .as_ref()
             .map_or(section.policy, |r| r.value);
-        for stage in Stage::ALL {
+        for stage in Stage::ALL
+            .into_iter()
+            .filter(|stage| stage.follows_idle_threshold())
+        {
             if let Some(days) = stage.days(&stages)
                 && days < threshold
                 && (entry.value.remediation.is_some() || days_given.is_some())

@@ -42,6 +42,8 @@ fn key(user: &str, id: &str, created: i64, used: Option<i64>, idle: i64) -> Verd
         exempt_reason: None,
         exemption_unknown: None,
         owner: None,
+        service: None,
+        expires: None,
     }
 }
 
@@ -523,6 +525,7 @@ pub(crate) fn small_organization_compared() -> Report {
         user_arn: Some(format!("arn:aws:iam::111111111111:user/{user}")),
         credential,
         access_key_id: key.map(str::to_owned),
+        credential_id: key.map(str::to_owned),
         first_seen: days_ago(30),
         reason,
     };
@@ -663,6 +666,7 @@ fn when_everything_does_not_fit_what_is_still_open_goes_first_then_the_resolved(
             user_arn: None,
             credential: CredentialKind::AccessKey,
             access_key_id: Some(format!("AKIAGONE{n:012}")),
+            credential_id: Some(format!("AKIAGONE{n:012}")),
             first_seen: days_ago(40),
             reason: Reason::Deleted,
         })

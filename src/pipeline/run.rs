@@ -316,10 +316,12 @@ async fn scan_account(
         inventory: scanned.inventory,
         errors: scanned.errors,
     };
+    scan.read_others(settings.mode).await;
     let (mut findings_confirmed_at, mut confirmation, mut undated) = (None, None, BTreeMap::new());
     match settings.mode {
         Mode::Report => {
             scan.resolve_key_ids().await;
+            scan.resolve_certificate_ids().await;
             if scan.needs_confirmation(settings.confirm_after) {
                 scan.confirm().await;
                 findings_confirmed_at = Some(Timestamp::now());
@@ -398,6 +400,31 @@ impl Judged<'_> {
         if !users.is_empty() {
             let (iam, pace) = (self.iam, self.pace);
             let errors = scan::resolve_key_ids(iam, pace, &mut self.inventory, &users).await;
+            self.errors.extend(errors);
+            self.judge();
+        }
+    }
+
+    /// Reads the credentials AWS records no use for, the kinds the account's policy judges.
+    async fn read_others(&mut self, mode: Mode) {
+        let (iam, pace, ages) = (self.iam, self.pace, self.plan.policy.ages);
+        let errors = scan::read_others(iam, pace, &mut self.inventory, &ages, mode).await;
+        self.errors.extend(errors);
+        self.judge();
+    }
+
+    /// The credential report has no certificate IDs: look them up for the certificates that
+    /// are findings (ListSigningCertificates, which also gives their live status).
+    async fn resolve_certificate_ids(&mut self) {
+        let users = users_with(&self.verdicts, |verdict| {
+            verdict.credential == CredentialKind::SigningCertificate
+                && verdict.outcome == Outcome::Unused
+                && verdict.access_key_id.is_none()
+        });
+        if !users.is_empty() {
+            let (iam, pace) = (self.iam, self.pace);
+            let errors =
+                scan::resolve_certificate_ids(iam, pace, &mut self.inventory, &users).await;
             self.errors.extend(errors);
             self.judge();
         }
@@ -559,7 +586,11 @@ pub(super) fn seen(outcome: &AccountOutcome) -> state::Seen {
             remediate::ActionKind::DeleteInactiveKey => {
                 seen.deleted.insert(id.clone());
             }
-            remediate::ActionKind::DeletePassword => {}
+            // The state records access keys only: the other kinds have no grace period.
+            remediate::ActionKind::DeletePassword
+            | remediate::ActionKind::DeactivateSshKey
+            | remediate::ActionKind::DeactivateServiceCredential
+            | remediate::ActionKind::DeactivateSigningCertificate => {}
         }
     }
     seen.unread_users = errors.iter().map(|error| error.user_name.clone()).collect();

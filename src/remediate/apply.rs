@@ -11,9 +11,10 @@ use aws_sdk_iam::types::StatusType;
 use jiff::Timestamp;
 
 use super::journal::{Change, Entry, Held, Journal, Phase};
-use super::{Action, ActionKind, ActionOutcome, ActionState};
+use super::{Action, ActionKind, ActionOutcome, ActionState, others};
 use crate::aws::{AwsError, Pace, describe, timestamp};
 use crate::deadline::Deadline;
+use crate::inventory::KeyStatus;
 use crate::rules::{CredentialKind, idle_days};
 use std::collections::BTreeMap;
 
@@ -184,6 +185,12 @@ async fn made(iam: &Client, pace: &Pace, action: &Action) -> Result<bool, AwsErr
         ),
         ActionKind::DeleteInactiveKey => live_key(iam, pace, user, key_id).await?.is_none(),
         ActionKind::DeletePassword => !has_login_profile(iam, pace, user).await?,
+        ActionKind::DeactivateSshKey
+        | ActionKind::DeactivateServiceCredential
+        | ActionKind::DeactivateSigningCertificate => {
+            let live = others::live(iam, pace, calls(action.kind), user, key_id).await?;
+            matches!(live, Some((KeyStatus::Inactive, _)))
+        }
     })
 }
 
@@ -208,6 +215,28 @@ async fn verify(
             verify_key(iam, pace, action, now).await
         }
         ActionKind::DeletePassword => verify_password(iam, pace, action, now).await,
+        ActionKind::DeactivateSshKey
+        | ActionKind::DeactivateServiceCredential
+        | ActionKind::DeactivateSigningCertificate => {
+            let Some(id) = action.access_key_id.as_deref() else {
+                return Ok(Check::Skip("the credential's ID is not known".to_owned()));
+            };
+            let calls = calls(action.kind);
+            let live = others::live(iam, pace, calls, &action.user_name, id).await?;
+            Ok(match others::no_longer(live, action.threshold, now) {
+                Some(reason) => Check::Skip(reason),
+                None => Check::Proceed(Held::Active),
+            })
+        }
+    }
+}
+
+/// The calls that read and change the credential of a deactivation of `kind`.
+fn calls(kind: ActionKind) -> others::Calls {
+    match kind {
+        ActionKind::DeactivateSshKey => others::Calls::SshKey,
+        ActionKind::DeactivateServiceCredential => others::Calls::ServiceCredential,
+        _ => others::Calls::SigningCertificate,
     }
 }
 
@@ -363,6 +392,13 @@ async fn send(iam: &Client, pace: &Pace, action: &Action) -> Result<Option<Strin
                 }
             }
         }
+        ActionKind::DeactivateSshKey
+        | ActionKind::DeactivateServiceCredential
+        | ActionKind::DeactivateSigningCertificate => {
+            others::set_status(iam, calls(action.kind), user, key_id, StatusType::Inactive)
+                .await
+                .map(|()| None)
+        }
         ActionKind::DeletePassword => {
             match iam.delete_login_profile().user_name(user).send().await {
                 Ok(_) => Ok(None),
@@ -451,6 +487,12 @@ fn entry(action: &Action, run: &str, previous: Held, phase: Phase, note: Option<
         ActionKind::DeactivateKey => (CredentialKind::AccessKey, Held::Inactive),
         ActionKind::DeleteInactiveKey => (CredentialKind::AccessKey, Held::Deleted),
         ActionKind::DeletePassword => (CredentialKind::Password, Held::Deleted),
+        ActionKind::DeactivateSshKey
+        | ActionKind::DeactivateServiceCredential
+        | ActionKind::DeactivateSigningCertificate => (
+            action.credential.unwrap_or(calls(action.kind).kind()),
+            Held::Inactive,
+        ),
     };
     Entry {
         time: Timestamp::now(),
@@ -506,7 +548,23 @@ pub async fn undo(
             (Change::DeactivateKey, _, None) => {
                 UndoState::Skipped("the entry has no access key ID".to_owned())
             }
-            (Change::ReactivateKey, _, _) => UndoState::Skipped("already reactivated".to_owned()),
+            (
+                Change::DeactivateSshKey
+                | Change::DeactivateServiceCredential
+                | Change::DeactivateSigningCertificate,
+                _,
+                Some(id),
+            ) => reactivate_other(iam, pace, &entry, id, journal, run).await,
+            (
+                Change::DeactivateSshKey
+                | Change::DeactivateServiceCredential
+                | Change::DeactivateSigningCertificate,
+                _,
+                None,
+            ) => UndoState::Skipped("the entry has no credential ID".to_owned()),
+            (Change::ReactivateKey | Change::Reactivate, _, _) => {
+                UndoState::Skipped("already reactivated".to_owned())
+            }
             (Change::DeleteInactiveKey | Change::DeletePassword, _, _) => UndoState::Irreversible,
         };
         outcomes.push((entry, state));
@@ -562,19 +620,79 @@ async fn reactivate_journaled(
     run: &str,
     recorded: &BTreeMap<String, Recorded>,
 ) -> UndoState {
+    if let Some(state) = still_to_undo(iam, pace, entry, key_id, recorded).await {
+        return state;
+    }
+    let send = async {
+        iam.update_access_key()
+            .user_name(&entry.user_name)
+            .access_key_id(key_id)
+            .status(StatusType::Active)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|error| AwsError::from_sdk("UpdateAccessKey", &error))
+    };
+    reactivation(pace, entry, journal, run, Change::ReactivateKey, send).await
+}
+
+/// Reactivates one SSH key, service-specific credential or signing certificate the journal says
+/// stalecreds deactivated (or may have), when it is still Inactive; journaled like a key's.
+async fn reactivate_other(
+    iam: &Client,
+    pace: &Pace,
+    entry: &Entry,
+    id: &str,
+    journal: &Journal,
+    run: &str,
+) -> UndoState {
+    let Some(calls) = others::Calls::of(entry.credential) else {
+        return UndoState::Skipped(format!(
+            "a {} cannot be reactivated",
+            entry.credential.as_str()
+        ));
+    };
+    match others::live(iam, pace, calls, &entry.user_name, id).await {
+        Err(error) => return UndoState::Failed(error),
+        Ok(None) => return UndoState::Skipped("it no longer exists".to_owned()),
+        Ok(Some((KeyStatus::Active, _))) if entry.phase.is_undecided() => {
+            return UndoState::Skipped(
+                "the journal has no outcome and it is active: the deactivation was not made"
+                    .to_owned(),
+            );
+        }
+        Ok(Some((KeyStatus::Active, _))) => {
+            return UndoState::Skipped("it is already active".to_owned());
+        }
+        Ok(Some((KeyStatus::Expired, _))) => {
+            return UndoState::Skipped("it has expired since".to_owned());
+        }
+        Ok(Some((KeyStatus::Inactive, _))) => {}
+    }
+    let send = others::set_status(iam, calls, &entry.user_name, id, StatusType::Active);
+    reactivation(pace, entry, journal, run, Change::Reactivate, send).await
+}
+
+/// A reactivation: its intent made durable, then `send` (in the account's pace), then its
+/// outcome journaled (an answer lost is `unknown`, for the next undo to decide live).
+async fn reactivation(
+    pace: &Pace,
+    entry: &Entry,
+    journal: &Journal,
+    run: &str,
+    change: Change,
+    send: impl std::future::Future<Output = Result<(), AwsError>>,
+) -> UndoState {
     let record = |phase, note| Entry {
         time: Timestamp::now(),
         run: run.to_owned(),
-        action: Change::ReactivateKey,
+        action: change,
         previous_state: Held::Inactive,
         new_state: Held::Active,
         phase,
         note,
         ..entry.clone()
     };
-    if let Some(state) = still_to_undo(iam, pace, entry, key_id, recorded).await {
-        return state;
-    }
     if let Err(error) = journal.append(&record(Phase::Intent, None), None).await {
         return UndoState::Skipped(format!(
             "not attempted: its journal entry could not be made durable ({})",
@@ -582,16 +700,8 @@ async fn reactivate_journaled(
         ));
     }
     pace.ready().await;
-    let reactivated = iam
-        .update_access_key()
-        .user_name(&entry.user_name)
-        .access_key_id(key_id)
-        .status(StatusType::Active)
-        .send()
-        .await
-        .map_err(|error| AwsError::from_sdk("UpdateAccessKey", &error));
-    let (state, phase, note) = match reactivated {
-        Ok(_) => (UndoState::Reactivated, Phase::Done, None),
+    let (state, phase, note) = match send.await {
+        Ok(()) => (UndoState::Reactivated, Phase::Done, None),
         Err(error) if error.answer_lost() => {
             let note = error.to_string();
             (UndoState::Failed(error), Phase::Unknown, Some(note))

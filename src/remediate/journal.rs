@@ -37,7 +37,8 @@ pub struct Entry {
     pub user_name: String,
     /// `access_key` or `password`.
     pub credential: CredentialKind,
-    /// The key, for key changes.
+    /// The credential's ID: the access key's, for key changes; the SSH key's, the
+    /// service-specific credential's or the certificate's for theirs.
     pub access_key_id: Option<String>,
     /// `deactivate_key`, `delete_inactive_key`, `delete_password`, or `reactivate_key` (undo).
     pub action: Change,
@@ -66,6 +67,15 @@ pub enum Change {
     DeletePassword,
     /// A deactivated key set Active again (`undo`).
     ReactivateKey,
+    /// An SSH public key set Inactive.
+    DeactivateSshKey,
+    /// A service-specific credential set Inactive.
+    DeactivateServiceCredential,
+    /// A signing certificate set Inactive.
+    DeactivateSigningCertificate,
+    /// A deactivated SSH public key, service-specific credential or signing certificate set
+    /// Active again (`undo`).
+    Reactivate,
 }
 
 impl Change {
@@ -76,6 +86,10 @@ impl Change {
             Change::DeleteInactiveKey => "delete_inactive_key",
             Change::DeletePassword => "delete_password",
             Change::ReactivateKey => "reactivate_key",
+            Change::DeactivateSshKey => "deactivate_ssh_key",
+            Change::DeactivateServiceCredential => "deactivate_service_credential",
+            Change::DeactivateSigningCertificate => "deactivate_signing_certificate",
+            Change::Reactivate => "reactivate",
         }
     }
 }
@@ -86,6 +100,9 @@ impl From<ActionKind> for Change {
             ActionKind::DeactivateKey => Change::DeactivateKey,
             ActionKind::DeleteInactiveKey => Change::DeleteInactiveKey,
             ActionKind::DeletePassword => Change::DeletePassword,
+            ActionKind::DeactivateSshKey => Change::DeactivateSshKey,
+            ActionKind::DeactivateServiceCredential => Change::DeactivateServiceCredential,
+            ActionKind::DeactivateSigningCertificate => Change::DeactivateSigningCertificate,
         }
     }
 }

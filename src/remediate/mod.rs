@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod journal;
+mod others;
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -36,6 +37,9 @@ pub struct RemediationPolicy {
     pub delete_inactive_keys_after_days: Option<u32>,
     /// Delete console passwords (login profiles) idle for this many days.
     pub delete_passwords_after_days: Option<u32>,
+    /// Deactivate SSH public keys, service-specific credentials (Bedrock API keys included) and
+    /// signing certificates that are findings and this many days old (reversible).
+    pub deactivate_old_credentials_after_days: Option<u32>,
 }
 
 impl RemediationPolicy {
@@ -54,14 +58,17 @@ pub enum Stage {
     DeleteInactiveKeys,
     /// `delete_passwords_after_days`.
     DeletePasswords,
+    /// `deactivate_old_credentials_after_days`.
+    DeactivateOldCredentials,
 }
 
 impl Stage {
     /// Every stage, in the configuration's order.
-    pub const ALL: [Stage; 3] = [
+    pub const ALL: [Stage; 4] = [
         Stage::DeactivateKeys,
         Stage::DeleteInactiveKeys,
         Stage::DeletePasswords,
+        Stage::DeactivateOldCredentials,
     ];
 
     /// The key in the configuration file.
@@ -70,6 +77,7 @@ impl Stage {
             Stage::DeactivateKeys => "deactivate_keys_after_days",
             Stage::DeleteInactiveKeys => "delete_inactive_keys_after_days",
             Stage::DeletePasswords => "delete_passwords_after_days",
+            Stage::DeactivateOldCredentials => "deactivate_old_credentials_after_days",
         }
     }
 
@@ -79,6 +87,9 @@ impl Stage {
             Stage::DeactivateKeys => "deactivate keys",
             Stage::DeleteInactiveKeys => "delete inactive keys",
             Stage::DeletePasswords => "delete passwords",
+            Stage::DeactivateOldCredentials => {
+                "deactivate old SSH keys, service-specific credentials and signing certificates"
+            }
         }
     }
 
@@ -88,7 +99,14 @@ impl Stage {
             Stage::DeactivateKeys => policy.deactivate_keys_after_days,
             Stage::DeleteInactiveKeys => policy.delete_inactive_keys_after_days,
             Stage::DeletePasswords => policy.delete_passwords_after_days,
+            Stage::DeactivateOldCredentials => policy.deactivate_old_credentials_after_days,
         }
+    }
+
+    /// Whether its days count idleness, so must reach the reporting threshold (`max_idle_days`):
+    /// the old-credentials stage counts age, and acts only on findings of their own limits.
+    pub fn follows_idle_threshold(self) -> bool {
+        self != Stage::DeactivateOldCredentials
     }
 
     /// Turns it on in `policy`, after `days`.
@@ -97,6 +115,7 @@ impl Stage {
             Stage::DeactivateKeys => &mut policy.deactivate_keys_after_days,
             Stage::DeleteInactiveKeys => &mut policy.delete_inactive_keys_after_days,
             Stage::DeletePasswords => &mut policy.delete_passwords_after_days,
+            Stage::DeactivateOldCredentials => &mut policy.deactivate_old_credentials_after_days,
         };
         *slot = Some(days);
     }
@@ -114,6 +133,12 @@ pub enum ActionKind {
     DeletePassword,
     /// DeleteAccessKey of an Inactive key: cannot be undone.
     DeleteInactiveKey,
+    /// UpdateSSHPublicKey to Inactive: reversible.
+    DeactivateSshKey,
+    /// UpdateServiceSpecificCredential to Inactive (Bedrock API keys too): reversible.
+    DeactivateServiceCredential,
+    /// UpdateSigningCertificate to Inactive: reversible.
+    DeactivateSigningCertificate,
 }
 
 impl ActionKind {
@@ -123,12 +148,32 @@ impl ActionKind {
             ActionKind::DeactivateKey => "deactivate_key",
             ActionKind::DeletePassword => "delete_password",
             ActionKind::DeleteInactiveKey => "delete_inactive_key",
+            ActionKind::DeactivateSshKey => "deactivate_ssh_key",
+            ActionKind::DeactivateServiceCredential => "deactivate_service_credential",
+            ActionKind::DeactivateSigningCertificate => "deactivate_signing_certificate",
         }
     }
 
     /// Whether `stalecreds undo` can reverse it.
     pub fn is_reversible(self) -> bool {
-        self == ActionKind::DeactivateKey
+        !matches!(
+            self,
+            ActionKind::DeletePassword | ActionKind::DeleteInactiveKey
+        )
+    }
+
+    /// The deactivation of a credential of `kind` AWS records no use for.
+    pub fn deactivating(kind: CredentialKind) -> Option<ActionKind> {
+        match kind {
+            CredentialKind::SshKey => Some(ActionKind::DeactivateSshKey),
+            CredentialKind::ServiceCredential | CredentialKind::BedrockApiKey => {
+                Some(ActionKind::DeactivateServiceCredential)
+            }
+            CredentialKind::SigningCertificate => Some(ActionKind::DeactivateSigningCertificate),
+            CredentialKind::AccessKey
+            | CredentialKind::Password
+            | CredentialKind::RootAccessKey => None,
+        }
     }
 
     /// What it does, for people.
@@ -137,6 +182,13 @@ impl ActionKind {
             ActionKind::DeactivateKey => "deactivate the key (reversible: stalecreds undo)",
             ActionKind::DeletePassword => "delete the console password (cannot be undone)",
             ActionKind::DeleteInactiveKey => "delete the inactive key (cannot be undone)",
+            ActionKind::DeactivateSshKey => "deactivate the SSH key (reversible: stalecreds undo)",
+            ActionKind::DeactivateServiceCredential => {
+                "deactivate the service-specific credential (reversible: stalecreds undo)"
+            }
+            ActionKind::DeactivateSigningCertificate => {
+                "deactivate the signing certificate (reversible: stalecreds undo)"
+            }
         }
     }
 }
@@ -150,9 +202,14 @@ pub struct Action {
     pub account_id: String,
     /// The user.
     pub user_name: String,
-    /// The key, for key actions.
+    /// The credential's ID: the access key's, for key actions; the SSH key's, the
+    /// service-specific credential's or the certificate's for theirs.
     pub access_key_id: Option<String>,
-    /// Idle days when planned.
+    /// The credential's kind, for the credentials AWS records no use for (a Bedrock API key is
+    /// changed as any service-specific credential, and journaled as what it is).
+    #[serde(default)]
+    pub credential: Option<CredentialKind>,
+    /// Idle days when planned (for the credentials AWS records no use for: their age).
     pub idle_days: i64,
     /// The stage's threshold, checked again against live data before acting.
     pub threshold: u32,
@@ -161,6 +218,26 @@ pub struct Action {
     /// For deleting a password: when it was last set, per the credential report (a login
     /// profile's CreateDate does not move when the password is reset).
     pub set_at: Option<Timestamp>,
+}
+
+impl Action {
+    /// Whether this change is about `verdict`'s credential.
+    pub fn is_for(&self, verdict: &Verdict) -> bool {
+        self.user_name == verdict.user_name
+            && match self.kind {
+                ActionKind::DeactivateKey | ActionKind::DeleteInactiveKey => {
+                    verdict.credential == CredentialKind::AccessKey
+                        && self.access_key_id == verdict.access_key_id
+                }
+                ActionKind::DeletePassword => verdict.credential == CredentialKind::Password,
+                ActionKind::DeactivateSshKey
+                | ActionKind::DeactivateServiceCredential
+                | ActionKind::DeactivateSigningCertificate => {
+                    ActionKind::deactivating(verdict.credential) == Some(self.kind)
+                        && self.access_key_id == verdict.access_key_id
+                }
+            }
+    }
 }
 
 /// What became of a planned change.
@@ -264,18 +341,7 @@ pub fn plan(
         {
             continue;
         }
-        let stage = match (verdict.credential, verdict.key_status, &verdict.outcome) {
-            (CredentialKind::AccessKey, Some(KeyStatus::Active), Outcome::Unused) => policy
-                .deactivate_keys_after_days
-                .map(|days| (ActionKind::DeactivateKey, days)),
-            (CredentialKind::AccessKey, Some(KeyStatus::Inactive), Outcome::Inactive) => policy
-                .delete_inactive_keys_after_days
-                .map(|days| (ActionKind::DeleteInactiveKey, days)),
-            (CredentialKind::Password, _, Outcome::Unused) => policy
-                .delete_passwords_after_days
-                .map(|days| (ActionKind::DeletePassword, days)),
-            _ => None,
-        };
+        let stage = stage(policy, verdict);
         let Some((kind, threshold)) = stage else {
             continue;
         };
@@ -284,6 +350,9 @@ pub fn plan(
             account_id: account_id.to_owned(),
             user_name: verdict.user_name.clone(),
             access_key_id: verdict.access_key_id.clone(),
+            credential: CredentialKind::OTHERS
+                .contains(&verdict.credential)
+                .then_some(verdict.credential),
             idle_days,
             threshold,
             inactive_since: None,
@@ -307,6 +376,26 @@ pub fn plan(
         planned.push(ActionOutcome { action, state });
     }
     planned
+}
+
+/// The stage `policy` applies to `verdict`'s credential, and its threshold; `None` when none.
+fn stage(policy: &RemediationPolicy, verdict: &Verdict) -> Option<(ActionKind, u32)> {
+    match (verdict.credential, verdict.key_status, &verdict.outcome) {
+        (CredentialKind::AccessKey, Some(KeyStatus::Active), Outcome::Unused) => policy
+            .deactivate_keys_after_days
+            .map(|days| (ActionKind::DeactivateKey, days)),
+        (CredentialKind::AccessKey, Some(KeyStatus::Inactive), Outcome::Inactive) => policy
+            .delete_inactive_keys_after_days
+            .map(|days| (ActionKind::DeleteInactiveKey, days)),
+        (CredentialKind::Password, _, Outcome::Unused) => policy
+            .delete_passwords_after_days
+            .map(|days| (ActionKind::DeletePassword, days)),
+        (kind, Some(KeyStatus::Active), Outcome::Unused) => policy
+            .deactivate_old_credentials_after_days
+            .zip(ActionKind::deactivating(kind))
+            .map(|(days, action)| (action, days)),
+        _ => None,
+    }
 }
 
 /// Whether an inactive key's grace period is over: `Ok(since)` when it has been inactive for

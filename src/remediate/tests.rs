@@ -31,6 +31,8 @@ fn verdict(
         exempt_reason: None,
         exemption_unknown: None,
         owner: None,
+        service: None,
+        expires: None,
     }
 }
 
@@ -49,6 +51,7 @@ fn policy() -> RemediationPolicy {
         deactivate_keys_after_days: Some(90),
         delete_inactive_keys_after_days: Some(180),
         delete_passwords_after_days: Some(120),
+        deactivate_old_credentials_after_days: Some(90),
     }
 }
 
@@ -326,4 +329,49 @@ fn an_inactive_key_is_deleted_only_after_its_grace_period_counted_from_when_it_b
             "dave waits: when this key became inactive could not be read (GetObject: AccessDenied): nothing is deleted"
         ]
     );
+}
+
+/// The credentials AWS records no use for: an active finding old enough for the stage is
+/// deactivated (reversibly), with its kind; inactive ones, young ones and exempt users are not.
+#[test]
+fn old_ssh_keys_service_credentials_and_certificates_are_deactivated_by_their_own_stage() {
+    let other = |user: &str, credential: CredentialKind, status: KeyStatus, outcome, idle| {
+        let mut verdict = verdict(user, credential, Some(status), outcome, Some(idle));
+        verdict.rule = crate::rules::Rule::of(credential);
+        verdict.access_key_id = Some(format!("ID{}", user.to_uppercase()));
+        verdict
+    };
+    use CredentialKind::{BedrockApiKey, ServiceCredential, SigningCertificate, SshKey};
+    use KeyStatus::{Active, Inactive};
+    let verdicts: Vec<Verdict> = [
+        ("sam", SshKey, Active, Outcome::Unused, 400),
+        ("bea", BedrockApiKey, Active, Outcome::Unused, 95),
+        ("cid", SigningCertificate, Active, Outcome::Unused, 89),
+        ("ida", ServiceCredential, Inactive, Outcome::Inactive, 900),
+        ("exe", SshKey, Active, Outcome::Unused, 900),
+    ]
+    .into_iter()
+    .map(|(user, credential, status, outcome, idle)| other(user, credential, status, outcome, idle))
+    .collect();
+    assert_eq!(
+        planned(&verdicts, &policy(), &["exe"]),
+        [
+            "sam deactivate_ssh_key 400",
+            "bea deactivate_service_credential 95",
+        ]
+    );
+    let none = &|_: &str| false;
+    let actions = plan("1", &verdicts, &policy(), none, &recorded(&verdicts), now());
+    let bedrock = &actions[1].action;
+    assert_eq!(bedrock.credential, Some(CredentialKind::BedrockApiKey));
+    assert!(
+        actions
+            .iter()
+            .all(|planned| planned.action.kind.is_reversible())
+    );
+    let off = RemediationPolicy {
+        deactivate_old_credentials_after_days: None,
+        ..policy()
+    };
+    assert!(planned(&verdicts, &off, &[]).is_empty());
 }

@@ -410,7 +410,7 @@ impl<'a> Subject<'a> {
             user_arn: Some(&finding.user_arn),
             user_created: finding.user_created,
             credential: finding.credential,
-            access_key_id: finding.access_key_id.as_deref(),
+            access_key_id: finding.credential_id.as_deref(),
             key_status: finding.credential_status.map(|status| status.as_str()),
             key_created: finding.created,
             owner: finding
@@ -428,7 +428,7 @@ impl<'a> Subject<'a> {
             user_arn: resolved.user_arn.as_deref(),
             user_created: None,
             credential: resolved.credential,
-            access_key_id: resolved.access_key_id.as_deref(),
+            access_key_id: resolved.credential_id.as_deref(),
             key_status: None,
             key_created: None,
             owner: None,
@@ -440,15 +440,16 @@ impl<'a> Subject<'a> {
 /// password's user; the root user's account (`AwsAccount`).
 fn resources(target: &Target, subject: &Subject) -> Vec<Resource> {
     let partition = target.partition();
+    let tags: BTreeMap<String, String> = subject
+        .owner
+        .map(|(tag, value)| BTreeMap::from([(tag.clone(), value.clone())]))
+        .unwrap_or_default();
     let resource = |kind, id: String, details| Resource {
         kind,
         id,
         partition,
         region: target.region.clone(),
-        tags: subject
-            .owner
-            .map(|(tag, value)| BTreeMap::from([(tag.clone(), value.clone())]))
-            .unwrap_or_default(),
+        tags: tags.clone(),
         details,
     };
     if subject.credential == CredentialKind::RootAccessKey {
@@ -480,19 +481,33 @@ fn resources(target: &Target, subject: &Subject) -> Vec<Resource> {
             resource(
                 "AwsIamAccessKey",
                 key.to_owned(),
-                Some(Details::AwsIamAccessKey(AccessKeyDetails {
-                    access_key_id: key.to_owned(),
-                    account_id: subject.account_id.to_owned(),
-                    principal_name: subject.user_name.to_owned(),
-                    principal_type: "IAMUser",
-                    status: subject.key_status,
-                    created_at: subject.key_created.map(time),
-                })),
+                Some(key_details(subject, key)),
+            ),
+            user,
+        ],
+        // The credentials AWS records no use for have no resource type of their own in ASFF.
+        Some(id) if CredentialKind::OTHERS.contains(&subject.credential) => vec![
+            resource(
+                "Other",
+                format!("{}/{}/{id}", subject.user_name, subject.credential.as_str()),
+                None,
             ),
             user,
         ],
         _ => vec![user],
     }
+}
+
+/// An access key's details.
+fn key_details(subject: &Subject, key: &str) -> Details {
+    Details::AwsIamAccessKey(AccessKeyDetails {
+        access_key_id: key.to_owned(),
+        account_id: subject.account_id.to_owned(),
+        principal_name: subject.user_name.to_owned(),
+        principal_type: "IAMUser",
+        status: subject.key_status,
+        created_at: subject.key_created.map(time),
+    })
 }
 
 #[cfg(test)]

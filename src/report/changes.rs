@@ -64,8 +64,11 @@ pub struct ResolvedFinding {
     pub user_arn: Option<String>,
     /// The kind of credential.
     pub credential: CredentialKind,
-    /// The key, when known.
+    /// The access key's ID, when known; null for other credentials.
     pub access_key_id: Option<String>,
+    /// The credential's ID when known, whatever its kind.
+    #[serde(default)]
+    pub credential_id: Option<String>,
     /// The first run that found it.
     pub first_seen: Timestamp,
     /// Why it is gone.
@@ -124,7 +127,13 @@ pub fn annotate(
                 user_name: gone.open.user_name.clone(),
                 user_arn: gone.open.user_arn.clone(),
                 credential: gone.open.credential,
-                access_key_id: gone.open.access_key_id.clone(),
+                access_key_id: matches!(
+                    gone.open.credential,
+                    CredentialKind::AccessKey | CredentialKind::RootAccessKey
+                )
+                .then(|| gone.open.access_key_id.clone())
+                .flatten(),
+                credential_id: gone.open.access_key_id.clone(),
                 first_seen: gone.open.first_seen,
                 reason: gone.reason,
             });

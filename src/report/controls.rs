@@ -43,6 +43,12 @@ pub fn of_rule(rule: Rule, idle_days: Option<i64>, versions: &[CisVersion]) -> V
         })
         .collect();
     match rule {
+        // Neither the benchmark nor Security Hub has a control for the credentials AWS records
+        // no use for.
+        Rule::SshKeyOld
+        | Rule::ServiceCredentialOld
+        | Rule::BedrockApiKeyLongLived
+        | Rule::SigningCertificateOld => {}
         Rule::RootAccessKey => controls.push(Control {
             standard: SECURITY_HUB_STANDARD,
             id: "IAM.4",
@@ -94,30 +100,47 @@ pub fn title_of(credential: CredentialKind) -> &'static str {
         CredentialKind::AccessKey => "Unused IAM access key",
         CredentialKind::Password => "Unused IAM console password",
         CredentialKind::RootAccessKey => "Root user access key",
+        CredentialKind::SshKey => "Old IAM SSH public key",
+        CredentialKind::ServiceCredential => "Old IAM service-specific credential",
+        CredentialKind::BedrockApiKey => "Long-lived Amazon Bedrock API key",
+        CredentialKind::SigningCertificate => "Old IAM signing certificate",
     }
 }
 
 /// The finding in one sentence.
 pub fn description(finding: &Finding) -> String {
-    let what = match (finding.credential, &finding.access_key_id) {
-        (CredentialKind::AccessKey, Some(id)) => format!("access key {id}"),
-        (CredentialKind::AccessKey, None) => "an access key".to_owned(),
-        (CredentialKind::Password, _) => "console password".to_owned(),
+    let words = super::words::credential_words(finding.credential);
+    let what = match (finding.credential, &finding.credential_id) {
         (CredentialKind::RootAccessKey, _) => {
             return format!(
                 "The root user of account {} has an access key.",
                 finding.account_id
             );
         }
+        (CredentialKind::Password, _) => words.to_owned(),
+        (_, Some(id)) => format!("{words} {id}"),
+        (_, None) => format!("{words} (ID unknown)"),
     };
+    let (user, account) = (&finding.user_name, &finding.account_id);
+    if CredentialKind::OTHERS.contains(&finding.credential) {
+        let age = match finding.idle_days {
+            Some(days) => format!("is {days} days old"),
+            None => "has no creation date".to_owned(),
+        };
+        let expiry = match (finding.credential, finding.expires) {
+            (CredentialKind::BedrockApiKey, None) => ", and never expires",
+            (CredentialKind::BedrockApiKey, Some(_)) => ", and expires beyond its maximum lifetime",
+            _ => "",
+        };
+        return format!(
+            "IAM user {user}'s {what} in account {account} {age}{expiry} (AWS records no use of it)."
+        );
+    }
     let idle = match finding.idle_days {
         Some(days) => format!("has not been used for {days} days"),
         None => "has no recorded use or creation date".to_owned(),
     };
-    format!(
-        "IAM user {}'s {what} in account {} {idle}.",
-        finding.user_name, finding.account_id
-    )
+    format!("IAM user {user}'s {what} in account {account} {idle}.")
 }
 
 /// What to do about it.
@@ -134,6 +157,18 @@ pub fn remediation(finding: &Finding) -> &'static str {
         }
         (CredentialKind::Password, _) => {
             "Remove console access: delete the login profile (aws iam delete-login-profile)."
+        }
+        (CredentialKind::SshKey, _) => {
+            "Ask its owner whether it is still needed; if not, deactivate it (aws iam update-ssh-public-key --status Inactive), then delete it."
+        }
+        (CredentialKind::ServiceCredential, _) => {
+            "Ask its owner whether it is still needed; if not, deactivate it (aws iam update-service-specific-credential --status Inactive), then delete it; else reset it."
+        }
+        (CredentialKind::BedrockApiKey, _) => {
+            "Deactivate it (aws iam update-service-specific-credential --status Inactive) and use short-term Bedrock API keys, or long-term ones that expire."
+        }
+        (CredentialKind::SigningCertificate, _) => {
+            "Ask its owner whether it is still needed; if not, deactivate it (aws iam update-signing-certificate --status Inactive), then delete it."
         }
     }
 }

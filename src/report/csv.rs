@@ -4,13 +4,16 @@ use std::io::{self, Write};
 
 use super::Report;
 
-const HEADER: [&str; 21] = [
+const HEADER: [&str; 24] = [
     "account_id",
     "account_name",
     "user_name",
     "user_arn",
     "credential",
     "access_key_id",
+    "credential_id",
+    "service",
+    "expires",
     "credential_status",
     "created",
     "last_used",
@@ -42,6 +45,9 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             inert(&finding.user_arn),
             finding.credential.as_str().to_owned(),
             text(finding.access_key_id.clone()),
+            text(finding.credential_id.clone()),
+            text(finding.service.clone()),
+            text(finding.expires.map(|at| at.to_string())),
             text(
                 finding
                     .credential_status

@@ -265,7 +265,7 @@ fn resolved_list(page: &mut String, report: &Report) {
     } else {
         page.push_str("<ul>\n");
         for resolved in &report.resolved {
-            let what = credential_text(resolved.credential, resolved.access_key_id.as_deref());
+            let what = credential_text(resolved.credential, resolved.credential_id.as_deref());
             let _ = writeln!(
                 page,
                 "<li>{}: {} {}, first seen {}: <span class=\"resolved\">{}</span></li>",
@@ -296,7 +296,7 @@ fn credential_line(finding: &Finding) -> String {
     let mut line = format!(
         "{} {}",
         finding.user_name,
-        credential_text(finding.credential, finding.access_key_id.as_deref())
+        credential_text(finding.credential, finding.credential_id.as_deref())
     );
     match finding.idle_days {
         Some(days) => {
@@ -446,7 +446,7 @@ fn finding_row(page: &mut String, finding: &Finding) {
         crate::rules::Severity::Critical => 3,
     };
     let change = finding.change.map_or("unknown", Change::as_str);
-    let credential = credential_text(finding.credential, finding.access_key_id.as_deref());
+    let credential = credential_text(finding.credential, finding.credential_id.as_deref());
     // Unknown idle ages sort as the oldest: nothing shows a use.
     let (idle_sort, idle) = match finding.idle_days {
         Some(days) => (days.to_string(), days.to_string()),

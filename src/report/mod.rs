@@ -36,7 +36,7 @@ use crate::rules::Verdict;
 use crate::scan::UserError;
 
 /// The version of the report schema; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The whole run, as written by `--output` and `--format json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,8 +197,18 @@ pub struct Finding {
     pub user_created: Option<Timestamp>,
     /// `access_key`, `password` or `root_access_key`.
     pub credential: CredentialKind,
-    /// The access key ID; null for passwords and root keys.
+    /// The access key ID; null for other credentials.
     pub access_key_id: Option<String>,
+    /// The credential's ID when known, whatever its kind (access key, SSH key, service-specific
+    /// credential, certificate).
+    #[serde(default)]
+    pub credential_id: Option<String>,
+    /// A service-specific credential's service.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// When the credential expires, when it was created with an expiration.
+    #[serde(default)]
+    pub expires: Option<Timestamp>,
     /// The key's IAM status (`Active`, `Inactive`); null for passwords.
     pub credential_status: Option<KeyStatus>,
     /// When the credential was created (a password: when it was last set).
@@ -304,6 +314,18 @@ pub struct Summary {
     pub unused_passwords: usize,
     /// Root access keys.
     pub root_access_keys: usize,
+    /// Findings on SSH public keys.
+    #[serde(default)]
+    pub old_ssh_keys: usize,
+    /// Findings on service-specific credentials (Bedrock API keys excepted).
+    #[serde(default)]
+    pub old_service_credentials: usize,
+    /// Findings on Bedrock long-term API keys.
+    #[serde(default)]
+    pub long_lived_bedrock_api_keys: usize,
+    /// Findings on signing certificates.
+    #[serde(default)]
+    pub old_signing_certificates: usize,
     /// Inactive keys (information).
     pub inactive_keys: usize,
     /// Unused but exempt credentials.
@@ -609,6 +631,10 @@ impl Built {
                     CredentialKind::AccessKey => &mut summary.unused_access_keys,
                     CredentialKind::Password => &mut summary.unused_passwords,
                     CredentialKind::RootAccessKey => &mut summary.root_access_keys,
+                    CredentialKind::SshKey => &mut summary.old_ssh_keys,
+                    CredentialKind::ServiceCredential => &mut summary.old_service_credentials,
+                    CredentialKind::BedrockApiKey => &mut summary.long_lived_bedrock_api_keys,
+                    CredentialKind::SigningCertificate => &mut summary.old_signing_certificates,
                 } += 1;
                 self.findings.push(item);
                 return true;
@@ -621,15 +647,7 @@ impl Built {
 
 /// Whether a planned change is about this verdict's credential.
 fn is_for(planned: &ActionOutcome, verdict: &Verdict) -> bool {
-    let action = &planned.action;
-    action.user_name == verdict.user_name
-        && match action.kind {
-            ActionKind::DeactivateKey | ActionKind::DeleteInactiveKey => {
-                verdict.credential == CredentialKind::AccessKey
-                    && action.access_key_id == verdict.access_key_id
-            }
-            ActionKind::DeletePassword => verdict.credential == CredentialKind::Password,
-        }
+    planned.action.is_for(verdict)
 }
 
 fn remediation_entry(planned: &ActionOutcome) -> RemediationEntry {
@@ -709,7 +727,15 @@ fn finding(account_id: &str, account_name: Option<&str>, verdict: &Verdict) -> F
         user_arn: verdict.user_arn.clone(),
         user_created: verdict.user_created,
         credential: verdict.credential,
-        access_key_id: verdict.access_key_id.clone(),
+        access_key_id: matches!(
+            verdict.credential,
+            CredentialKind::AccessKey | CredentialKind::RootAccessKey
+        )
+        .then(|| verdict.access_key_id.clone())
+        .flatten(),
+        credential_id: verdict.access_key_id.clone(),
+        service: verdict.service.clone(),
+        expires: verdict.expires,
         credential_status: verdict.key_status,
         created: verdict.created,
         last_used: verdict.last_used,

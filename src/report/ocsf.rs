@@ -93,9 +93,17 @@ fn resource(
     credential: CredentialKind,
     key: Option<&str>,
 ) -> Value {
-    match (credential, key) {
-        (CredentialKind::AccessKey, Some(key)) => json!({
-            "type": "AwsIamAccessKey",
+    let kind = match credential {
+        CredentialKind::AccessKey => Some("AwsIamAccessKey"),
+        CredentialKind::SshKey => Some("AwsIamSshPublicKey"),
+        CredentialKind::ServiceCredential => Some("AwsIamServiceSpecificCredential"),
+        CredentialKind::BedrockApiKey => Some("AwsBedrockApiKey"),
+        CredentialKind::SigningCertificate => Some("AwsIamSigningCertificate"),
+        CredentialKind::Password | CredentialKind::RootAccessKey => None,
+    };
+    match (kind, key) {
+        (Some(kind), Some(key)) => json!({
+            "type": kind,
             "uid": key,
             "name": user_name,
             "cloud_partition": "aws",
@@ -119,7 +127,7 @@ fn finding_resource(finding: &Finding) -> Value {
         &finding.account_id,
         &finding.user_name,
         finding.credential,
-        finding.access_key_id.as_deref(),
+        finding.credential_id.as_deref(),
     );
     if finding.credential != CredentialKind::RootAccessKey {
         resource["uid_alt"] = json!(finding.user_arn);
@@ -163,22 +171,7 @@ fn finding_event(report: &Report, finding: &Finding) -> Value {
             "last_seen_time": millis(report.generated_at),
             "product": { "name": "stalecreds", "vendor_name": "stalecreds" },
         },
-        "compliance": {
-            "standards": standards(&controls),
-            "control": controls.first().map(|control| control.id),
-            "status_id": 3,
-            "status": "Fail",
-            "checks": controls
-                .iter()
-                .map(|control| json!({
-                    "uid": control.id,
-                    "name": control.title,
-                    "standards": [control.standard],
-                    "status_id": 3,
-                    "status": "Fail",
-                }))
-                .collect::<Vec<_>>(),
-        },
+        "compliance": compliance(&controls, (3, "Fail")),
         "remediation": { "desc": controls::remediation(finding) },
         "resources": [resource],
     });
@@ -190,11 +183,7 @@ fn resolved_event(report: &Report, resolved: &ResolvedFinding) -> Value {
     let message = format!(
         "IAM user {}'s {} in account {} is no longer unused: {}.",
         resolved.user_name,
-        match resolved.credential {
-            CredentialKind::AccessKey => "access key",
-            CredentialKind::Password => "console password",
-            CredentialKind::RootAccessKey => "root access key",
-        },
+        super::words::credential_words(resolved.credential),
         resolved.account_id,
         resolved.reason.words()
     );
@@ -216,21 +205,42 @@ fn resolved_event(report: &Report, resolved: &ResolvedFinding) -> Value {
             "first_seen_time": millis(resolved.first_seen),
             "last_seen_time": millis(report.generated_at),
         },
-        "compliance": {
-            "standards": standards(&controls),
-            "control": controls.first().map(|control| control.id),
-            "status_id": 1,
-            "status": "Pass",
-        },
+        "compliance": compliance(&controls, (1, "Pass")),
         "resources": [resource(
             &resolved.account_id,
             &resolved.user_name,
             resolved.credential,
-            resolved.access_key_id.as_deref(),
+            resolved.credential_id.as_deref(),
         )],
     });
     merge(&mut event, fields);
     event
+}
+
+/// The compliance object: the standards and controls, each check with `status`; no `control`
+/// for a kind no standard covers.
+fn compliance(controls: &[Control], (status_id, status): (u8, &str)) -> Value {
+    let mut compliance = json!({
+        "standards": standards(controls),
+        "status_id": status_id,
+        "status": status,
+    });
+    if let Some(first) = controls.first() {
+        compliance["control"] = json!(first.id);
+        compliance["checks"] = controls
+            .iter()
+            .map(|control| {
+                json!({
+                    "uid": control.id,
+                    "name": control.title,
+                    "standards": [control.standard],
+                    "status_id": status_id,
+                    "status": status,
+                })
+            })
+            .collect();
+    }
+    compliance
 }
 
 /// The standards of `controls`, each once, in order.

@@ -34,7 +34,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if !report.resolved.is_empty() {
         writeln!(out, "\nResolved since the last complete scan:")?;
         for resolved in &report.resolved {
-            let key = resolved.access_key_id.as_deref().map(|id| format!(" {id}"));
+            let key = resolved.credential_id.as_deref().map(|id| format!(" {id}"));
             writeln!(
                 out,
                 "  {} {} {}{}: {}",
@@ -136,9 +136,9 @@ fn account_lines(account: &AccountEntry, out: &mut dyn Write) -> io::Result<()> 
 const HEADER: [&str; 7] = [
     "USER",
     "CREDENTIAL",
-    "ACCESS KEY ID",
+    "ID",
     "LAST USED",
-    "IDLE DAYS",
+    "DAYS IDLE/OLD",
     "VERDICT",
     "REMEDIATION",
 ];
@@ -206,6 +206,9 @@ pub(crate) fn remediation_words(entry: &super::RemediationEntry) -> String {
         ActionKind::DeactivateKey => "deactivate key",
         ActionKind::DeleteInactiveKey => "delete inactive key",
         ActionKind::DeletePassword => "delete password",
+        ActionKind::DeactivateSshKey => "deactivate SSH key",
+        ActionKind::DeactivateServiceCredential => "deactivate service-specific credential",
+        ActionKind::DeactivateSigningCertificate => "deactivate signing certificate",
     };
     let undo = if entry.reversible {
         "reversible"
@@ -268,10 +271,18 @@ fn row(finding: &Finding) -> [String; 7] {
         user,
         finding.credential.as_str().to_owned(),
         finding
-            .access_key_id
+            .credential_id
             .clone()
+            .or_else(|| finding.access_key_id.clone())
             .unwrap_or_else(|| "-".to_owned()),
-        finding.last_used.map_or_else(|| "never".to_owned(), day),
+        match finding.last_used {
+            Some(used) => day(used),
+            // AWS records no use of these: their days are their age.
+            None if crate::rules::CredentialKind::OTHERS.contains(&finding.credential) => {
+                "not recorded".to_owned()
+            }
+            None => "never".to_owned(),
+        },
         finding
             .idle_days
             .map_or_else(|| "?".to_owned(), |days| days.to_string()),

@@ -11,6 +11,10 @@ pub(crate) fn credential_words(credential: CredentialKind) -> &'static str {
         CredentialKind::AccessKey => "access key",
         CredentialKind::Password => "console password",
         CredentialKind::RootAccessKey => "root access key",
+        CredentialKind::SshKey => "SSH public key",
+        CredentialKind::ServiceCredential => "service-specific credential",
+        CredentialKind::BedrockApiKey => "Bedrock API key",
+        CredentialKind::SigningCertificate => "signing certificate",
     }
 }
 

@@ -14,7 +14,7 @@ pub(super) fn evaluate(user: &User, policy: &Policy, now: Timestamp, out: &mut V
     for key in &user.access_keys {
         let since = idle_since(key.created, key.last_used);
         let outcome = match key.status {
-            KeyStatus::Inactive => Outcome::Inactive,
+            KeyStatus::Inactive | KeyStatus::Expired => Outcome::Inactive,
             KeyStatus::Active if is_unused(since, policy, now) => Outcome::Unused,
             KeyStatus::Active => Outcome::InUse,
         };
@@ -36,6 +36,8 @@ pub(super) fn evaluate(user: &User, policy: &Policy, now: Timestamp, out: &mut V
             exempt_reason: None,
             exemption_unknown: None,
             owner: None,
+            service: None,
+            expires: None,
         });
     }
 }

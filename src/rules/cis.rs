@@ -113,6 +113,10 @@ impl Recommendation {
         match rule {
             Rule::AccessKeyUnused | Rule::PasswordUnused => Some(Recommendation::UnusedCredentials),
             Rule::RootAccessKey => Some(Recommendation::NoRootAccessKey),
+            Rule::SshKeyOld
+            | Rule::ServiceCredentialOld
+            | Rule::BedrockApiKeyLongLived
+            | Rule::SigningCertificateOld => None,
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod access_key_unused;
 pub mod cis;
+mod old_credential;
 mod password_unused;
 mod root_access_key;
 
@@ -20,6 +21,7 @@ pub use root_access_key::ROOT_USER;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+pub use crate::inventory::CredentialKind;
 use crate::inventory::{Inventory, KeyStatus, Tags, User};
 
 /// The closed set of rules. Each has a stable kebab-case code, documented in `docs/rules.md`
@@ -33,6 +35,15 @@ pub enum Rule {
     PasswordUnused,
     /// The root user has an access key.
     RootAccessKey,
+    /// An active SSH public key older than its kind's maximum age.
+    SshKeyOld,
+    /// An active service-specific credential older than its kind's maximum age.
+    ServiceCredentialOld,
+    /// An active Bedrock long-term API key older than its maximum age, without an expiration,
+    /// or expiring beyond its maximum lifetime.
+    BedrockApiKeyLongLived,
+    /// An active X.509 signing certificate older than its kind's maximum age.
+    SigningCertificateOld,
 }
 
 /// How urgent a finding is; ordered from least to most severe (the report's `severity`).
@@ -60,10 +71,14 @@ impl Severity {
 
 impl Rule {
     /// Every rule, in documentation order.
-    pub const ALL: [Rule; 3] = [
+    pub const ALL: [Rule; 7] = [
         Rule::AccessKeyUnused,
         Rule::PasswordUnused,
         Rule::RootAccessKey,
+        Rule::SshKeyOld,
+        Rule::ServiceCredentialOld,
+        Rule::BedrockApiKeyLongLived,
+        Rule::SigningCertificateOld,
     ];
 
     /// The rule that judges a credential of this kind.
@@ -72,6 +87,10 @@ impl Rule {
             CredentialKind::AccessKey => Rule::AccessKeyUnused,
             CredentialKind::Password => Rule::PasswordUnused,
             CredentialKind::RootAccessKey => Rule::RootAccessKey,
+            CredentialKind::SshKey => Rule::SshKeyOld,
+            CredentialKind::ServiceCredential => Rule::ServiceCredentialOld,
+            CredentialKind::BedrockApiKey => Rule::BedrockApiKeyLongLived,
+            CredentialKind::SigningCertificate => Rule::SigningCertificateOld,
         }
     }
 
@@ -81,13 +100,24 @@ impl Rule {
             Rule::AccessKeyUnused => "access-key-unused",
             Rule::PasswordUnused => "password-unused",
             Rule::RootAccessKey => "root-access-key",
+            Rule::SshKeyOld => "ssh-key-old",
+            Rule::ServiceCredentialOld => "service-credential-old",
+            Rule::BedrockApiKeyLongLived => "bedrock-api-key-long-lived",
+            Rule::SigningCertificateOld => "signing-certificate-old",
         }
     }
 
     /// The rule's severity.
     pub fn severity(self) -> Severity {
         match self {
-            Rule::AccessKeyUnused | Rule::PasswordUnused => Severity::Medium,
+            Rule::AccessKeyUnused
+            | Rule::PasswordUnused
+            | Rule::SshKeyOld
+            | Rule::ServiceCredentialOld
+            | Rule::SigningCertificateOld => Severity::Medium,
+            // A long-term Bedrock key spends money on every call, and AWS recommends short-term
+            // keys: one that never expires is the riskiest credential here after root's.
+            Rule::BedrockApiKeyLongLived => Severity::High,
             Rule::RootAccessKey => Severity::Critical,
         }
     }
@@ -104,6 +134,18 @@ impl Rule {
             Rule::RootAccessKey => {
                 "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user_manage_delete-key.html"
             }
+            Rule::SshKeyOld => {
+                "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_ssh-keys.html"
+            }
+            Rule::ServiceCredentialOld => {
+                "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_service-specific-creds.html"
+            }
+            Rule::BedrockApiKeyLongLived => {
+                "https://docs.aws.amazon.com/bedrock/latest/userguide/api-keys.html"
+            }
+            Rule::SigningCertificateOld => {
+                "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_server-certs.html"
+            }
         }
     }
 }
@@ -117,6 +159,46 @@ pub struct Policy {
     pub exemptions: Vec<Exemption>,
     /// The tag keys that name a user's owner, in order of preference (`owners.tag_keys`).
     pub owner_tags: Vec<String>,
+    /// The age limits of the credentials AWS records no use for.
+    pub ages: CredentialAges,
+}
+
+/// The age limits of the credentials AWS records no use for, in days; 0 turns a kind off (it is
+/// neither read nor judged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CredentialAges {
+    /// An active SSH public key this old or older is a finding.
+    pub ssh_key_days: u32,
+    /// An active service-specific credential (Bedrock's excepted) this old or older.
+    pub service_credential_days: u32,
+    /// An active Bedrock long-term API key this old or older.
+    pub bedrock_api_key_days: u32,
+    /// An active Bedrock long-term API key without an expiration, or expiring more than this
+    /// many days after its creation.
+    pub bedrock_api_key_lifetime_days: u32,
+    /// An active signing certificate this old or older.
+    pub signing_certificate_days: u32,
+}
+
+impl CredentialAges {
+    /// The age limit of `kind`, when it is judged by age and its rule is on.
+    pub fn max_age(&self, kind: CredentialKind) -> Option<u32> {
+        let days = match kind {
+            CredentialKind::SshKey => self.ssh_key_days,
+            CredentialKind::ServiceCredential => self.service_credential_days,
+            CredentialKind::BedrockApiKey => self.bedrock_api_key_days,
+            CredentialKind::SigningCertificate => self.signing_certificate_days,
+            CredentialKind::AccessKey
+            | CredentialKind::Password
+            | CredentialKind::RootAccessKey => 0,
+        };
+        (days > 0).then_some(days)
+    }
+
+    /// Whether any of `kinds` is judged, so must be read.
+    pub fn reads(&self, kinds: &[CredentialKind]) -> bool {
+        kinds.iter().any(|kind| self.max_age(*kind).is_some())
+    }
 }
 
 /// Who owns a user, from one of its tags.
@@ -239,29 +321,6 @@ impl Policy {
     }
 }
 
-/// The kind of credential a verdict is about (the report's `credential`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CredentialKind {
-    /// An IAM user's access key.
-    AccessKey,
-    /// An IAM user's console password.
-    Password,
-    /// The root user's access key.
-    RootAccessKey,
-}
-
-impl CredentialKind {
-    /// The name used in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CredentialKind::AccessKey => "access_key",
-            CredentialKind::Password => "password",
-            CredentialKind::RootAccessKey => "root_access_key",
-        }
-    }
-}
-
 /// What the rules concluded about one credential (the report's `outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -301,7 +360,8 @@ pub struct Verdict {
     pub user_created: Option<Timestamp>,
     /// The kind of credential.
     pub credential: CredentialKind,
-    /// The access key ID, when known (never for passwords).
+    /// The credential's ID, when known: the access key ID, the SSH key's, the service-specific
+    /// credential's or the certificate's (never for passwords).
     pub access_key_id: Option<String>,
     /// The key's slot in the credential report, when it came from there.
     pub key_slot: Option<u8>,
@@ -326,6 +386,12 @@ pub struct Verdict {
     pub exemption_unknown: Option<String>,
     /// The user's owner, from its tags (`owners.tag_keys`), when known.
     pub owner: Option<Owner>,
+    /// A service-specific credential's service.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// When the credential expires, when it was created with an expiration.
+    #[serde(default)]
+    pub expires: Option<Timestamp>,
 }
 
 impl Verdict {
@@ -345,6 +411,7 @@ pub fn evaluate(inventory: &Inventory, policy: &Policy, now: Timestamp) -> Vec<V
         let first = verdicts.len();
         password_unused::evaluate(user, policy, now, &mut verdicts);
         access_key_unused::evaluate(user, policy, now, &mut verdicts);
+        old_credential::evaluate(user, policy, now, &mut verdicts);
         let owner = policy.owner_of(user);
         for verdict in &mut verdicts[first..] {
             verdict.owner.clone_from(&owner);

@@ -39,5 +39,7 @@ pub(super) fn evaluate(user: &User, policy: &Policy, now: Timestamp, out: &mut V
         exempt_reason: None,
         exemption_unknown: None,
         owner: None,
+        service: None,
+        expires: None,
     });
 }

@@ -32,6 +32,8 @@ pub(super) fn evaluate(root: &RootCredentials, now: Timestamp, out: &mut Vec<Ver
         exempt_reason: None,
         exemption_unknown: None,
         owner: None,
+        service: None,
+        expires: None,
     };
     match root {
         RootCredentials::Unknown | RootCredentials::NoKeys => {}

@@ -41,6 +41,7 @@ fn user(name: &str, password: Option<Password>, keys: Vec<AccessKey>) -> User {
         created: None,
         password,
         access_keys: keys,
+        others: Vec::new(),
         tags: Tags::NotRead,
     }
 }
@@ -57,6 +58,7 @@ fn policy(days: u32) -> Policy {
         max_idle_days: days,
         exemptions: Vec::new(),
         owner_tags: Vec::new(),
+        ..Policy::default()
     }
 }
 
@@ -483,7 +485,7 @@ fn tags_that_could_not_be_read_leave_the_exemption_unknown_and_the_finding_in_pl
     let by_name = Policy {
         max_idle_days: 45,
         exemptions: vec![Exemption::UserName("breakglass-*".to_owned())],
-        owner_tags: Vec::new(),
+        ..Policy::default()
     };
     let unread = tagged("ivan", Tags::Unreadable("denied".to_owned()));
     assert_eq!(by_name.exemption_for(&unread), ExemptionStatus::NotExempt);
@@ -578,4 +580,135 @@ fn the_owner_is_the_first_owner_tag_the_user_has() {
             .as_ref()
             .is_some_and(|owner| owner.tag == "Owner")
     }));
+}
+
+/// A long-lived credential of `kind` with these dates.
+fn other(
+    kind: CredentialKind,
+    id: &str,
+    status: KeyStatus,
+    created: Option<Timestamp>,
+    expires: Option<Timestamp>,
+) -> crate::inventory::OtherCredential {
+    crate::inventory::OtherCredential {
+        kind,
+        id: Some(id.to_owned()),
+        slot: None,
+        status,
+        created,
+        service: None,
+        expires,
+    }
+}
+
+/// Every kind's limit on (90 days; Bedrock keys 30, lifetime 90).
+fn aged() -> Policy {
+    Policy {
+        ages: CredentialAges {
+            ssh_key_days: 90,
+            service_credential_days: 90,
+            bedrock_api_key_days: 30,
+            bedrock_api_key_lifetime_days: 90,
+            signing_certificate_days: 90,
+        },
+        ..policy(45)
+    }
+}
+
+fn with_others(others: Vec<crate::inventory::OtherCredential>) -> Inventory {
+    let mut holder = user("olga", None, vec![]);
+    holder.others = others;
+    Inventory {
+        users: vec![holder],
+        ..Inventory::default()
+    }
+}
+
+#[test]
+fn credentials_without_a_last_use_are_judged_by_age_at_their_limit() {
+    use CredentialKind::{ServiceCredential, SigningCertificate, SshKey};
+    let others = vec![
+        other(SshKey, "SSH90", KeyStatus::Active, ago(90 * DAY), None),
+        other(SshKey, "SSH89", KeyStatus::Active, ago(90 * DAY - 1), None),
+        other(SshKey, "SSHEXP", KeyStatus::Expired, ago(900 * DAY), None),
+        other(
+            ServiceCredential,
+            "SC",
+            KeyStatus::Active,
+            ago(91 * DAY),
+            None,
+        ),
+        other(
+            ServiceCredential,
+            "SCOFF",
+            KeyStatus::Inactive,
+            ago(900 * DAY),
+            None,
+        ),
+        other(SigningCertificate, "CERT", KeyStatus::Active, None, None),
+    ];
+    check_with(
+        with_others(others),
+        &aged(),
+        now(),
+        &[
+            "olga ssh_key SSH90: unused 90d",
+            "olga ssh_key SSH89: in-use 89d",
+            "olga ssh_key SSHEXP: inactive 900d",
+            "olga service_credential SC: unused 91d",
+            "olga service_credential SCOFF: inactive 900d",
+            "olga signing_certificate CERT: unused ?",
+        ],
+    );
+}
+
+#[test]
+fn a_bedrock_key_is_a_finding_old_or_unbounded_and_information_once_expired() {
+    let bedrock = |id: &str, created: i64, expires: Option<Option<Timestamp>>| {
+        let expires = expires.unwrap_or_else(|| ago(created * DAY - 30 * DAY));
+        other(
+            CredentialKind::BedrockApiKey,
+            id,
+            KeyStatus::Active,
+            ago(created * DAY),
+            expires,
+        )
+    };
+    let later = |days: i64| Some(now() + SignedDuration::from_hours(24 * days));
+    let others = vec![
+        // Ten days old, expiring in twenty: bounded and young.
+        bedrock("YOUNG", 10, Some(later(20))),
+        // Ten days old, never expiring.
+        bedrock("FOREVER", 10, Some(None)),
+        // Ten days old, expiring 355 days after its creation: beyond the 90-day lifetime.
+        bedrock("LONG", 10, Some(later(345))),
+        // Thirty days old, expiring in a week: old enough.
+        bedrock("OLD", 30, Some(later(7))),
+        // Past its expiration: it cannot be used.
+        bedrock("GONE", 100, Some(ago(DAY))),
+    ];
+    check_with(
+        with_others(others),
+        &aged(),
+        now(),
+        &[
+            "olga bedrock_api_key YOUNG: in-use 10d",
+            "olga bedrock_api_key FOREVER: unused 10d",
+            "olga bedrock_api_key LONG: unused 10d",
+            "olga bedrock_api_key OLD: unused 30d",
+            "olga bedrock_api_key GONE: inactive 100d",
+        ],
+    );
+}
+
+#[test]
+fn a_kind_whose_limit_is_zero_is_not_judged() {
+    let others = vec![other(
+        CredentialKind::SshKey,
+        "SSH",
+        KeyStatus::Active,
+        ago(900 * DAY),
+        None,
+    )];
+    check_with(with_others(others), &policy(45), now(), &[]);
 }

@@ -127,6 +127,7 @@ async fn user_credentials(
         created: listed.created,
         password,
         access_keys,
+        others: Vec::new(),
         tags: Tags::NotRead,
     }))
 }

@@ -62,7 +62,11 @@ pub async fn confirm(
     let findings: Vec<&Verdict> = verdicts
         .iter()
         .filter(|verdict| {
-            verdict.is_finding() && verdict.credential != CredentialKind::RootAccessKey
+            verdict.is_finding()
+                && matches!(
+                    verdict.credential,
+                    CredentialKind::AccessKey | CredentialKind::Password
+                )
         })
         .collect();
     let keys: BTreeSet<(&str, &str)> = findings

@@ -8,7 +8,10 @@
 
 use jiff::Timestamp;
 
-use crate::inventory::{AccessKey, Inventory, KeyStatus, Password, RootCredentials, Tags, User};
+use crate::inventory::{
+    AccessKey, CredentialKind, Inventory, KeyStatus, OtherCredential, Password, RootCredentials,
+    Tags, User,
+};
 use crate::rules::ROOT_USER;
 
 /// A credential report that could not be read.
@@ -52,6 +55,12 @@ const COLUMNS: [&str; 13] = [
 /// A column read when present: a user's identity across runs includes its creation time.
 const USER_CREATED: &str = "user_creation_time";
 
+/// The signing certificates' columns, read when present (each slot: active, last rotated).
+const CERTIFICATES: [(&str, &str); 2] = [
+    ("cert_1_active", "cert_1_last_rotated"),
+    ("cert_2_active", "cert_2_last_rotated"),
+];
+
 /// Parses a credential report. `generated_at` is the report's `GeneratedTime`.
 pub fn parse(csv_bytes: &[u8], generated_at: Option<Timestamp>) -> Result<Inventory, ReportError> {
     let mut reader = csv::ReaderBuilder::new()
@@ -65,9 +74,12 @@ pub fn parse(csv_bytes: &[u8], generated_at: Option<Timestamp>) -> Result<Invent
             .position(|header| header.trim() == name)
             .ok_or(ReportError::MissingColumn(name))?;
     }
-    let user_created = headers
+    let column = |name: &str| headers.iter().position(|header| header.trim() == name);
+    let user_created = column(USER_CREATED);
+    let certificates: Vec<(usize, usize)> = CERTIFICATES
         .iter()
-        .position(|header| header.trim() == USER_CREATED);
+        .filter_map(|(active, rotated)| Some((column(active)?, column(rotated)?)))
+        .collect();
 
     let mut inventory = Inventory {
         credential_report_generated_at: generated_at,
@@ -104,6 +116,7 @@ pub fn parse(csv_bytes: &[u8], generated_at: Option<Timestamp>) -> Result<Invent
             },
             password,
             access_keys: keys,
+            others: row.certificates(&certificates)?,
             tags: Tags::NotRead,
         });
     }
@@ -163,6 +176,48 @@ impl Row<'_> {
         } else {
             Err(self.bad(column))
         }
+    }
+
+    /// The signing certificates the report's `cert_N_*` columns (at `columns`) show: one exists
+    /// when it is active or its `cert_N_last_rotated` is a date.
+    fn certificates(
+        &self,
+        columns: &[(usize, usize)],
+    ) -> Result<Vec<OtherCredential>, ReportError> {
+        let mut certificates = Vec::new();
+        for (slot, &(active_at, rotated_at)) in (1u8..).zip(columns) {
+            let active = self.record.get(active_at).unwrap_or("").trim();
+            let active = match active.to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                value if is_sentinel(value) => false,
+                _ => {
+                    return Err(ReportError::BadValue {
+                        line: self.line,
+                        column: CERTIFICATES[usize::from(slot - 1)].0,
+                        value: active.to_owned(),
+                    });
+                }
+            };
+            let created = self.date_at(rotated_at, CERTIFICATES[usize::from(slot - 1)].1)?;
+            if !active && created.is_none() {
+                continue;
+            }
+            certificates.push(OtherCredential {
+                kind: CredentialKind::SigningCertificate,
+                id: None,
+                slot: Some(slot),
+                status: if active {
+                    KeyStatus::Active
+                } else {
+                    KeyStatus::Inactive
+                },
+                created,
+                service: None,
+                expires: None,
+            });
+        }
+        Ok(certificates)
     }
 
     /// The access key in slot 1 or 2, if one exists: a key exists when its

@@ -17,6 +17,7 @@ mod api_mode;
 mod confirm;
 pub mod credential_report;
 mod keys;
+mod others;
 mod report_mode;
 
 use std::collections::BTreeSet;
@@ -32,6 +33,7 @@ use crate::inventory::{Inventory, Tags, User};
 
 pub use confirm::{Confirmation, confirm, needs_confirmation};
 pub use keys::{KeyResolution, match_report_keys};
+pub use others::{read as read_others, resolve_certificate_ids};
 
 /// How many users of one account are read at once (api mode, key resolution). The account's
 /// [`Pace`] still bounds the request rate; this only bounds requests in flight.

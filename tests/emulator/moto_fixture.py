@@ -55,6 +55,7 @@ from datetime import datetime, timedelta, timezone
 
 import boto3
 from deployed_role import Policy, judged, render
+from service_credentials import ACTIONS as SERVICE_CREDENTIAL_ACTIONS, ServiceCredentials
 from botocore.session import get_session as botocore_session
 from botocore.validate import ParamValidator
 from moto.iam.models import AccessKeyLastUsed, get_account_id_from, iam_backends
@@ -85,10 +86,15 @@ AUDIT_ACTIONS = [
     "iam:GetAccountSummary",
     "iam:ListUserTags",
     "iam:GetUser",
+    "iam:ListSSHPublicKeys",
+    "iam:ListServiceSpecificCredentials",
+    "iam:ListSigningCertificates",
 ]
 
 # IAM changes: faults can also hit them after the emulator acted.
-IAM_CHANGES = {"UpdateAccessKey", "DeleteAccessKey", "DeleteLoginProfile"}
+IAM_CHANGES = {
+    "UpdateAccessKey", "DeleteAccessKey", "DeleteLoginProfile", "UpdateSSHPublicKey", "UpdateSigningCertificate",
+}
 FAULT_KINDS = ("500", "503", "drop", "slow")
 
 # The remediation role: the changes, and the live reads that verify them first.
@@ -100,18 +106,29 @@ REMEDIATION_ACTIONS = [
     "iam:UpdateAccessKey",
     "iam:DeleteAccessKey",
     "iam:DeleteLoginProfile",
+    "iam:ListSSHPublicKeys",
+    "iam:UpdateSSHPublicKey",
+    "iam:ListServiceSpecificCredentials",
+    "iam:UpdateServiceSpecificCredential",
+    "iam:ListSigningCertificates",
+    "iam:UpdateSigningCertificate",
 ]
 
 
-def user(name, password=None, keys=(), password_last_used=None, tags=None):
+def user(name, password=None, keys=(), password_last_used=None, tags=None, ssh=(), certs=(), services=()):
     """A user: `password` is (set_seconds_ago, used_seconds_ago|None); each key is
-    (status, created_seconds_ago, used_seconds_ago|None); `tags` is {key: value}."""
+    (status, created_seconds_ago, used_seconds_ago|None); `tags` is {key: value}; each SSH key
+    and signing certificate is (status, uploaded_seconds_ago); each service-specific credential
+    is (service, status, created_seconds_ago, expires_in_seconds|None)."""
     return {
         "name": name,
         "password": password,
         "keys": list(keys),
         "password_last_used": password_last_used,
         "tags": tags or {},
+        "ssh": list(ssh),
+        "certs": list(certs),
+        "services": list(services),
     }
 
 
@@ -181,6 +198,36 @@ DEMO = {
 }
 
 
+# The long-lived credentials AWS records no use for, one account of them: found by age (SSH keys
+# and certificates at 90 days, service-specific credentials at 90, Bedrock API keys at 30 or
+# when they never expire), inactive or expired ones as information, two exempt users.
+KINDS = {
+    "management": [],
+    "members": [
+        {
+            "name": "tools",
+            "ou": "workloads",
+            "audit_role": True,
+            "users": [
+                user("sam", ssh=[("Active", 200 * DAY), ("Active", 10 * DAY)], tags={"team": "platform"}),
+                user("cora", services=[
+                    ("codecommit.amazonaws.com", "Active", 120 * DAY, None),
+                    ("cassandra.amazonaws.com", "Inactive", 300 * DAY, None),
+                ]),
+                user("bea", services=[
+                    ("bedrock.amazonaws.com", "Active", 10 * DAY, None),
+                    ("logs.amazonaws.com", "Active", 100 * DAY, 30 * DAY),
+                ]),
+                user("cid", certs=[("Active", 150 * DAY), ("Active", 20 * DAY)]),
+                user("ed", ssh=[("Expired", 500 * DAY)]),
+                user("breakglass-ops", ssh=[("Active", 400 * DAY)]),
+                user("tess", certs=[("Active", 400 * DAY)], tags={"stalecreds:exempt": "true"}),
+            ],
+        },
+    ],
+}
+
+
 def bench_scenario(accounts: int, users: int, seed: int = 7) -> dict:
     """`accounts` member accounts of `users` users each, with a deterministic mix of credentials."""
     rng = random.Random(seed)
@@ -233,6 +280,8 @@ class Fixture:
         # are judged against the role's policy, as AWS would (deployed_role.py).
         self.enforced: dict[str, Policy] = {}
         self.endpoint = ""
+        # IAM's service-specific credentials, which moto does not have.
+        self.service_credentials = ServiceCredentials()
         # Extra latency for chosen actions: {(service, action): seconds}, before acting.
         self.slow: dict[tuple[str, str], float] = {}
         # A random mix of faults: share of requests, kinds, the share of IAM changes hit again
@@ -459,6 +508,9 @@ class Layer:
                 body = error_xml("https://sts.amazonaws.com/doc/2011-06-15/", "AccessDenied", refusal)
                 start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
                 return [body]
+        if service == "iam" and action in SERVICE_CREDENTIAL_ACTIONS:
+            users = set(iam_backends[account]["aws"].users)
+            return self.fixture.service_credentials.answer(account, action, form, users, start_response)
         if service == "iam" and action in ("GenerateCredentialReport", "GetCredentialReport"):
             return credential_report(self.fixture, account, action, start_response)
         if service == "iam" and action == "GetLoginProfile":
@@ -568,7 +620,7 @@ class Layer:
             organizations_backends[MANAGEMENT]["aws"].remove_account_from_organization(AccountId=request["account"])
             payload = {"ok": True}
         elif path == "/_fixture/iam-state":
-            payload = iam_state()
+            payload = iam_state(self.fixture)
         elif path == "/_fixture/s3-objects":
             payload = s3_objects()
         elif path == "/_fixture/s3-put":
@@ -945,8 +997,10 @@ def change(request: dict) -> dict:
     raise KeyError(f"no key {key_id} for {request['user']}")
 
 
-def iam_state() -> dict:
-    """Every account's users, with their keys (ID and status) and whether a password exists."""
+def iam_state(fixture: Fixture) -> dict:
+    """Every account's users, with their keys, SSH keys, signing certificates and
+    service-specific credentials (ID and status), and whether a password exists."""
+    services = fixture.service_credentials.state()
     state = {}
     for account_id, partitions in list(iam_backends.items()):
         backend = partitions["aws"]
@@ -954,9 +1008,14 @@ def iam_state() -> dict:
             name: {
                 "password": bool(user.password),
                 "keys": sorted([key.access_key_id, key.status] for key in user.access_keys),
+                "ssh": sorted([key.ssh_public_key_id, key.status] for key in user.ssh_public_keys),
+                "certs": sorted([cert.id, cert.status] for cert in user.signing_certificates.values()),
             }
             for name, user in sorted(backend.users.items())
         }
+        for user_name, credential_id, status in services.get(account_id, []):
+            if user_name in users:
+                users[user_name].setdefault("services", []).append([credential_id, status])
         if users:
             state[account_id] = users
     return state
@@ -977,7 +1036,48 @@ def ago(seconds: float, now: datetime) -> datetime:
     return (now - timedelta(seconds=seconds)).replace(microsecond=0, tzinfo=None)
 
 
-def seed(endpoint: str, scenario: dict, external_id: str | None) -> dict:
+def certificate_pem(name: str) -> str:
+    """A self-signed X.509 certificate (moto checks that a signing certificate is one)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def seed_others(iam, account_id: str, spec: dict, now: datetime, credentials: ServiceCredentials) -> None:
+    """A user's SSH keys, signing certificates and service-specific credentials, with the dates
+    AWS would have recorded."""
+    name = spec["name"]
+    for index, _ in enumerate(spec.get("ssh", [])):
+        iam.upload_ssh_public_key(UserName=name, SSHPublicKeyBody=f"ssh-ed25519 AAAAC3NzaFixture{index}{name} {name}")
+    for _ in spec.get("certs", []):
+        iam.upload_signing_certificate(UserName=name, CertificateBody=certificate_pem(name))
+    moto_user = iam_backends[account_id]["aws"].users[name]
+    for key, (status, uploaded_ago) in zip(moto_user.ssh_public_keys, spec.get("ssh", [])):
+        key.status, key.upload_date = status, ago(uploaded_ago, now)
+    for cert, (status, uploaded_ago) in zip(moto_user.signing_certificates.values(), spec.get("certs", [])):
+        cert.status, cert.upload_date = status, ago(uploaded_ago, now)
+    for service, status, created_ago, expires_in in spec.get("services", []):
+        expires = None if expires_in is None else ago(-expires_in, now)
+        credentials.add(account_id, name, service, ago(created_ago, now), expires, status)
+
+
+def seed(endpoint: str, scenario: dict, external_id: str | None, credentials: ServiceCredentials) -> dict:
     session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
     org = session.client("organizations", endpoint_url=endpoint)
     sts = session.client("sts", endpoint_url=endpoint)
@@ -1046,6 +1146,7 @@ def seed(endpoint: str, scenario: dict, external_id: str | None) -> dict:
             for _ in spec["keys"]:
                 created_key = iam.create_access_key(UserName=spec["name"])["AccessKey"]
                 key_ids.setdefault(f"{name}/{spec['name']}", []).append(created_key["AccessKeyId"])
+            seed_others(iam, account_id, spec, now, credentials)
         # Dates, as AWS would have recorded them.
         backend = iam_backends[account_id]["aws"]
         for spec in users:
@@ -1076,7 +1177,7 @@ def seed(endpoint: str, scenario: dict, external_id: str | None) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", choices=["demo", "bench", "empty"], default="demo")
+    parser.add_argument("--scenario", choices=["demo", "kinds", "bench", "empty"], default="demo")
     parser.add_argument("--accounts", type=int, default=50, help="bench: member accounts")
     parser.add_argument("--users", type=int, default=20, help="bench: users per account")
     parser.add_argument("--external-id", help="audit roles require this ExternalId")
@@ -1095,10 +1196,11 @@ def main() -> int:
 
     scenario = {
         "demo": DEMO,
+        "kinds": KINDS,
         "bench": bench_scenario(args.accounts, args.users),
         "empty": {"management": [], "members": []},
     }[args.scenario]
-    seeded = seed(endpoint, scenario, args.external_id)
+    seeded = seed(endpoint, scenario, args.external_id, fixture.service_credentials)
     with fixture.lock:
         fixture.counts.clear()
     ready = json.dumps({"endpoint": endpoint, **seeded})
