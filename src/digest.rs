@@ -20,6 +20,7 @@ use serde::Serialize;
 
 mod changes;
 mod groups;
+pub mod owners;
 
 pub use groups::{Group, groups};
 
@@ -81,8 +82,13 @@ pub fn should_send(report: &Report, notify: crate::config::Notify) -> bool {
 
 /// Renders the digest, with the findings grouped by account or by owner. `full_report` says
 /// where the whole report is (a file, an S3 URL), if anywhere.
-pub fn render_grouped(report: &Report, full_report: Option<&str>, grouping: Grouping) -> Digest {
-    render_within(report, full_report, MAX_MESSAGE_BYTES, grouping)
+pub fn render_grouped(
+    report: &Report,
+    full_report: Option<&str>,
+    grouping: Grouping,
+    owners: Option<&owners::Planned>,
+) -> Digest {
+    render_within(report, full_report, MAX_MESSAGE_BYTES, grouping, owners)
 }
 
 /// Renders the digest within `limit` bytes. The findings still open (the least important
@@ -94,6 +100,7 @@ pub fn render_within(
     full_report: Option<&str>,
     limit: usize,
     grouping: Grouping,
+    owners: Option<&owners::Planned>,
 ) -> Digest {
     let ranked = ranked(&report.findings);
     let new = ranked
@@ -107,6 +114,7 @@ pub fn render_within(
             ranked: &ranked,
             resolved: &resolved,
             groups: &groups,
+            owners,
         };
         compose(report, full_report, &lists, grouping, budget)
     };
@@ -273,6 +281,8 @@ struct Lists<'l, 'r> {
     ranked: &'l [&'r Finding],
     resolved: &'l [&'r ResolvedFinding],
     groups: &'l [Group<'r>],
+    /// The run's owner messages, when it sends some.
+    owners: Option<&'l owners::Planned>,
 }
 
 fn compose(
@@ -286,12 +296,14 @@ fn compose(
         ranked,
         resolved,
         groups,
+        owners,
     } = *lists;
     let kept = &ranked[..budget.findings.min(ranked.len())];
     let omitted = ranked.len() - kept.len();
     let resolved_kept = &resolved[..budget.resolved.min(resolved.len())];
     let split = budget.groups.min(groups.len());
     let shown = Shown {
+        owners,
         grouping,
         findings: kept,
         findings_omitted: omitted,
@@ -317,6 +329,8 @@ fn compose(
 
 /// What one rendering of the digest shows of the run.
 struct Shown<'r, 'g> {
+    /// The run's owner messages, when it sends some.
+    owners: Option<&'g owners::Planned>,
     grouping: Grouping,
     findings: &'r [&'r Finding],
     findings_omitted: usize,
@@ -490,6 +504,10 @@ fn text(report: &Report, full_report: Option<&str>, shown: &Shown<'_, '_>) -> St
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = summary_section(&mut out, report)
+        .and_then(|()| match shown.owners {
+            Some(planned) => writeln!(out, "{}", owners::note(planned)),
+            None => Ok(()),
+        })
         .and_then(|()| changes::changes_line(&mut out, report))
         .and_then(|()| findings_section(&mut out, report, full_report, shown))
         .and_then(|()| not_scanned_section(&mut out, full_report, shown))
@@ -972,6 +990,32 @@ struct CompactFinding<'a> {
     exemption_unknown: bool,
 }
 
+impl<'a> CompactFinding<'a> {
+    fn of(finding: &'a Finding) -> CompactFinding<'a> {
+        CompactFinding {
+            rule: finding.rule,
+            severity: finding.severity,
+            account_id: &finding.account_id,
+            account_name: finding.account_name.as_deref(),
+            user_name: &finding.user_name,
+            credential: finding.credential,
+            access_key_id: finding.access_key_id.as_deref(),
+            credential_id: finding
+                .credential_id
+                .as_deref()
+                .filter(|_| finding.access_key_id.is_none()),
+            expires: finding.expires,
+            credential_status: finding.credential_status,
+            last_used: finding.last_used,
+            idle_days: finding.idle_days,
+            owner: finding.owner.as_ref().map(|owner| owner.value.as_str()),
+            change: finding.change,
+            first_seen: finding.first_seen,
+            exemption_unknown: finding.exemption_unknown.is_some(),
+        }
+    }
+}
+
 fn summary_json(report: &Report, full_report: Option<&str>, shown: &Shown<'_, '_>) -> String {
     let summary = SummaryJson {
         schema_version: report.schema_version,
@@ -1004,27 +1048,7 @@ fn summary_json(report: &Report, full_report: Option<&str>, shown: &Shown<'_, '_
         findings: shown
             .findings
             .iter()
-            .map(|finding| CompactFinding {
-                rule: finding.rule,
-                severity: finding.severity,
-                account_id: &finding.account_id,
-                account_name: finding.account_name.as_deref(),
-                user_name: &finding.user_name,
-                credential: finding.credential,
-                access_key_id: finding.access_key_id.as_deref(),
-                credential_id: finding
-                    .credential_id
-                    .as_deref()
-                    .filter(|_| finding.access_key_id.is_none()),
-                expires: finding.expires,
-                credential_status: finding.credential_status,
-                last_used: finding.last_used,
-                idle_days: finding.idle_days,
-                owner: finding.owner.as_ref().map(|owner| owner.value.as_str()),
-                change: finding.change,
-                first_seen: finding.first_seen,
-                exemption_unknown: finding.exemption_unknown.is_some(),
-            })
+            .map(|finding| CompactFinding::of(finding))
             .collect(),
         findings_omitted: shown.findings_omitted,
         resolved: shown.resolved,

@@ -705,6 +705,32 @@ async fn the_same_scheduled_event_delivered_twice_publishes_one_digest() {
     assert_eq!(moto.published().len(), 2, "another event is another run");
 }
 
+/// Issue 18: owner messages go out once per run too: the same scheduled event delivered twice
+/// sends the digest and each owner's message once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_messages_go_out_once_per_run() {
+    let dir = temp_dir();
+    let config = dir.path().join("owners.yaml");
+    let text = "owners:\n  tag_keys: [owner, team]\nnotification:\n  owner_messages: true\n";
+    std::fs::write(&config, text).expect("writable");
+    let config = config.to_str().expect("utf-8");
+    let Some(lambda) = Lambda::demo(&[("STALECREDS_CONFIG", config)]).await else {
+        return;
+    };
+    let event =
+        json!({"id": "owners-run", "source": "aws.events", "detail-type": "Scheduled Event"});
+    let first = lambda.invoke(&event).await.expect("first");
+    let second = lambda.invoke(&event).await.expect("second");
+    assert_eq!(first["owner_messages"], 3, "{first}");
+    assert_eq!(second["owner_messages"], 0, "{second}");
+    let published = lambda.moto.published();
+    assert_eq!(
+        published.len(),
+        4,
+        "one digest and three owner messages: {published:?}"
+    );
+}
+
 /// Issue 9: the stop timer used to start only after the organization was listed. A listing
 /// slower than the whole budget now ends the invocation in time, with a failure digest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -877,3 +877,67 @@ fn security_hub_converges_after_a_failed_import_and_an_account_that_left() {
     assert_eq!(gone.len(), 2, "hank's and judy's keys: {gone:?}");
     assert!(gone.iter().all(|id| held[*id].0 == "ARCHIVED"));
 }
+
+/// Issue 18: with owners configured, a run also tells each owner directly: one message per
+/// owner, carrying the owner as a message attribute, so that a team's subscription with a filter
+/// policy receives only its own credentials, and the security team's (`owner` absent) only the
+/// digest, which says how many owner messages went out.
+#[test]
+fn each_team_receives_only_its_own_credentials_through_its_filter_policy() {
+    let Some(moto) = demo() else { return };
+    let subscriptions = |command: &str, teams: &[&str]| {
+        let output = crate::support::emulator_script("owner_subscriptions.py")
+            .args([moto.endpoint.as_str(), moto.topic_arn.as_str(), command])
+            .args(teams)
+            .output()
+            .expect("runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).expect("JSON")
+    };
+    subscriptions("setup", &["payments", "platform"]);
+    let dir = temp_dir();
+    let config = dir.path().join("accounts.yaml");
+    let text = "owners:\n  tag_keys: [owner, team]\nnotification:\n  owner_messages: true\n";
+    std::fs::write(&config, text).expect("writable");
+    let run = Run::of(
+        moto.stalecreds()
+            .args([
+                "scan",
+                "--format",
+                "json",
+                "--topic-arn",
+                &moto.topic_arn,
+                "--config",
+            ])
+            .arg(&config),
+    );
+    assert!(
+        run.stderr.contains("3 owner messages published"),
+        "{}",
+        run.stderr
+    );
+    let seen = subscriptions("read", &[]);
+    let owners = |queue: &str| -> Vec<String> {
+        seen[queue]
+            .as_array()
+            .expect("a queue")
+            .iter()
+            .map(|message| message["owner"].as_str().unwrap_or("none").to_owned())
+            .collect()
+    };
+    assert_eq!(owners("team-payments"), ["payments"], "{seen}");
+    assert_eq!(owners("team-platform"), ["platform"], "{seen}");
+    assert_eq!(owners("security"), ["none"], "the digest alone: {seen}");
+    let subject = seen["team-payments"][0]["subject"]
+        .as_str()
+        .expect("a subject");
+    assert_eq!(subject, "stalecreds: 1 unused credential of payments");
+    let (_, text) = digest_text(&moto, 0);
+    assert!(text.contains("Owner messages: 3 "), "{text}");
+    let published = moto.published();
+    assert_eq!(published.len(), 4, "the digest and three owner messages");
+}

@@ -575,6 +575,13 @@ fn tell(scanned: &Scanned) {
     if let Sent::Published(message_id) = &delivery.digest {
         tracing::info!(%message_id, "digest published");
     }
+    let to_owners = delivery.owner_messages.len();
+    if to_owners > 0 {
+        eprintln!(
+            "stalecreds: {to_owners} owner message{} published",
+            if to_owners == 1 { "" } else { "s" }
+        );
+    }
     if let Some(remediation) = &scanned.report.remediation {
         if let Some(journal) = &remediation.journal_error {
             eprintln!(

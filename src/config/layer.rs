@@ -296,6 +296,30 @@ settings! {
             Ok(())
         }),
     },
+    /// Whether a run also sends one message per owner of findings.
+    OwnerMessages => Row {
+        section: Section::Notification, key: "owner_messages",
+        env: "STALECREDS_OWNER_MESSAGES", flag: "--owner-messages", value: "",
+        kind: Kind::Flag,
+        default: Initial::Value("false"),
+        doc: "Also publish one message per owner of findings (owners.tag_keys), with the owner as the message attribute `owner` for subscription filter policies (docs/digest.md)",
+        apply: Apply::Run(|settings, value| {
+            settings.owner_messages = value == &SettingValue::Flag(true);
+            Ok(())
+        }),
+    },
+    /// At most this many owner messages a run.
+    MaxOwnerMessages => Row {
+        section: Section::Notification, key: "max_owner_messages",
+        env: "STALECREDS_MAX_OWNER_MESSAGES", flag: "--max-owner-messages", value: "N",
+        kind: Kind::Number { min: 1, max: 10_000 },
+        default: Initial::Value("100"),
+        doc: "At most this many owner messages a run (the owners with the most findings first; the digest names the others)",
+        apply: Apply::Run(|settings, value| {
+            settings.max_owner_messages = value.number() as usize;
+            Ok(())
+        }),
+    },
     /// The S3 bucket that keeps reports (and journals).
     ReportBucket => Row {
         section: Section::Reports, key: "bucket",

@@ -68,6 +68,10 @@ pub struct Settings {
     pub security_hub: bool,
     /// The CIS AWS Foundations versions findings are mapped to (`reports.cis_versions`).
     pub cis_versions: Vec<crate::rules::cis::CisVersion>,
+    /// Whether one message per owner of findings is published too.
+    pub owner_messages: bool,
+    /// At most this many owner messages a run.
+    pub max_owner_messages: usize,
 }
 
 /// Apply was asked for, and the configuration has no remediation policy.

@@ -209,6 +209,24 @@ fn cross_checks<'a>(
             ),
         });
     }
+    if settings.owner_messages
+        && let Some(Sourced { source, .. }) = merged(Setting::OwnerMessages)
+    {
+        let missing = match (
+            settings.defaults.policy.owner_tags.is_empty(),
+            settings.topic_arn.is_none(),
+        ) {
+            (true, _) => Some("owners to tell: set `owners.tag_keys`"),
+            (false, true) => Some("a topic: set `notification.topic_arn`"),
+            (false, false) => None,
+        };
+        if let Some(missing) = missing {
+            problems.push(Problem {
+                source: source.clone(),
+                message: format!("owner messages are asked for, but there are no {missing}"),
+            });
+        }
+    }
     if settings.call_timeout < settings.attempt_timeout
         && let Some(Sourced { source, .. }) = merged(Setting::CallTimeout)
     {

@@ -32,6 +32,8 @@ pub struct Delivery {
     pub journal: Option<String>,
     /// What became of the digest.
     pub digest: Sent,
+    /// What became of each owner message, by owner (when the run sends them).
+    pub owner_messages: Vec<(String, Sent)>,
     /// What became of the import into Security Hub, when asked for.
     pub security_hub: Option<Imported>,
     /// What could not be delivered: each makes the run incomplete.
@@ -74,6 +76,15 @@ pub enum DeliveryError {
     /// The digest could not be published.
     #[error("the digest could not be published")]
     Digest(#[source] AwsError),
+    /// An owner's message could not be published.
+    #[error("the message to owner {owner} could not be published")]
+    OwnerMessage {
+        /// The owner.
+        owner: String,
+        /// Why.
+        #[source]
+        error: AwsError,
+    },
     /// Findings could not be imported into Security Hub.
     #[error("Security Hub: {0}")]
     SecurityHub(String),
@@ -114,9 +125,13 @@ pub(super) async fn deliver(ctx: &Context<'_>, report: &Report, request: Request
         .as_ref()
         .map(|bucket| bucket.url(&bucket.run_key(report.generated_at, "report.json")));
     let shown = stored_at.as_deref().or(delivery.report.as_deref());
-    match send_digest(ctx, report, shown, request.once_per).await {
+    let owners = owner_messages(ctx.settings, report, shown);
+    match send_digest(ctx, report, shown, request.once_per, owners.as_ref()).await {
         Ok(sent) => delivery.digest = sent,
         Err(error) => delivery.errors.push(DeliveryError::Digest(error)),
+    }
+    if let Some(planned) = &owners {
+        send_owner_messages(ctx, planned, request.once_per, report, &mut delivery).await;
     }
     if let Some(bucket) = &bucket {
         store_report(ctx, bucket, report, &mut delivery).await;
@@ -228,6 +243,49 @@ pub(super) fn bucket(settings: &Settings) -> Option<Bucket> {
         })
 }
 
+/// The run's owner messages, when the settings ask for them (and a digest may be sent at all).
+fn owner_messages(
+    settings: &crate::config::Settings,
+    report: &Report,
+    full_report: Option<&str>,
+) -> Option<digest::owners::Planned> {
+    let wanted = settings.owner_messages
+        && settings.topic_arn.is_some()
+        && settings.notify != crate::config::Notify::Never;
+    wanted.then(|| digest::owners::plan(report, settings.max_owner_messages, full_report))
+}
+
+/// Publishes each owner's message, at most once per run and owner (`once_per`, the trigger's
+/// ID: each has a marker of its own, as the digest has).
+async fn send_owner_messages(
+    ctx: &Context<'_>,
+    planned: &digest::owners::Planned,
+    once_per: Option<&str>,
+    report: &Report,
+    delivery: &mut Delivery,
+) {
+    let Some(topic_arn) = &ctx.settings.topic_arn else {
+        return;
+    };
+    let run = once_per.map_or_else(|| report.generated_at.to_string(), str::to_owned);
+    let base = &ctx.clients.base;
+    for (index, message) in planned.messages.iter().enumerate() {
+        let marker = format!("owner-{index:05}-{}", store::segment(&message.owner));
+        let dedup = format!("{run}-{marker}");
+        let sent = once(ctx, &run, &marker, once_per.is_some(), |timeout| {
+            notify::publish(base, topic_arn, &message.digest, &dedup, timeout)
+        })
+        .await;
+        match sent {
+            Ok(sent) => delivery.owner_messages.push((message.owner.clone(), sent)),
+            Err(error) => delivery.errors.push(DeliveryError::OwnerMessage {
+                owner: message.owner.clone(),
+                error,
+            }),
+        }
+    }
+}
+
 /// Sends the run's digest when the settings ask for it: one message, whatever the number of
 /// findings, and at most once per run (`once_per`, the trigger's ID).
 async fn send_digest(
@@ -235,6 +293,7 @@ async fn send_digest(
     report: &Report,
     full_report: Option<&str>,
     once_per: Option<&str>,
+    owners: Option<&digest::owners::Planned>,
 ) -> Result<Sent, AwsError> {
     let settings = ctx.settings;
     let Some(topic_arn) = &settings.topic_arn else {
@@ -248,10 +307,10 @@ async fn send_digest(
     } else {
         digest::Grouping::Account
     };
-    let digest = digest::render_grouped(report, full_report, grouping);
+    let digest = digest::render_grouped(report, full_report, grouping, owners);
     let run = once_per.map_or_else(|| report.generated_at.to_string(), str::to_owned);
     let base = &ctx.clients.base;
-    once(ctx, &run, once_per.is_some(), |timeout| {
+    once(ctx, &run, "digest", once_per.is_some(), |timeout| {
         notify::publish(base, topic_arn, &digest, &run, timeout)
     })
     .await
@@ -303,6 +362,7 @@ enum Turn {
 async fn once<F, Fut>(
     ctx: &Context<'_>,
     run: &str,
+    name: &str,
     marked: bool,
     publish: F,
 ) -> Result<Sent, AwsError>
@@ -312,7 +372,7 @@ where
 {
     let (clients, deadline) = (ctx.clients, &ctx.deadline);
     let marker = bucket(ctx.settings).filter(|_| marked).map(|bucket| {
-        let key = bucket.state_key(&format!("runs/{}/digest.json", store::segment(run)));
+        let key = bucket.state_key(&format!("runs/{}/{name}.json", store::segment(run)));
         (bucket, key)
     });
     let claimed = match &marker {
@@ -514,7 +574,7 @@ pub(super) async fn send_failure_digest(
     let digest = digest::render_failure(ctx.now, failure);
     let run = run_id.map_or_else(|| ctx.now.to_string(), str::to_owned);
     let base = &ctx.clients.base;
-    once(ctx, &run, run_id.is_some(), |timeout| {
+    once(ctx, &run, "digest", run_id.is_some(), |timeout| {
         notify::publish(base, topic_arn, &digest, &run, timeout)
     })
     .await

@@ -579,6 +579,11 @@ fn response(scanned: &Scanned, apply: bool) -> Value {
         "report": delivery.report,
         "journal": delivery.journal,
         "digest": digest,
+        "owner_messages": delivery
+            .owner_messages
+            .iter()
+            .filter(|(_, sent)| matches!(sent, Sent::Published(_)))
+            .count(),
         "security_hub": delivery.security_hub.as_ref().map(|imported| json!({
             "imported": imported.succeeded,
             "refused": imported.failed.len(),
