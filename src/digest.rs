@@ -82,13 +82,32 @@ pub fn should_send(report: &Report, notify: crate::config::Notify) -> bool {
 
 /// Renders the digest, with the findings grouped by account or by owner. `full_report` says
 /// where the whole report is (a file, an S3 URL), if anywhere.
-pub fn render_grouped(
-    report: &Report,
-    full_report: Option<&str>,
-    grouping: Grouping,
-    owners: Option<&owners::Planned>,
-) -> Digest {
-    render_within(report, full_report, MAX_MESSAGE_BYTES, grouping, owners)
+pub fn render_grouped(report: &Report, full_report: Option<&str>, layout: Layout<'_>) -> Digest {
+    render_within(report, full_report, MAX_MESSAGE_BYTES, layout)
+}
+
+/// How a digest is laid out, beyond the report: how findings are grouped, the owner messages
+/// the run sends, and where its page is.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout<'a> {
+    /// By account or by owner.
+    pub grouping: Grouping,
+    /// The run's owner messages, when it sends some.
+    pub owners: Option<&'a owners::Planned>,
+    /// Where the run's page is, for people (the S3 console's address of `report.html`).
+    pub page: Option<&'a str>,
+}
+
+#[cfg(test)]
+impl Layout<'_> {
+    /// By account, no owner message, no page.
+    pub fn plain() -> Layout<'static> {
+        Layout {
+            grouping: Grouping::Account,
+            owners: None,
+            page: None,
+        }
+    }
 }
 
 /// Renders the digest within `limit` bytes. The findings still open (the least important
@@ -99,8 +118,7 @@ pub fn render_within(
     report: &Report,
     full_report: Option<&str>,
     limit: usize,
-    grouping: Grouping,
-    owners: Option<&owners::Planned>,
+    layout: Layout<'_>,
 ) -> Digest {
     let ranked = ranked(&report.findings);
     let new = ranked
@@ -114,9 +132,9 @@ pub fn render_within(
             ranked: &ranked,
             resolved: &resolved,
             groups: &groups,
-            owners,
+            layout,
         };
-        compose(report, full_report, &lists, grouping, budget)
+        compose(report, full_report, &lists, budget)
     };
     let fits = |budget: Budget| compose(budget).size() + MARGIN_BYTES <= limit;
     let mut budget = Budget {
@@ -281,30 +299,30 @@ struct Lists<'l, 'r> {
     ranked: &'l [&'r Finding],
     resolved: &'l [&'r ResolvedFinding],
     groups: &'l [Group<'r>],
-    /// The run's owner messages, when it sends some.
-    owners: Option<&'l owners::Planned>,
+    /// Grouping, owner messages and page.
+    layout: Layout<'l>,
 }
 
 fn compose(
     report: &Report,
     full_report: Option<&str>,
     lists: &Lists<'_, '_>,
-    grouping: Grouping,
     budget: Budget,
 ) -> Digest {
     let Lists {
         ranked,
         resolved,
         groups,
-        owners,
+        layout,
     } = *lists;
     let kept = &ranked[..budget.findings.min(ranked.len())];
     let omitted = ranked.len() - kept.len();
     let resolved_kept = &resolved[..budget.resolved.min(resolved.len())];
     let split = budget.groups.min(groups.len());
     let shown = Shown {
-        owners,
-        grouping,
+        owners: layout.owners,
+        page: layout.page,
+        grouping: layout.grouping,
         findings: kept,
         findings_omitted: omitted,
         resolved: resolved_kept,
@@ -331,6 +349,8 @@ fn compose(
 struct Shown<'r, 'g> {
     /// The run's owner messages, when it sends some.
     owners: Option<&'g owners::Planned>,
+    /// Where the run's page is.
+    page: Option<&'g str>,
     grouping: Grouping,
     findings: &'r [&'r Finding],
     findings_omitted: usize,
@@ -511,7 +531,7 @@ fn text(report: &Report, full_report: Option<&str>, shown: &Shown<'_, '_>) -> St
         .and_then(|()| changes::changes_line(&mut out, report))
         .and_then(|()| findings_section(&mut out, report, full_report, shown))
         .and_then(|()| not_scanned_section(&mut out, full_report, shown))
-        .and_then(|()| what_to_do_section(&mut out, full_report));
+        .and_then(|()| what_to_do_section(&mut out, full_report, shown.page));
     out
 }
 
@@ -896,7 +916,11 @@ fn example(message: &str) -> String {
     }
 }
 
-fn what_to_do_section(out: &mut String, full_report: Option<&str>) -> std::fmt::Result {
+fn what_to_do_section(
+    out: &mut String,
+    full_report: Option<&str>,
+    page: Option<&str>,
+) -> std::fmt::Result {
     writeln!(
         out,
         "\nWhat to do\n\
@@ -909,6 +933,12 @@ fn what_to_do_section(out: &mut String, full_report: Option<&str>) -> std::fmt::
     )?;
     if let Some(location) = full_report {
         writeln!(out, "\nFull report: {location}")?;
+    }
+    if let Some(page) = page {
+        writeln!(
+            out,
+            "The page (findings to sort and filter, charts): {page}"
+        )?;
     }
     Ok(())
 }

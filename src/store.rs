@@ -42,6 +42,14 @@ impl Bucket {
         format!("{}stalecreds/runs/{}/", self.prefix(), segment(run_id))
     }
 
+    /// Where a person opens `key` in the S3 console (its object page), in `region`.
+    pub fn console_url(&self, key: &str, region: &str) -> String {
+        format!(
+            "https://{region}.console.aws.amazon.com/s3/object/{}?region={region}&prefix={key}",
+            self.name
+        )
+    }
+
     /// `s3://bucket/key`.
     pub fn url(&self, key: &str) -> String {
         format!("s3://{}/{key}", self.name)

@@ -553,12 +553,15 @@ fn stored_imported_and_published(moto: &Moto, response: &Value) {
     assert_eq!(published.len(), 1);
     assert!(response["digest"]["message_id"].is_string(), "{response}");
     let message: Value = serde_json::from_str(&published[0].1).expect("JSON message");
-    assert!(
-        message["email"]
-            .as_str()
-            .expect("text")
-            .contains(&format!("Full report: {report}"))
+    let text = message["email"].as_str().expect("text");
+    assert!(text.contains(&format!("Full report: {report}")), "{text}");
+    // Issue 18: and where a person opens the page, in the S3 console.
+    let page = format!(
+        "The page (findings to sort and filter, charts): https://us-east-1.console.aws.amazon.com/s3/object/{}?region=us-east-1&prefix={}",
+        moto.report_bucket,
+        key.replace("/report.json", "/report.html")
     );
+    assert!(text.contains(&page), "{text}");
 }
 
 /// The demo's remediation policy, bundled as the function's configuration.

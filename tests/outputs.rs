@@ -941,3 +941,52 @@ fn each_team_receives_only_its_own_credentials_through_its_filter_policy() {
     let published = moto.published();
     assert_eq!(published.len(), 4, "the digest and three owner messages");
 }
+
+/// Issue 18: the page holds every finding as data and renders one page of rows at a time, so at
+/// 100,000 findings it stays a file a browser opens without strain, renders at once, and
+/// filters and sorts quickly. The figures (headless Chromium: time to the script's end, to
+/// filter, to sort; the page's size) are printed and left in target/test-artifacts; the test
+/// asserts what the page does, not how fast (docs/outputs.md has the figures).
+#[test]
+fn the_page_works_at_a_hundred_thousand_findings() {
+    let dir = temp_dir();
+    let json = dir.path().join("report.json");
+    let made = crate::support::python_script("tests/browser/many_findings.py")
+        .arg("100000")
+        .arg(&json)
+        .status()
+        .expect("the generator runs");
+    assert!(made.success());
+    let text = std::fs::read_to_string(&json).expect("the report");
+    let report: stalecreds::report::Report = serde_json::from_str(&text).expect("a report");
+    let page = dir.path().join("page.html");
+    stalecreds::report::html::write_file(&report, &page).expect("the page is written");
+    let output = crate::support::python_script("tests/browser/check_page.py")
+        .arg("--measure")
+        .arg(&page)
+        .arg("user-012345")
+        .output()
+        .expect("the browser check runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).expect("the check's JSON");
+    std::fs::write(artifacts().join("page-100k.json"), &output.stdout).expect("writable");
+    let bytes = seen["bytes"].as_u64().expect("a size");
+    assert!(bytes < 12 * 1024 * 1024, "{bytes} bytes");
+    assert_eq!(messages(&seen["console"]), Vec::<String>::new(), "{seen}");
+    assert_eq!(
+        messages(&seen["violations"]),
+        Vec::<String>::new(),
+        "{seen}"
+    );
+    assert_eq!(seen["rows_rendered"], 100, "one page of rows: {seen}");
+    assert_eq!(
+        seen["filtered_users"],
+        serde_json::json!(["user-012345"]),
+        "{seen}"
+    );
+    assert_eq!(seen["shown_text"], "1 of 100000 shown");
+}

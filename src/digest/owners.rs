@@ -297,8 +297,11 @@ mod tests {
                 .iter()
                 .all(|m| m.digest.size() <= MAX_MESSAGE_BYTES)
         );
-        let digest =
-            crate::digest::render_grouped(&report, None, Grouping::Account, Some(&planned));
+        let layout = crate::digest::Layout {
+            owners: Some(&planned),
+            ..crate::digest::Layout::plain()
+        };
+        let digest = crate::digest::render_grouped(&report, None, layout);
         assert!(digest.size() <= MAX_MESSAGE_BYTES);
         assert!(
             digest.text.contains("Owner messages: 100 "),

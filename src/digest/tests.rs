@@ -12,7 +12,7 @@ use crate::scan::UserError;
 
 /// The digest grouped by account.
 fn render(report: &Report, full_report: Option<&str>) -> Digest {
-    render_grouped(report, full_report, Grouping::Account, None)
+    render_grouped(report, full_report, Layout::plain())
 }
 
 fn now() -> Timestamp {

@@ -124,15 +124,18 @@ pub(super) async fn deliver(ctx: &Context<'_>, report: &Report, request: Request
     let stored_at = bucket
         .as_ref()
         .map(|bucket| bucket.url(&bucket.run_key(report.generated_at, "report.json")));
-    let shown = stored_at.as_deref().or(delivery.report.as_deref());
-    let owners = owner_messages(ctx.settings, report, shown);
-    match send_digest(ctx, report, shown, request.once_per, owners.as_ref()).await {
-        Ok(sent) => delivery.digest = sent,
-        Err(error) => delivery.errors.push(DeliveryError::Digest(error)),
-    }
-    if let Some(planned) = &owners {
-        send_owner_messages(ctx, planned, request.once_per, report, &mut delivery).await;
-    }
+    let shown = stored_at.or_else(|| delivery.report.clone());
+    let once_per = request.once_per;
+    let bucket_ref = bucket.as_ref();
+    tell_people(
+        ctx,
+        report,
+        shown.as_deref(),
+        bucket_ref,
+        once_per,
+        &mut delivery,
+    )
+    .await;
     if let Some(bucket) = &bucket {
         store_report(ctx, bucket, report, &mut delivery).await;
     }
@@ -150,6 +153,43 @@ pub(super) async fn deliver(ctx: &Context<'_>, report: &Report, request: Request
         }
     }
     delivery
+}
+
+/// The digest, then each owner's message when the run sends them. The digest names where the
+/// full report is (`shown`) and, with a bucket, the S3 console's page of `report.html`.
+async fn tell_people(
+    ctx: &Context<'_>,
+    report: &Report,
+    shown: Option<&str>,
+    bucket: Option<&Bucket>,
+    once_per: Option<&str>,
+    delivery: &mut Delivery,
+) {
+    let owners = owner_messages(ctx.settings, report, shown);
+    let region = ctx
+        .clients
+        .base
+        .region()
+        .map_or("us-east-1", |region| region.as_ref());
+    let page = bucket.map(|bucket| {
+        bucket.console_url(&bucket.run_key(report.generated_at, "report.html"), region)
+    });
+    let layout = digest::Layout {
+        grouping: if ctx.settings.group_digest_by_owner {
+            digest::Grouping::Owner
+        } else {
+            digest::Grouping::Account
+        },
+        owners: owners.as_ref(),
+        page: page.as_deref(),
+    };
+    match send_digest(ctx, report, shown, once_per, layout).await {
+        Ok(sent) => delivery.digest = sent,
+        Err(error) => delivery.errors.push(DeliveryError::Digest(error)),
+    }
+    if let Some(planned) = &owners {
+        send_owner_messages(ctx, planned, once_per, report, delivery).await;
+    }
 }
 
 /// Stores the report and its page in the report bucket.
@@ -293,7 +333,7 @@ async fn send_digest(
     report: &Report,
     full_report: Option<&str>,
     once_per: Option<&str>,
-    owners: Option<&digest::owners::Planned>,
+    layout: digest::Layout<'_>,
 ) -> Result<Sent, AwsError> {
     let settings = ctx.settings;
     let Some(topic_arn) = &settings.topic_arn else {
@@ -302,12 +342,7 @@ async fn send_digest(
     if !digest::should_send(report, settings.notify) {
         return Ok(Sent::No);
     }
-    let grouping = if settings.group_digest_by_owner {
-        digest::Grouping::Owner
-    } else {
-        digest::Grouping::Account
-    };
-    let digest = digest::render_grouped(report, full_report, grouping, owners);
+    let digest = digest::render_grouped(report, full_report, layout);
     let run = once_per.map_or_else(|| report.generated_at.to_string(), str::to_owned);
     let base = &ctx.clients.base;
     once(ctx, &run, "digest", once_per.is_some(), |timeout| {

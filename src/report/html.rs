@@ -14,7 +14,7 @@ use std::io::{self, Write};
 use sha2::{Digest, Sha256};
 
 use super::words::{account_label, credential_words, plural};
-use super::{AccountStatus, Finding, Report};
+use super::{AccountStatus, CisVersion, Finding, Report};
 use crate::changes::Change;
 use crate::remediate::ActionStatus;
 use crate::rules::CredentialKind;
@@ -47,7 +47,7 @@ pub fn write_file(report: &Report, path: &std::path::Path) -> io::Result<()> {
 
 /// The page.
 pub fn render(report: &Report) -> String {
-    let mut page = String::with_capacity(16 * 1024 + report.findings.len() * 600);
+    let mut page = String::with_capacity(16 * 1024 + report.findings.len() * 80);
     let title = format!(
         "stalecreds: {} unused credential{} ({})",
         report.summary.findings,
@@ -236,7 +236,7 @@ fn new_list(page: &mut String, report: &Report) {
         page.push_str("<p class=\"muted\">Nothing new.</p>\n");
     } else {
         page.push_str("<ul>\n");
-        for finding in new {
+        for finding in new.iter().take(LIST_MAX) {
             let _ = writeln!(
                 page,
                 "<li><span class=\"sev-{0}\">{0}</span> {1}: {2}</li>",
@@ -249,6 +249,21 @@ fn new_list(page: &mut String, report: &Report) {
             );
         }
         page.push_str("</ul>\n");
+        more(page, new.len(), "new only");
+    }
+}
+
+/// The entries a list of new or resolved findings shows; the table has them all.
+const LIST_MAX: usize = 200;
+
+/// The line under a list cut at [`LIST_MAX`].
+fn more(page: &mut String, count: usize, how: &str) {
+    if count > LIST_MAX {
+        let _ = writeln!(
+            page,
+            "<p class=\"muted\">And {} more: {how}.</p>",
+            count - LIST_MAX
+        );
     }
 }
 
@@ -264,7 +279,7 @@ fn resolved_list(page: &mut String, report: &Report) {
         page.push_str("<p class=\"muted\">Nothing resolved.</p>\n");
     } else {
         page.push_str("<ul>\n");
-        for resolved in &report.resolved {
+        for resolved in report.resolved.iter().take(LIST_MAX) {
             let what = credential_text(resolved.credential, resolved.credential_id.as_deref());
             let _ = writeln!(
                 page,
@@ -280,6 +295,11 @@ fn resolved_list(page: &mut String, report: &Report) {
             );
         }
         page.push_str("</ul>\n");
+        more(
+            page,
+            report.resolved.len(),
+            "every one is in the JSON report's `resolved`",
+        );
     }
 }
 
@@ -397,6 +417,10 @@ fn bars(page: &mut String, title: &str, rows: &[(String, usize)]) {
     page.push_str("</svg>\n");
 }
 
+/// Findings shown at once in the table: the page holds every finding as data, and its script
+/// renders one page of rows at a time, however many there are.
+const PAGE_ROWS: usize = 100;
+
 fn findings_table(page: &mut String, report: &Report) {
     let _ = writeln!(
         page,
@@ -407,13 +431,14 @@ fn findings_table(page: &mut String, report: &Report) {
         page.push_str("<p>No unused credentials.</p>\n");
         return;
     }
-    page.push_str(
+    let _ = write!(
+        page,
         "<div class=\"controls\">\n<input id=\"filter\" type=\"search\" \
          placeholder=\"Filter: account, user, key, owner…\" aria-label=\"Filter findings\">\n\
          <select id=\"change\" aria-label=\"New or ongoing\"><option value=\"\">new and ongoing</option>\
          <option value=\"new\">new only</option><option value=\"ongoing\">ongoing only</option></select>\n\
          <span id=\"shown\" class=\"muted\"></span>\n</div>\n<div class=\"scroll\">\n\
-         <table id=\"findings\">\n<thead><tr>",
+         <table id=\"findings\" data-page-rows=\"{PAGE_ROWS}\">\n<thead><tr>",
     );
     let headers = [
         ("Severity", "number", ""),
@@ -424,6 +449,7 @@ fn findings_table(page: &mut String, report: &Report) {
         ("Last used", "text", "wide"),
         ("Change", "text", ""),
         ("Owner", "text", ""),
+        ("CIS", "text", "wide"),
         ("Remediation", "text", "wide"),
     ];
     for (name, kind, class) in headers {
@@ -432,70 +458,147 @@ fn findings_table(page: &mut String, report: &Report) {
             "<th class=\"{class}\" data-type=\"{kind}\"><button type=\"button\">{name}</button></th>"
         );
     }
-    page.push_str("</tr></thead>\n<tbody>\n");
-    for finding in &report.findings {
-        finding_row(page, finding);
-    }
-    page.push_str("</tbody>\n</table>\n</div>\n");
+    page.push_str(
+        "</tr></thead>\n<tbody></tbody>\n</table>\n</div>\n<nav class=\"pager\" aria-label=\"Pages of findings\">\
+         <button type=\"button\" id=\"previous\">Previous</button> <span id=\"page\"></span> \
+         <button type=\"button\" id=\"next\">Next</button></nav>\n\
+         <script type=\"application/json\" id=\"findings-data\">",
+    );
+    page.push_str(&table_data(report));
+    page.push_str("</script>\n");
 }
 
-fn finding_row(page: &mut String, finding: &Finding) {
-    let severity_rank = match finding.severity {
+/// The findings as the page's script reads them: tables of the values many findings share
+/// (accounts, credential kinds, owners, remediations) and one array per finding, `[severity,
+/// account, user, kind, ID, days idle (-1: unknown), last used, change, owner, remediation]`.
+/// It is JSON inside a `<script type="application/json">`, which nothing executes, with `<`, `>`
+/// and `&` written as escapes, so that no text can close the element; the script shows every
+/// value as text, never as markup.
+fn table_data(report: &Report) -> String {
+    let mut tables = Shared::default();
+    let rows: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .map(|finding| tables.row(finding))
+        .collect();
+    let kinds: Vec<serde_json::Value> = tables
+        .kinds
+        .iter()
+        .map(|kind| kind_data(*kind, &report.cis_versions))
+        .collect();
+    let data = serde_json::json!({
+        "accounts": tables.accounts.values,
+        "owners": tables.owners.values,
+        "remediations": tables.remediations.values,
+        "kinds": kinds,
+        "rows": rows,
+    });
+    // `<`, `>` and `&` appear only inside JSON strings: as escapes, they mean the same.
+    data.to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+/// Values many findings share, each kept once and named by its index.
+#[derive(Default)]
+struct Table {
+    values: Vec<String>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl Table {
+    fn of(&mut self, value: String) -> usize {
+        if let Some(at) = self.index.get(&value) {
+            return *at;
+        }
+        self.values.push(value.clone());
+        self.index.insert(value, self.values.len() - 1);
+        self.values.len() - 1
+    }
+}
+
+/// The tables of a page's data.
+#[derive(Default)]
+struct Shared {
+    accounts: Table,
+    owners: Table,
+    remediations: Table,
+    kinds: Vec<CredentialKind>,
+}
+
+impl Shared {
+    /// One finding's row (see [`table_data`]).
+    fn row(&mut self, finding: &Finding) -> serde_json::Value {
+        let label = account_label(&finding.account_id, finding.account_name.as_deref());
+        let account = self.accounts.of(label);
+        let kind = match self.kinds.iter().position(|k| *k == finding.credential) {
+            Some(at) => at,
+            None => {
+                self.kinds.push(finding.credential);
+                self.kinds.len() - 1
+            }
+        };
+        let owner = finding.owner.as_ref().map_or(-1, |owner| {
+            self.owners.of(format!("{} ({})", owner.value, owner.tag)) as i64
+        });
+        let remediation = finding.remediation.as_ref().map_or(-1, |entry| {
+            self.remediations.of(remediation_text(entry)) as i64
+        });
+        let id = finding
+            .credential_id
+            .as_deref()
+            .or(finding.access_key_id.as_deref());
+        serde_json::json!([
+            severity_rank(finding.severity),
+            account,
+            finding.user_name,
+            kind,
+            id.unwrap_or(""),
+            finding.idle_days.unwrap_or(-1),
+            finding
+                .last_used
+                .map_or_else(String::new, |at| at.strftime("%Y-%m-%d").to_string()),
+            finding.change.map_or("unknown", Change::as_str),
+            owner,
+            remediation,
+        ])
+    }
+}
+
+/// A credential kind as the page's script reads it: its words, whether AWS records its use,
+/// and its CIS controls in `versions`.
+fn kind_data(kind: CredentialKind, versions: &[CisVersion]) -> serde_json::Value {
+    let cis: Vec<String> = crate::rules::cis::controls(crate::rules::Rule::of(kind), versions)
+        .iter()
+        .map(|control| format!("{} (v{})", control.control, control.version.as_str()))
+        .collect();
+    serde_json::json!([
+        credential_words(kind),
+        !CredentialKind::OTHERS.contains(&kind),
+        cis.join(", "),
+    ])
+}
+
+fn severity_rank(severity: crate::rules::Severity) -> u8 {
+    match severity {
         crate::rules::Severity::Medium => 1,
         crate::rules::Severity::High => 2,
         crate::rules::Severity::Critical => 3,
+    }
+}
+
+/// A remediation in a few words: `deactivate_key: planned`.
+fn remediation_text(entry: &super::RemediationEntry) -> String {
+    let state = match entry.state {
+        ActionStatus::Planned => "planned",
+        ActionStatus::Deferred => "deferred",
+        ActionStatus::Applied => "applied",
+        ActionStatus::Skipped => "skipped",
+        ActionStatus::Failed => "failed",
+        ActionStatus::Waiting => "waiting",
     };
-    let change = finding.change.map_or("unknown", Change::as_str);
-    let credential = credential_text(finding.credential, finding.credential_id.as_deref());
-    // Unknown idle ages sort as the oldest: nothing shows a use.
-    let (idle_sort, idle) = match finding.idle_days {
-        Some(days) => (days.to_string(), days.to_string()),
-        None => ("1e9".to_owned(), "unknown".to_owned()),
-    };
-    let last_used = finding.last_used.map_or_else(
-        || "never".to_owned(),
-        |at| at.strftime("%Y-%m-%d").to_string(),
-    );
-    let owner = finding
-        .owner
-        .as_ref()
-        .map(|owner| format!("{} ({})", owner.value, owner.tag))
-        .unwrap_or_default();
-    let remediation = finding
-        .remediation
-        .as_ref()
-        .map(|entry| {
-            format!(
-                "{}: {}",
-                entry.action.as_str(),
-                match entry.state {
-                    ActionStatus::Planned => "planned",
-                    ActionStatus::Deferred => "deferred",
-                    ActionStatus::Applied => "applied",
-                    ActionStatus::Skipped => "skipped",
-                    ActionStatus::Failed => "failed",
-                    ActionStatus::Waiting => "waiting",
-                }
-            )
-        })
-        .unwrap_or_default();
-    let _ = writeln!(
-        page,
-        "<tr data-change=\"{change}\"><td data-sort=\"{severity_rank}\" class=\"sev-{severity}\">{severity}</td>\
-         <td>{account}</td><td>{user}</td><td><code>{credential}</code></td>\
-         <td class=\"num\" data-sort=\"{idle_sort}\">{idle}</td><td class=\"wide\">{last_used}</td>\
-         <td class=\"{change_class}\">{change}</td><td>{owner}</td><td class=\"wide\">{remediation}</td></tr>",
-        severity = finding.severity.as_str(),
-        account = escape(&account_label(
-            &finding.account_id,
-            finding.account_name.as_deref()
-        )),
-        user = escape(&finding.user_name),
-        credential = escape(&credential),
-        change_class = if change == "new" { "new" } else { "" },
-        owner = escape(&owner),
-        remediation = escape(&remediation),
-    );
+    format!("{}: {state}", entry.action.as_str())
 }
 
 fn not_scanned(page: &mut String, report: &Report) {

@@ -2,6 +2,7 @@
 driven by selenium; installed by scripts/setup).
 
     check_page.py PAGE SCREENSHOT_DIR
+    check_page.py --measure PAGE WORD
 
 Loads PAGE from disk and prints one JSON object with what it saw: the browser's console
 messages, the Content-Security-Policy violations, the findings table's rows after each sort and
@@ -95,7 +96,70 @@ def whole(driver: webdriver.Chrome, width: int) -> None:
     driver.set_window_size(width, min(int(height) + 140, 8000))
 
 
+# Runs `action` (JavaScript acting on the page) and resolves, after the next two animation
+# frames (the browser has laid out and painted), with the milliseconds it took.
+TIMED = """
+var done = arguments[arguments.length - 1];
+var started = performance.now();
+(new Function(arguments[0]))();
+requestAnimationFrame(function () { requestAnimationFrame(function () {
+  done(performance.now() - started);
+}); });
+"""
+
+FILTER = """
+var box = document.getElementById('filter');
+box.value = arguments_word;
+box.dispatchEvent(new Event('input'));
+"""
+
+
+def measure(page: Path, word: str) -> dict:
+    """Times a large page: loading it to its first paint and to its script's end, filtering by
+    `word`, and sorting by days idle; with the page's size and the heap the tab uses."""
+    driver = browser(1280, 1000)
+    try:
+        driver.set_page_load_timeout(300)
+        driver.set_script_timeout(300)
+        loaded = load(driver, page)
+        timing = driver.execute_script(
+            "var t = performance.timing, paint = performance.getEntriesByType('paint');"
+            "return {loaded: t.loadEventEnd - t.navigationStart,"
+            " content_loaded: t.domContentLoadedEventEnd - t.navigationStart,"
+            " first_paint: paint.length ? paint[paint.length - 1].startTime : null,"
+            " heap: performance.memory ? performance.memory.usedJSHeapSize : null};"
+        )
+        rows = len(column(driver, 0))
+        filter_ms = driver.execute_async_script(TIMED, FILTER.replace("arguments_word", json.dumps(word)))
+        filtered = column(driver, header_index(driver, "User"))
+        shown = driver.find_element(By.ID, "shown").text
+        clear_ms = driver.execute_async_script(TIMED, FILTER.replace("arguments_word", '""'))
+        sort_ms = driver.execute_async_script(
+            TIMED,
+            "Array.prototype.filter.call(document.querySelectorAll('#findings th button'),"
+            " function (b) { return b.textContent === 'Days idle'; })[0].click();",
+        )
+        return {
+            "bytes": page.stat().st_size,
+            "console": loaded["console"],
+            "violations": loaded["violations"],
+            "timing": timing,
+            "rows_rendered": rows,
+            "filter_ms": filter_ms,
+            "filtered_users": filtered,
+            "shown_text": shown,
+            "clear_filter_ms": clear_ms,
+            "sort_ms": sort_ms,
+        }
+    finally:
+        driver.quit()
+
+
 def main() -> int:
+    if sys.argv[1] == "--measure":
+        json.dump(measure(Path(sys.argv[2]), sys.argv[3]), sys.stdout, indent=1)
+        print()
+        return 0
     page, shots = Path(sys.argv[1]), Path(sys.argv[2])
     shots.mkdir(parents=True, exist_ok=True)
     seen: dict = {}
