@@ -241,6 +241,19 @@ def main() -> int:
             # an earlier one reused an hour later (IAM keeps one for four hours).
             ("fresh-report", "report made by the run", {}, []),
             ("reused-report", "report reused, 1 h old", {}, []),
+            # The credentials AWS records no use for: their reads off, and SSH keys on (one
+            # ListSSHPublicKeys per user); both with a report made by the run.
+            (
+                "kinds-off",
+                "other kinds off",
+                {},
+                [
+                    "--service-credential-max-age-days", "0",
+                    "--bedrock-api-key-max-age-days", "0",
+                    "--signing-certificate-max-age-days", "0",
+                ],
+            ),
+            ("ssh-on", "+ SSH keys (per user)", {}, ["--ssh-key-max-age-days", "90"]),
         ]
         wanted = options.conditions.split(",")
         conditions = [condition for condition in every if condition[0] in wanted]
@@ -249,7 +262,7 @@ def main() -> int:
             for _, label, fixture_settings, extra in conditions:
                 latency = fixture_settings.get("latency_ms", 0)
                 http(endpoint, "/_fixture/config", fixture_settings)
-                if label == "report made by the run":
+                if label in ("report made by the run", "other kinds off", "+ SSH keys (per user)"):
                     http(endpoint, "/_fixture/reports", {"expire": True})
                 elif label == "report reused, 1 h old":
                     http(endpoint, "/_fixture/reports", {"age_seconds": 3600})
