@@ -418,3 +418,37 @@ fn no_configuration_error_quotes_a_secret() {
     assert!(stderr.contains("externl_id: ***"), "{stderr}");
     assert!(!stderr.contains(SECRET), "{stderr}");
 }
+
+/// README's flag table names every flag `stalecreds scan` takes (the settings' flags come from
+/// the one table; the others are the command's own), so that a new flag cannot be left out.
+#[test]
+fn the_readme_names_every_flag_of_scan() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_stalecreds"))
+        .args(["scan", "--help"])
+        .output()
+        .expect("the binary runs");
+    let help = String::from_utf8(help.stdout).expect("UTF-8");
+    let flags: Vec<&str> = help
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("--"))
+        .filter_map(|rest| rest.split([' ', '=']).next())
+        .filter(|flag| !["help", "plan", "batch", "journal"].contains(flag))
+        .collect();
+    assert!(flags.len() > 30, "{flags:?}");
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README");
+    let table: Vec<&str> = readme
+        .lines()
+        .filter(|line| line.starts_with("| `--"))
+        .collect();
+    let missing: Vec<&&str> = flags
+        .iter()
+        .filter(|flag| {
+            !table.iter().any(|row| {
+                row.starts_with(&format!("| `--{flag} "))
+                    || row.starts_with(&format!("| `--{flag}`"))
+            })
+        })
+        .collect();
+    assert!(missing.is_empty(), "README's flag table lacks {missing:?}");
+}
