@@ -220,34 +220,35 @@ impl Reader<'_> {
     }
 }
 
-/// The lines of `node` and of everything under it.
-fn lines(node: &Node, into: &mut std::collections::BTreeSet<u64>) {
-    into.insert(node.at.line);
+/// Visits `node` and everything under it, keys and values, in the order of the file.
+fn walk(node: &Node, visit: &mut dyn FnMut(&Node)) {
+    visit(node);
     match &node.value {
         Value::Map(entries) => {
             for (key, value) in entries {
-                lines(key, into);
-                lines(value, into);
+                walk(key, visit);
+                walk(value, visit);
             }
         }
-        Value::Seq(items) => items.iter().for_each(|item| lines(item, into)),
+        Value::Seq(items) => items.iter().for_each(|item| walk(item, visit)),
         _ => {}
     }
 }
 
+/// The lines of `node` and of everything under it.
+fn lines(node: &Node, into: &mut std::collections::BTreeSet<u64>) {
+    walk(node, &mut |node| {
+        into.insert(node.at.line);
+    });
+}
+
 /// Every scalar under `node`, as written.
 fn scalars(node: &Node, into: &mut Vec<String>) {
-    match &node.value {
-        Value::Map(entries) => {
-            for (key, value) in entries {
-                scalars(key, into);
-                scalars(value, into);
-            }
-        }
-        Value::Seq(items) => items.iter().for_each(|item| scalars(item, into)),
+    walk(node, &mut |node| match &node.value {
+        Value::Map(_) | Value::Seq(_) => {}
         Value::String(text) => into.push(text.clone()),
         _ => into.extend(node.raw.clone()),
-    }
+    });
 }
 
 /// The values of every `external_id` key, wherever it is.

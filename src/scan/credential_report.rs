@@ -207,11 +207,7 @@ impl Row<'_> {
                 kind: CredentialKind::SigningCertificate,
                 id: None,
                 slot: Some(slot),
-                status: if active {
-                    KeyStatus::Active
-                } else {
-                    KeyStatus::Inactive
-                },
+                status: status(active),
                 created,
                 service: None,
                 expires: None,
@@ -233,17 +229,22 @@ impl Row<'_> {
         Ok(Some(AccessKey {
             id: None,
             slot: Some(slot),
-            status: if active {
-                KeyStatus::Active
-            } else {
-                KeyStatus::Inactive
-            },
+            status: status(active),
             created,
             last_used: self.date(base + 2)?,
             last_used_service: (!is_sentinel(service) && !service.is_empty())
                 .then(|| service.to_owned()),
             live: false,
         }))
+    }
+}
+
+/// The status of a key or certificate the report says is active or not.
+fn status(active: bool) -> KeyStatus {
+    if active {
+        KeyStatus::Active
+    } else {
+        KeyStatus::Inactive
     }
 }
 
