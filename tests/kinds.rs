@@ -233,8 +233,8 @@ fn statuses(moto: &Moto) -> BTreeSet<String> {
     lines
 }
 
-/// `stalecreds undo` reactivates the four credentials the journal says were deactivated.
-fn undo_reactivates_the_four(moto: &Moto, journal: &Path, config: &Path) {
+/// `stalecreds undo` reactivates the `count` credentials the journal says were deactivated.
+fn undo_reactivates(moto: &Moto, journal: &Path, config: &Path, count: usize) {
     let undone = Run::of(
         moto.stalecreds()
             .arg("undo")
@@ -245,7 +245,7 @@ fn undo_reactivates_the_four(moto: &Moto, journal: &Path, config: &Path) {
     assert_eq!(undone.code, 0, "{}", undone.stderr);
     assert_eq!(
         undone.stdout.matches("-> reactivated").count(),
-        4,
+        count,
         "{}",
         undone.stdout
     );
@@ -319,7 +319,56 @@ fn old_credentials_are_deactivated_by_their_stage_journaled_and_undone() {
             .any(|entry| entry["credential"] == "signing_certificate"
                 && entry["action"] == "deactivate_signing_certificate")
     );
-    undo_reactivates_the_four(&moto, &journal, &config);
+    undo_reactivates(&moto, &journal, &config, 4);
+    assert_eq!(statuses(&moto), before, "undo restores every status");
+}
+
+/// A Bedrock API key is a finding for its lifetime while still young: a stage below its age
+/// deactivates it (UpdateServiceSpecificCredential), and undo reactivates it.
+#[test]
+fn a_bedrock_key_that_never_expires_is_deactivated_by_a_low_stage_and_undone() {
+    let Some(moto) = emulator(&["--scenario", "kinds"]) else {
+        return;
+    };
+    let dir = temp_dir();
+    let config = config(
+        dir.path(),
+        "remediation:\n  role_name: stalecreds-remediate\n  deactivate_old_credentials_after_days: 7\n",
+    );
+    let before = statuses(&moto);
+    let journal = dir.path().join("journal.jsonl");
+    let journal_arg = journal.to_str().expect("utf-8");
+    let run = scan(
+        &moto,
+        "json",
+        &config,
+        &["--apply", "--journal", journal_arg],
+    );
+    let report = run.json();
+    let bedrock = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|item| item["credential"] == "bedrock_api_key")
+        .expect("bea's Bedrock key");
+    assert_eq!(
+        bedrock["remediation"]["state"], "applied",
+        "{bedrock}\n{}",
+        run.stderr
+    );
+    assert_eq!(
+        bedrock["remediation"]["action"],
+        "deactivate_service_credential"
+    );
+    let key_id = bedrock["credential_id"].as_str().expect("its ID");
+    let after = statuses(&moto);
+    assert!(
+        after.contains(&format!("bea services {key_id} Inactive")),
+        "{after:?}"
+    );
+    // sam's old SSH key, cora's CodeCommit credential, bea's two keys, cid's old certificate.
+    assert_eq!(applied(&report).len(), 5, "{:?}", applied(&report));
+    undo_reactivates(&moto, &journal, &config, 5);
     assert_eq!(statuses(&moto), before, "undo restores every status");
 }
 
