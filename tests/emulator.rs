@@ -965,3 +965,47 @@ fn a_credential_report_made_by_the_run_is_not_confirmed_again() {
         assert_eq!(entry["findings_confirmed_at"], Value::Null, "{entry}");
     }
 }
+
+/// A new credential report takes time in AWS: GetCredentialReport answers 404 ReportInProgress
+/// until it is done. The scan polls it (one GenerateCredentialReport, several reads) and finds
+/// what a report ready at once gives.
+#[test]
+fn a_report_still_being_generated_is_polled_until_it_is_there() {
+    let Some(moto) = emulator(&["--scenario", "bench", "--accounts", "3", "--users", "5"]) else {
+        return;
+    };
+    moto.configure_json(&json!({ "report_ready_after_ms": 700 }));
+    let slow = Run::of(moto.stalecreds().args(["scan", "--format", "json"]));
+    assert_eq!(slow.code, 1, "{}", slow.stderr);
+    let management = moto.account("management").to_owned();
+    let mut reads: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (account, _, action, count) in moto.requests() {
+        let entry = reads.entry(account).or_default();
+        match action.as_str() {
+            "GenerateCredentialReport" => entry.0 += count,
+            "GetCredentialReport" => entry.1 += count,
+            _ => {}
+        }
+    }
+    reads.remove(&management);
+    assert_eq!(reads.len(), 3, "{reads:?}");
+    for (account, (generated, read)) in &reads {
+        assert_eq!(*generated, 1, "one generation in {account}: {reads:?}");
+        assert!(*read >= 3, "polled until ready in {account}: {reads:?}");
+    }
+
+    moto.configure_json(&json!({}));
+    moto.expire_reports();
+    let at_once = Run::of(moto.stalecreds().args(["scan", "--format", "json"]));
+    assert_eq!(at_once.code, 1, "{}", at_once.stderr);
+    let ids = |run: &Run| -> BTreeSet<String> {
+        run.json()["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|finding| finding["finding_id"].as_str().unwrap_or("?").to_owned())
+            .collect()
+    };
+    assert!(!ids(&slow).is_empty());
+    assert_eq!(ids(&slow), ids(&at_once));
+}

@@ -15,7 +15,8 @@ where moto is kinder (see shared/moto-notes.md):
 - Credential reports as AWS keeps them: generated with their real time, kept as they were then
   and handed back for four hours (POST /_fixture/reports ages or expires them), in AWS's shape
   (a root row, `N/A` where AWS writes it, the password's last change, the key's region and
-  service).
+  service). A new report can take time, as AWS's does (`report_ready_after_ms`): until then
+  GenerateCredentialReport says INPROGRESS and GetCredentialReport 404 ReportInProgress.
 - A password's dates as AWS keeps them: GetLoginProfile's CreateDate is when the profile was
   created, and a reset (UpdateLoginProfile, POST /_fixture/reset-password) moves only the
   report's `password_last_changed`.
@@ -228,11 +229,16 @@ KINDS = {
 }
 
 
+# The bench's users are owned by this many teams (tag `team`), in turn: owner messages.
+BENCH_TEAMS = 250
+
+
 def bench_scenario(accounts: int, users: int, seed: int = 7) -> dict:
-    """`accounts` member accounts of `users` users each, with a deterministic mix of credentials."""
+    """`accounts` member accounts of `users` users each, with a deterministic mix of credentials;
+    each user tagged `team` with one of `BENCH_TEAMS` teams, in turn."""
     rng = random.Random(seed)
 
-    def random_user(index: int) -> dict:
+    def random_user(index: int, team: int) -> dict:
         # Ages are whole days plus half a day, so that no credential crosses a day boundary (and
         # changes its idle days) while the benchmark runs its scans one after another.
         def ago(days: int) -> float:
@@ -248,10 +254,14 @@ def bench_scenario(accounts: int, users: int, seed: int = 7) -> dict:
             created_days = rng.randint(1, 600)
             used = None if rng.random() < 0.3 else ago(rng.randint(0, created_days - 1))
             keys.append(("Active" if rng.random() < 0.85 else "Inactive", ago(created_days), used))
-        return user(f"user-{index:04d}", password=password, keys=keys)
+        return user(f"user-{index:04d}", password=password, keys=keys, tags={"team": f"team-{team:03d}"})
 
     members = [
-        {"name": f"member-{n:03d}", "audit_role": True, "users": [random_user(i) for i in range(users)]}
+        {
+            "name": f"member-{n:03d}",
+            "audit_role": True,
+            "users": [random_user(i, (n * users + i) % BENCH_TEAMS) for i in range(users)],
+        }
         for n in range(accounts)
     ]
     return {"management": [], "members": members}
@@ -276,6 +286,8 @@ class Fixture:
         # Each account's credential report, as AWS keeps it: the CSV as it was when generated,
         # and when that was; reused for four hours (see `credential_report`).
         self.reports: dict[str, dict] = {}
+        # How long a new report takes to generate (moto's are ready at once).
+        self.report_delay = timedelta(0)
         # Access keys of the deployed scanner role (`/_fixture/deployed-role`): their requests
         # are judged against the role's policy, as AWS would (deployed_role.py).
         self.enforced: dict[str, Policy] = {}
@@ -581,6 +593,7 @@ class Layer:
             with self.fixture.lock:
                 self.fixture.latency = float(settings.get("latency_ms", 0)) / 1000.0
                 self.fixture.throttle_rate = float(settings.get("throttle_rate", 0))
+                self.fixture.report_delay = timedelta(milliseconds=float(settings.get("report_ready_after_ms", 0)))
                 self.fixture.denied = {tuple(pair) for pair in settings.get("deny", [])}
                 reads = settings.get("touch_on_read", {})
                 self.fixture.touch_on_read = dict(reads) if isinstance(reads, dict) else {key: 0 for key in reads}
@@ -842,20 +855,28 @@ def report_csv(account: str) -> str:
 def credential_report(fixture: Fixture, account: str, action: str, start_response):
     """GenerateCredentialReport and GetCredentialReport as AWS answers them: a report generated
     in the last four hours is handed back as it was then (its content and its GeneratedTime);
-    otherwise a new one is generated now (STARTED, then COMPLETE on the next call)."""
+    otherwise a new one is generated now (STARTED; INPROGRESS and 404 ReportInProgress until it
+    is ready, `report_ready_after_ms` later; then COMPLETE)."""
     now = utcnow()
     with fixture.lock:
         report = fixture.reports.get(account)
+        delay = fixture.report_delay
     fresh = report is not None and now - report["generated"] < REPORT_REUSED_FOR
+    in_progress = fresh and now < report["generated"] + report.get("takes", timedelta(0))
     if action == "GenerateCredentialReport":
         if fresh:
-            return query_answer(start_response, action, "<State>COMPLETE</State>")
+            state = "INPROGRESS" if in_progress else "COMPLETE"
+            return query_answer(start_response, action, f"<State>{state}</State>")
         with fixture.lock:
-            fixture.reports[account] = {"generated": now, "content": report_csv(account)}
+            fixture.reports[account] = {"generated": now, "content": report_csv(account), "takes": delay}
         return query_answer(
             start_response, action,
             "<State>STARTED</State><Description>No report exists. Starting a new report generation task</Description>",
         )
+    if in_progress:
+        body = error_xml(IAM_NS, "ReportInProgress", "Report generation in progress")
+        start_response("404 Not Found", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+        return [body]
     if report is None or not fresh:
         code, message = ("ReportNotPresent", "Credential report not present") if report is None else (
             "ReportExpired", "The credential report has expired. Generate a new one.")
