@@ -127,23 +127,46 @@ pub async fn create(
     body: Vec<u8>,
     timeout: Option<Duration>,
 ) -> Result<bool, AwsError> {
-    let created = s3
-        .put_object()
-        .bucket(&bucket.name)
-        .key(key)
-        .if_none_match("*")
+    put_if(s3, bucket, key, body, Precondition::Absent, timeout).await
+}
+
+/// What a conditional PutObject requires of the object already at its key.
+enum Precondition<'a> {
+    /// No object (`If-None-Match: *`).
+    Absent,
+    /// The version whose ETag this is (`If-Match`).
+    Version(&'a str),
+}
+
+/// PutObject under `precondition`: `Ok(false)` when S3 refuses it for the precondition (412, or
+/// 404 for an `If-Match` whose object was deleted meanwhile; for `If-None-Match` a 404 is a
+/// missing bucket, an error).
+async fn put_if(
+    s3: &aws_sdk_s3::Client,
+    bucket: &Bucket,
+    key: &str,
+    body: Vec<u8>,
+    precondition: Precondition<'_>,
+    timeout: Option<Duration>,
+) -> Result<bool, AwsError> {
+    let request = s3.put_object().bucket(&bucket.name).key(key);
+    let (request, refusals): (_, &[u16]) = match precondition {
+        Precondition::Absent => (request.if_none_match("*"), &[412]),
+        Precondition::Version(etag) => (request.if_match(etag), &[404, 412]),
+    };
+    let put = request
         .content_type("application/json")
         .body(ByteStream::from(body))
         .customize()
         .config_override(within(timeout))
         .send()
         .await;
-    match created {
+    match put {
         Ok(_) => Ok(true),
         Err(error)
             if error
                 .raw_response()
-                .is_some_and(|raw| raw.status().as_u16() == 412) =>
+                .is_some_and(|raw| refusals.contains(&raw.status().as_u16())) =>
         {
             Ok(false)
         }
@@ -265,28 +288,7 @@ pub async fn replace(
     etag: &str,
     timeout: Option<Duration>,
 ) -> Result<bool, AwsError> {
-    let replaced = s3
-        .put_object()
-        .bucket(&bucket.name)
-        .key(key)
-        .if_match(etag)
-        .content_type("application/json")
-        .body(ByteStream::from(body))
-        .customize()
-        .config_override(within(timeout))
-        .send()
-        .await;
-    match replaced {
-        Ok(_) => Ok(true),
-        Err(error)
-            if error
-                .raw_response()
-                .is_some_and(|raw| matches!(raw.status().as_u16(), 404 | 412)) =>
-        {
-            Ok(false)
-        }
-        Err(error) => Err(AwsError::from_sdk("PutObject", &error)),
-    }
+    put_if(s3, bucket, key, body, Precondition::Version(etag), timeout).await
 }
 
 /// The keys under `prefix`, in order, every page read.
