@@ -268,21 +268,34 @@ fn applied(report: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A run whose old-credentials stage is `days`, applied and journaled in `dir`: the run, its
+/// configuration and its journal.
+fn apply_stage(moto: &Moto, dir: &Path, days: u32) -> (Run, PathBuf, PathBuf) {
+    let config = config(
+        dir,
+        &format!(
+            "remediation:\n  role_name: stalecreds-remediate\n  deactivate_old_credentials_after_days: {days}\n"
+        ),
+    );
+    let journal = dir.join("journal.jsonl");
+    let journal_arg = journal.to_str().expect("utf-8");
+    let run = scan(
+        moto,
+        "json",
+        &config,
+        &["--apply", "--journal", journal_arg],
+    );
+    (run, config, journal)
+}
+
 #[test]
 fn old_credentials_are_deactivated_by_their_stage_journaled_and_undone() {
     let Some(moto) = emulator(&["--scenario", "kinds"]) else {
         return;
     };
     let dir = temp_dir();
-    let config = config(
-        dir.path(),
-        "remediation:\n  role_name: stalecreds-remediate\n  deactivate_old_credentials_after_days: 90\n",
-    );
     let before = statuses(&moto);
-    let journal = dir.path().join("journal.jsonl");
-    let journal_arg = journal.to_str().expect("utf-8");
-    let apply = ["--apply", "--journal", journal_arg];
-    let run = scan(&moto, "json", &config, &apply);
+    let (run, config, journal) = apply_stage(&moto, dir.path(), 90);
     let report = run.json();
     let applied = applied(&report);
     assert_eq!(
@@ -331,19 +344,8 @@ fn a_bedrock_key_that_never_expires_is_deactivated_by_a_low_stage_and_undone() {
         return;
     };
     let dir = temp_dir();
-    let config = config(
-        dir.path(),
-        "remediation:\n  role_name: stalecreds-remediate\n  deactivate_old_credentials_after_days: 7\n",
-    );
     let before = statuses(&moto);
-    let journal = dir.path().join("journal.jsonl");
-    let journal_arg = journal.to_str().expect("utf-8");
-    let run = scan(
-        &moto,
-        "json",
-        &config,
-        &["--apply", "--journal", journal_arg],
-    );
+    let (run, config, journal) = apply_stage(&moto, dir.path(), 7);
     let report = run.json();
     let bedrock = report["findings"]
         .as_array()
