@@ -32,6 +32,16 @@ fn scan(moto: &Moto, format: &str, config: &Path, extra: &[&str]) -> Run {
     )
 }
 
+/// bea's Bedrock API key's finding: the report's only one.
+fn bedrock_finding(report: &Value) -> &Value {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|item| item["credential"] == "bedrock_api_key")
+        .expect("bea's Bedrock key")
+}
+
 /// `user rule` of each item of a report's list.
 fn rules(report: &Value, list: &str) -> Vec<String> {
     let mut lines: Vec<String> = report[list]
@@ -106,12 +116,7 @@ fn each_kind_is_counted_and_described(report: &Value) {
     ]
     .map(|field| summary[field].as_u64().unwrap_or(99));
     assert_eq!(counts, [1, 2, 1, 1], "{summary}");
-    let bedrock = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|item| item["credential"] == "bedrock_api_key")
-        .expect("bea's Bedrock key");
+    let bedrock = bedrock_finding(report);
     assert_eq!(bedrock["severity"], "high");
     assert_eq!(bedrock["service"], "bedrock.amazonaws.com");
     assert_eq!(
@@ -347,12 +352,7 @@ fn a_bedrock_key_that_never_expires_is_deactivated_by_a_low_stage_and_undone() {
     let before = statuses(&moto);
     let (run, config, journal) = apply_stage(&moto, dir.path(), 7);
     let report = run.json();
-    let bedrock = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|item| item["credential"] == "bedrock_api_key")
-        .expect("bea's Bedrock key");
+    let bedrock = bedrock_finding(&report);
     assert_eq!(
         bedrock["remediation"]["state"], "applied",
         "{bedrock}\n{}",
